@@ -1,0 +1,42 @@
+package activities
+
+import "time"
+
+// Notification events.
+const (
+	EventTaskOpened    = "task-opened"
+	EventTaskReminder  = "task-reminder"
+	EventTaskEscalated = "task-escalated"
+	EventTaskClosed    = "task-closed"
+	EventUpgradeEnded  = "upgrade-ended"
+)
+
+// Notification is one message to people about an upgrade. It carries no secret: links and
+// keys are referenced, never included.
+type Notification struct {
+	// Key is an idempotency key, stable across activity retries.
+	Key string `json:"key"`
+	// Event is one of the Event* constants.
+	Event      string    `json:"event"`
+	At         time.Time `json:"at"`
+	WorkflowID string    `json:"workflowId"`
+	Fleet      string    `json:"fleet,omitempty"`
+	TenantID   string    `json:"tenantId"`
+	TenantName string    `json:"tenantName"`
+	Stage      string    `json:"stage"`
+	// Task fields are set for task events.
+	TaskID       string `json:"taskId,omitempty"`
+	TaskKind     string `json:"taskKind,omitempty"`
+	Audience     string `json:"audience,omitempty"`
+	Title        string `json:"title,omitempty"`
+	Instructions string `json:"instructions,omitempty"`
+	// Options are the decisions a task accepts, if any.
+	Options []string `json:"options,omitempty"`
+	// Reminder counts reminders sent for the task so far.
+	Reminder int `json:"reminder,omitempty"`
+	// Command is the starter command that completes the task.
+	Command string `json:"command,omitempty"`
+	// Outcome is set for upgrade-ended.
+	Outcome string `json:"outcome,omitempty"`
+	Message string `json:"message,omitempty"`
+}
