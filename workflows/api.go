@@ -1,0 +1,265 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/csp-ops/work365-upgrade/spec"
+)
+
+// Names the starter, the worker and the rehearsal autopilot share.
+const (
+	// TenantUpgradeWorkflow upgrades one tenant.
+	TenantUpgradeWorkflow = "TenantUpgrade"
+	// PartnerCenterWorkflow re-consents one Partner Center connection (child of TenantUpgrade).
+	PartnerCenterWorkflow = "PartnerCenterReconsent"
+
+	// QueryStatus returns Status.
+	QueryStatus = "status"
+	// UpdateConfirmTask completes an open human task (ConfirmRequest). Refused confirmations
+	// leave no trace in history.
+	UpdateConfirmTask = "confirm-task"
+	// SignalConfirmTask is the same confirmation as a Signal: the server accepts it while no
+	// worker runs; the workflow validates it when it next runs and records a refusal as a warning.
+	SignalConfirmTask = "confirm-task"
+	// UpdateStartNow opens the downtime window now (OperatorRequest).
+	UpdateStartNow = "start-now"
+	// SignalStartNow is UpdateStartNow as a Signal.
+	SignalStartNow = "start-now"
+	// UpdateMoveWindow moves the downtime window (MoveWindowRequest).
+	UpdateMoveWindow = "move-window"
+	// SignalMoveWindow is UpdateMoveWindow as a Signal.
+	SignalMoveWindow = "move-window"
+)
+
+// Audience says who must act on a human task.
+type Audience string
+
+// Audiences.
+const (
+	GlobalAdmin    Audience = "global-admin"
+	ServiceAccount Audience = "service-account"
+	Operator       Audience = "operator"
+	PartnerAdmin   Audience = "partner-admin"
+	Nobody         Audience = "none"
+)
+
+// TaskKind says what a human task asks for.
+type TaskKind string
+
+// Task kinds, one per human step of the runbook.
+const (
+	TaskFixPrerequisite     TaskKind = "fix-prerequisite"
+	TaskEnableMFAPolicies   TaskKind = "enable-mfa-policies"
+	TaskRegisterMFAService  TaskKind = "register-mfa-service-account"
+	TaskRegisterMFAAdmin    TaskKind = "register-mfa-global-admin"
+	TaskAssignServiceRole   TaskKind = "assign-service-role"
+	TaskSubmitRegistration  TaskKind = "submit-registration"
+	TaskGetConsent          TaskKind = "get-consent"
+	TaskBeginUpgrade        TaskKind = "begin-upgrade"
+	TaskLinkEscalation      TaskKind = "link-escalation"
+	TaskDrainDeadline       TaskKind = "drain-deadline"
+	TaskCompletionDeadline  TaskKind = "completion-deadline"
+	TaskReinstallPortal     TaskKind = "reinstall-portal"
+	TaskPartnerMFAPolicies  TaskKind = "partner-mfa-policies"
+	TaskPartnerReconsent    TaskKind = "partner-reconsent"
+	TaskImportFailed        TaskKind = "import-failed"
+	TaskCompletionCheckFail TaskKind = "completion-check-failed"
+)
+
+// Decisions an operator task accepts.
+const (
+	DecisionKeepWaiting = "keep-waiting"
+	DecisionProceed     = "proceed"
+	DecisionAbort       = "abort"
+	DecisionRetry       = "retry"
+)
+
+// Stage is a step of the runbook as the workflow runs it.
+type Stage string
+
+// Stages, in runbook order.
+const (
+	StageValidate        Stage = "validate"
+	StageDiscover        Stage = "discover"
+	StagePrerequisites   Stage = "prerequisites"
+	StageDowntimeWindow  Stage = "downtime-window"
+	StageFreezeAndDrain  Stage = "freeze-and-drain"
+	StageMFA             Stage = "mfa"
+	StagePortalUninstall Stage = "portal-uninstall"
+	StageImport          Stage = "import"
+	StageServiceRole     Stage = "service-role"
+	StageRegistration    Stage = "registration"
+	StageConsentInit     Stage = "consent-and-initialisation"
+	StageCompletion      Stage = "completion"
+	StagePartnerCenter   Stage = "partner-center"
+	StagePortalReinstall Stage = "portal-reinstall"
+	StageUnfreeze        Stage = "unfreeze"
+	StageDone            Stage = "done"
+	// Partner Center child stages.
+	StagePartnerMFA       Stage = "partner-mfa-policies"
+	StagePartnerReconsent Stage = "partner-reconsent"
+)
+
+// Outcome is how an upgrade ended.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeUpgraded       Outcome = "upgraded"
+	OutcomeAlreadyCurrent Outcome = "already-current"
+	OutcomeCancelled      Outcome = "cancelled"
+	OutcomeFailed         Outcome = "failed"
+)
+
+// Config holds durations and limits; zero values take the defaults (see withDefaults), so
+// rehearsals can shorten them.
+type Config struct {
+	// LinkValidity is how long Work 365's upgrade link stays valid (runbook: 15 minutes).
+	LinkValidity time.Duration `json:"linkValidity,omitempty" yaml:"linkValidity,omitempty"`
+	// MaxLinkRounds is how many links may expire before the operator must decide (default 3).
+	MaxLinkRounds int `json:"maxLinkRounds,omitempty" yaml:"maxLinkRounds,omitempty"`
+	// DrainDeadline bounds the wait for pending Work 365 jobs (default 2h).
+	DrainDeadline time.Duration `json:"drainDeadline,omitempty" yaml:"drainDeadline,omitempty"`
+	// DrainPollInterval is the time between two counts of pending jobs (default 1m).
+	DrainPollInterval time.Duration `json:"drainPollInterval,omitempty" yaml:"drainPollInterval,omitempty"`
+	// CompletionDeadline bounds the wait for the upgrade to finish after Begin Upgrade (default 2h).
+	CompletionDeadline time.Duration `json:"completionDeadline,omitempty" yaml:"completionDeadline,omitempty"`
+	// CompletionPollInterval is the time between two completion checks (default 1m).
+	CompletionPollInterval time.Duration `json:"completionPollInterval,omitempty" yaml:"completionPollInterval,omitempty"`
+	// ReminderInterval re-notifies an open human task (default 4h).
+	ReminderInterval time.Duration `json:"reminderInterval,omitempty" yaml:"reminderInterval,omitempty"`
+	// ImportTimeout bounds one solution import or uninstall (default 2h).
+	ImportTimeout time.Duration `json:"importTimeout,omitempty" yaml:"importTimeout,omitempty"`
+	// UpgradeStartPollInterval is how often the workflow looks for the upgrade having started
+	// while waiting for Begin Upgrade (default 30s).
+	UpgradeStartPollInterval time.Duration `json:"upgradeStartPollInterval,omitempty" yaml:"upgradeStartPollInterval,omitempty"`
+}
+
+// Input starts a TenantUpgrade workflow.
+type Input struct {
+	Tenant spec.Tenant `json:"tenant"`
+	Config Config      `json:"config,omitempty"`
+	// Fleet names the fleet that launched this upgrade, if any.
+	Fleet string `json:"fleet,omitempty"`
+	// Wave names the fleet wave, if any.
+	Wave string `json:"wave,omitempty"`
+}
+
+// ConfirmRequest completes a human task.
+type ConfirmRequest struct {
+	TaskID string `json:"taskId"`
+	// As is the audience the confirmer speaks for; it must be the task's audience.
+	As Audience `json:"as"`
+	// By names who confirmed (a person or an operator's login).
+	By string `json:"by"`
+	// Note is free text kept with the confirmation.
+	Note string `json:"note,omitempty"`
+	// Decision is required for tasks that offer options (e.g. keep-waiting, proceed, abort).
+	Decision string `json:"decision,omitempty"`
+}
+
+// OperatorRequest carries who asked and why, for operator actions.
+type OperatorRequest struct {
+	By   string `json:"by"`
+	Note string `json:"note,omitempty"`
+}
+
+// MoveWindowRequest moves the downtime window.
+type MoveWindowRequest struct {
+	By     string      `json:"by"`
+	Note   string      `json:"note,omitempty"`
+	Window spec.Window `json:"window"`
+}
+
+// Task is an open (or closed) human task.
+type Task struct {
+	ID           string    `json:"id"`
+	Kind         TaskKind  `json:"kind"`
+	Audience     Audience  `json:"audience"`
+	Stage        Stage     `json:"stage"`
+	Title        string    `json:"title"`
+	Instructions string    `json:"instructions"`
+	Options      []string  `json:"options,omitempty"`
+	OpenedAt     time.Time `json:"openedAt"`
+	Reminders    int       `json:"reminders,omitempty"`
+}
+
+// Confirmation records a completed human task.
+type Confirmation struct {
+	TaskID   string    `json:"taskId"`
+	Kind     TaskKind  `json:"kind"`
+	Audience Audience  `json:"audience"`
+	By       string    `json:"by"`
+	Note     string    `json:"note,omitempty"`
+	Decision string    `json:"decision,omitempty"`
+	At       time.Time `json:"at"`
+	// Via is "update" or "signal".
+	Via string `json:"via"`
+}
+
+// StageRecord is one stage's span.
+type StageRecord struct {
+	Stage   Stage      `json:"stage"`
+	Started time.Time  `json:"started"`
+	Ended   *time.Time `json:"ended,omitempty"`
+	// Note says what happened, e.g. "skipped: indirect reseller".
+	Note string `json:"note,omitempty"`
+}
+
+// Status is what the status query returns.
+type Status struct {
+	WorkflowID    string         `json:"workflowId"`
+	TenantID      string         `json:"tenantId"`
+	TenantName    string         `json:"tenantName"`
+	Stage         Stage          `json:"stage"`
+	StageSince    time.Time      `json:"stageSince"`
+	WaitingOn     Audience       `json:"waitingOn"`
+	OpenTasks     []Task         `json:"openTasks"`
+	Stages        []StageRecord  `json:"stages"`
+	Warnings      []string       `json:"warnings,omitempty"`
+	FromVersion   string         `json:"fromVersion,omitempty"`
+	ToVersion     string         `json:"toVersion"`
+	LinkRound     int            `json:"linkRound,omitempty"`
+	Confirmations []Confirmation `json:"confirmations,omitempty"`
+}
+
+// Result is what an upgrade returns (and, for failed or cancelled upgrades, the details of the
+// error it ends with).
+type Result struct {
+	WorkflowID    string         `json:"workflowId"`
+	TenantID      string         `json:"tenantId"`
+	TenantName    string         `json:"tenantName"`
+	Outcome       Outcome        `json:"outcome"`
+	FromVersion   string         `json:"fromVersion,omitempty"`
+	ToVersion     string         `json:"toVersion"`
+	Stages        []StageRecord  `json:"stages"`
+	Confirmations []Confirmation `json:"confirmations,omitempty"`
+	Warnings      []string       `json:"warnings,omitempty"`
+	// Cleanup lists what was done to leave the tenant safe after a cancellation or failure.
+	Cleanup []string `json:"cleanup,omitempty"`
+	// Error is the failure's message for failed and cancelled outcomes.
+	Error string `json:"error,omitempty"`
+	// PartnerCenters has one entry per Partner Center connection.
+	PartnerCenters []PartnerCenterResult `json:"partnerCenters,omitempty"`
+	LinkRounds     int                   `json:"linkRounds,omitempty"`
+}
+
+// PartnerCenterInput starts a PartnerCenterReconsent child.
+type PartnerCenterInput struct {
+	ParentWorkflowID string             `json:"parentWorkflowId"`
+	TenantID         string             `json:"tenantId"`
+	TenantName       string             `json:"tenantName"`
+	Fleet            string             `json:"fleet,omitempty"`
+	Connection       spec.PartnerCenter `json:"connection"`
+	Config           Config             `json:"config,omitempty"`
+}
+
+// PartnerCenterResult is a PartnerCenterReconsent child's result.
+type PartnerCenterResult struct {
+	Name          string         `json:"name"`
+	TenantID      string         `json:"tenantId"`
+	Verified      bool           `json:"verified"`
+	Detail        string         `json:"detail,omitempty"`
+	Confirmations []Confirmation `json:"confirmations,omitempty"`
+	Warnings      []string       `json:"warnings,omitempty"`
+}
