@@ -164,7 +164,7 @@ func (c *Client) Count(ctx context.Context, req Request) (int, error) {
 func GetAll[T any](ctx context.Context, c *Client, req Request) ([]T, error) {
 	first, err := url.Parse(req.URL)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: bad request URL %q: %w", c.service, req.Operation, req.URL, err)
+		return nil, LocalError(c.service, req.Operation, fmt.Sprintf("bad request URL %q: %v", req.URL, err), "")
 	}
 	var all []T
 	for page := 1; ; page++ {
@@ -193,11 +193,11 @@ func GetAll[T any](ctx context.Context, c *Client, req Request) ([]T, error) {
 // send performs the request and returns the body of a 2xx answer.
 func (c *Client) send(ctx context.Context, req Request) ([]byte, error) {
 	if c.tokens == nil {
-		return nil, fmt.Errorf("%s: %s: no token source configured", c.service, req.Operation)
+		return nil, LocalError(c.service, req.Operation, "no token source configured", "wire the msauth token provider into the adapter")
 	}
 	u, err := url.Parse(req.URL)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: bad request URL %q: %w", c.service, req.Operation, req.URL, err)
+		return nil, LocalError(c.service, req.Operation, fmt.Sprintf("bad request URL %q: %v", req.URL, err), "")
 	}
 	token, err := c.tokens(ctx, req.TenantID, req.Scope)
 	if err != nil {
@@ -207,13 +207,13 @@ func (c *Client) send(ctx context.Context, req Request) ([]byte, error) {
 	if req.Body != nil {
 		b, err := json.Marshal(req.Body)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: encode request body: %w", c.service, req.Operation, err)
+			return nil, LocalError(c.service, req.Operation, "encode request body: "+err.Error(), "")
 		}
 		reader = bytes.NewReader(b)
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method(), u.String(), reader)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: build request: %w", c.service, req.Operation, err)
+		return nil, LocalError(c.service, req.Operation, "build request: "+err.Error(), "")
 	}
 	for k, vs := range c.header {
 		hr.Header[k] = append([]string(nil), vs...)
@@ -301,6 +301,12 @@ func (c *Client) invalid(req Request, msg string) *Error {
 		Status: http.StatusOK, Code: "UnexpectedResponse", Message: msg,
 		Hint: "the service answered outside the contract this adapter speaks; report it with the request path",
 	}
+}
+
+// LocalError is a call the adapter refused before sending it: a wrong argument or
+// configuration. It is never retryable (Error.Local).
+func LocalError(service, operation, message, hint string) *Error {
+	return &Error{Service: service, Operation: operation, Message: message, Hint: hint, Local: true}
 }
 
 // ParseErrorBody extracts the code and message of an error answer. It knows the OData shape

@@ -305,3 +305,16 @@ func TestErrorsNeverCarryTheToken(t *testing.T) {
 	assert.NotContains(t, string(b), secretToken)
 	assert.False(t, strings.Contains(err.Error(), secretToken))
 }
+
+func TestLocalErrorsArePermanent(t *testing.T) {
+	e := NewClient("graph", nil).Do(context.Background(), req("https://h/x", "read"), nil)
+	var me *Error
+	require.True(t, errors.As(e, &me))
+	assert.True(t, me.Local)
+	assert.False(t, me.Retryable())
+	assert.Contains(t, me.Error(), "no token source")
+
+	_, err := GetAll[int](context.Background(), NewClient("graph", tokens(t)), req("://bad", "list"))
+	require.True(t, errors.As(err, &me))
+	assert.False(t, me.Retryable())
+}

@@ -26,6 +26,10 @@ type Error struct {
 	RetryAfter time.Duration
 	// Hint tells the operator what to do, e.g. which permission or consent is missing.
 	Hint string
+	// Local is true when the adapter refused the call itself, before sending it, because an
+	// argument or the configuration is wrong (e.g. no tenant known for an organisation URL).
+	// Status is then 0, but no retry cures it: fix the input or the configuration.
+	Local bool
 }
 
 func (e *Error) Error() string {
@@ -46,9 +50,11 @@ func (e *Error) Error() string {
 }
 
 // Retryable reports whether trying again later may succeed: throttling, server errors and
-// transport failures. 4xx answers other than 408/429 are permanent.
+// transport failures. 4xx answers other than 408/429, and Local refusals, are permanent.
 func (e *Error) Retryable() bool {
 	switch {
+	case e.Local:
+		return false
 	case e.Status == 0:
 		return true
 	case e.Status == http.StatusRequestTimeout, e.Status == http.StatusTooManyRequests:
