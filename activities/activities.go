@@ -1,0 +1,718 @@
+// Package activities holds the side effects of a tenant upgrade: every read and write of
+// Microsoft Graph, Dataverse, Work 365 and Partner Center, and every notification to people.
+//
+// Activities are idempotent: Temporal retries them, so each one checks before it acts.
+// Dependencies are small interfaces (ports.go); the HTTP adapters implement them.
+package activities
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/csp-ops/work365-upgrade/dataverse"
+	"github.com/csp-ops/work365-upgrade/msapi"
+	"github.com/csp-ops/work365-upgrade/msgraph"
+	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/work365"
+)
+
+// Activities is registered with the worker; the workflow calls its methods by reference.
+type Activities struct {
+	Graph         Graph
+	Dataverse     Dataverse
+	Work365       Work365
+	PartnerCenter PartnerCenter
+	Notifier      Notifier
+	Packages      Packages
+	// Names are Work 365's private names (work365.DefaultNames unless configured).
+	Names work365.Names
+	// PollInterval is the time between two reads of an asynchronous operation inside one
+	// heartbeating activity (default 10s).
+	PollInterval time.Duration
+}
+
+// TenantRef addresses a tenant's directory and its Dynamics organisation.
+type TenantRef struct {
+	TenantID string `json:"tenantId"`
+	OrgURL   string `json:"orgUrl"`
+}
+
+// WindowTimes is a downtime window resolved in the tenant's time zone.
+type WindowTimes struct {
+	Opens  time.Time `json:"opens"`
+	Closes time.Time `json:"closes"`
+}
+
+// ResolveWindow resolves the downtime window in the tenant's time zone (the time zone database
+// is I/O, hence an activity). An unknown zone or bad window is permanent.
+func (a *Activities) ResolveWindow(ctx context.Context, t spec.Tenant) (WindowTimes, error) {
+	opens, closes, err := t.LoadWindow()
+	if err != nil {
+		return WindowTimes{}, permanent(ErrInvalidSpec, "invalid tenant spec: %v", err)
+	}
+	return WindowTimes{Opens: opens.UTC(), Closes: closes.UTC()}, nil
+}
+
+// Discovery is what the tenant has installed today.
+type Discovery struct {
+	// InstalledVersion is Work 365's version; empty for a new install.
+	InstalledVersion string `json:"installedVersion,omitempty"`
+	PortalInstalled  bool   `json:"portalInstalled"`
+	PortalVersion    string `json:"portalVersion,omitempty"`
+	// StagedVersion is the version of a staged (holding) upgrade already present, if any.
+	StagedVersion string `json:"stagedVersion,omitempty"`
+}
+
+// Discover reads the installed Work 365 and portal solutions.
+func (a *Activities) Discover(ctx context.Context, t TenantRef) (Discovery, error) {
+	if _, err := a.Dataverse.WhoAmI(ctx, t.OrgURL); err != nil {
+		return Discovery{}, classify(err, "connect to Dynamics "+t.OrgURL)
+	}
+	var d Discovery
+	main, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.SolutionUniqueName)
+	if err != nil {
+		return d, classify(err, "read the Work 365 solution")
+	}
+	if main != nil {
+		d.InstalledVersion = main.Version
+	}
+	portal, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.PortalSolutionUniqueName)
+	if err != nil {
+		return d, classify(err, "read the Work 365 portal solution")
+	}
+	if portal != nil {
+		d.PortalInstalled, d.PortalVersion = true, portal.Version
+	}
+	staged, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.HoldingSolutionName())
+	if err != nil {
+		return d, classify(err, "read the staged Work 365 upgrade")
+	}
+	if staged != nil {
+		d.StagedVersion = staged.Version
+	}
+	return d, nil
+}
+
+// Prerequisite check IDs, one per row of the runbook's table (row 1 split in two).
+const (
+	CheckAdminGlobalAdmin = "admin-global-administrator"
+	CheckAdminSystemAdmin = "admin-system-administrator"
+	CheckAdminLicence     = "admin-dynamics-licence"
+	CheckServiceLicence   = "service-account-dynamics-licence"
+	CheckServiceRole      = "service-account-work365-role"
+	CheckPremiumLicences  = "entra-p1-ems-licences"
+)
+
+// PrerequisiteInput names the people the prerequisites are about.
+type PrerequisiteInput struct {
+	Tenant            TenantRef `json:"tenant"`
+	GlobalAdminUPN    string    `json:"globalAdminUpn"`
+	ServiceAccountUPN string    `json:"serviceAccountUpn"`
+}
+
+// Check is one verified prerequisite.
+type Check struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Passed bool   `json:"passed"`
+	// Blocking checks must pass before the upgrade goes on; others are advice.
+	Blocking bool `json:"blocking"`
+	// Detail says what was found.
+	Detail string `json:"detail,omitempty"`
+}
+
+// PrerequisiteReport lists every check.
+type PrerequisiteReport struct {
+	Checks []Check `json:"checks"`
+}
+
+// Check returns the check with id.
+func (r PrerequisiteReport) Check(id string) (Check, bool) {
+	for _, c := range r.Checks {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return Check{}, false
+}
+
+// CheckPrerequisites verifies the runbook's prerequisites table. It reports; deciding what
+// blocks is the workflow's job.
+func (a *Activities) CheckPrerequisites(ctx context.Context, in PrerequisiteInput) (PrerequisiteReport, error) {
+	t := in.Tenant
+	skus, err := a.Graph.ListSubscribedSkus(ctx, t.TenantID)
+	if err != nil {
+		return PrerequisiteReport{}, classify(err, "list the tenant's licences")
+	}
+	admin, err := a.Graph.GetUser(ctx, t.TenantID, in.GlobalAdminUPN)
+	if err != nil {
+		return PrerequisiteReport{}, classify(err, "read the Global Administrator "+in.GlobalAdminUPN)
+	}
+	svc, err := a.Graph.GetUser(ctx, t.TenantID, in.ServiceAccountUPN)
+	if err != nil {
+		return PrerequisiteReport{}, classify(err, "read the Work 365 service account "+in.ServiceAccountUPN)
+	}
+	roles, err := a.Graph.ListRoleAssignments(ctx, t.TenantID, admin.ID, msgraph.GlobalAdministratorRoleTemplateID)
+	if err != nil {
+		return PrerequisiteReport{}, classify(err, "read the directory roles of "+in.GlobalAdminUPN)
+	}
+	adminDV, err := a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.GlobalAdminUPN)
+	if err != nil {
+		return PrerequisiteReport{}, classify(err, "read the Dynamics user "+in.GlobalAdminUPN)
+	}
+	svcDV, err := a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.ServiceAccountUPN)
+	if err != nil {
+		return PrerequisiteReport{}, classify(err, "read the Dynamics user "+in.ServiceAccountUPN)
+	}
+
+	var r PrerequisiteReport
+	add := func(id, title string, blocking, passed bool, detail string) {
+		r.Checks = append(r.Checks, Check{ID: id, Title: title, Blocking: blocking, Passed: passed, Detail: detail})
+	}
+	add(CheckAdminGlobalAdmin, in.GlobalAdminUPN+" is a Global Administrator of the tenant", true, len(roles) > 0,
+		yesNo(len(roles) > 0, "Global Administrator role assigned", "no Global Administrator role assignment found"))
+	sysAdmin := adminDV != nil && adminDV.HasRoleTemplate(dataverse.SystemAdministratorRoleTemplateID)
+	add(CheckAdminSystemAdmin, in.GlobalAdminUPN+" has the 'System Administrator' role in Dynamics 365", true, sysAdmin,
+		userDetail(adminDV, sysAdmin, "System Administrator role found", "no System Administrator role in Dynamics"))
+	adminLic := dynamicsLicensed(admin, skus)
+	add(CheckAdminLicence, in.GlobalAdminUPN+" has a Dynamics 365 licence", true, adminLic,
+		yesNo(adminLic, "Dynamics 365 licence assigned", "no Dynamics 365 licence assigned (needed only for the upgrade)"))
+	svcLic := dynamicsLicensed(svc, skus)
+	add(CheckServiceLicence, in.ServiceAccountUPN+" has a Dynamics 365 licence", true, svcLic,
+		yesNo(svcLic, "Dynamics 365 licence assigned", "no Dynamics 365 licence assigned (it must stay assigned)"))
+	svcRole := svcDV != nil && svcDV.HasRoleNamed(a.Names.ServiceRoleName)
+	// Not blocking: the runbook allows assigning it after the import when the installed
+	// version lacks the role; the workflow re-checks it then.
+	add(CheckServiceRole, in.ServiceAccountUPN+" has the '"+a.Names.ServiceRoleName+"' role", false, svcRole,
+		userDetail(svcDV, svcRole, "role assigned", "role not assigned yet"))
+	premium, assigned := premiumLicences(skus, admin, svc)
+	advice := "the tenant has no Entra ID P1 or EMS plan"
+	if premium {
+		advice = yesNo(assigned, "Entra ID P1 / EMS licences assigned to both accounts",
+			"the tenant owns Entra ID P1 / EMS: assign these licences to users before enabling MFA (recommended)")
+	}
+	add(CheckPremiumLicences, "Entra ID P1 / EMS licences assigned before MFA enablement", false, !premium || assigned, advice)
+	return r, nil
+}
+
+// CheckServiceRole re-checks that the service account holds the Work 365 Service role (after
+// the import, when the old solution had no such role).
+func (a *Activities) CheckServiceRole(ctx context.Context, in PrerequisiteInput) (bool, error) {
+	u, err := a.Dataverse.FindSystemUser(ctx, in.Tenant.OrgURL, in.ServiceAccountUPN)
+	if err != nil {
+		return false, classify(err, "read the Dynamics user "+in.ServiceAccountUPN)
+	}
+	return u != nil && u.HasRoleNamed(a.Names.ServiceRoleName), nil
+}
+
+// Freeze freezes Work 365 activity (idempotent).
+func (a *Activities) Freeze(ctx context.Context, t TenantRef) error {
+	return classify(a.Work365.SetFrozen(ctx, t.OrgURL, true), "freeze Work 365 activity")
+}
+
+// Unfreeze unfreezes Work 365 activity (idempotent).
+func (a *Activities) Unfreeze(ctx context.Context, t TenantRef) error {
+	return classify(a.Work365.SetFrozen(ctx, t.OrgURL, false), "unfreeze Work 365 activity")
+}
+
+// DrainJobs succeeds when no Work 365 job is pending; otherwise it fails with the count, and
+// the retry policy polls it.
+func (a *Activities) DrainJobs(ctx context.Context, t TenantRef) error {
+	n, err := a.Work365.CountPendingJobs(ctx, t.OrgURL)
+	if err != nil {
+		return classify(err, "count pending Work 365 jobs")
+	}
+	if n > 0 {
+		return pending(ErrJobsPending, "%d Work 365 %s still pending", n, plural(n, "job", "jobs"))
+	}
+	return nil
+}
+
+// MFAInput names the accounts whose MFA registration matters.
+type MFAInput struct {
+	Tenant            TenantRef `json:"tenant"`
+	GlobalAdminUPN    string    `json:"globalAdminUpn"`
+	ServiceAccountUPN string    `json:"serviceAccountUpn"`
+}
+
+// MFAPolicies says whether MFA is enforced in a tenant, and how.
+type MFAPolicies struct {
+	Enabled bool `json:"enabled"`
+	// Source is "security defaults", "conditional access: <name>" or empty.
+	Source string `json:"source,omitempty"`
+}
+
+// MFAReport is the MFA state of a tenant and its two accounts.
+type MFAReport struct {
+	Policies          MFAPolicies `json:"policies"`
+	AdminRegistered   bool        `json:"adminRegistered"`
+	ServiceRegistered bool        `json:"serviceRegistered"`
+}
+
+// CheckMFAPolicies tells whether MFA policies are enabled: security defaults on, or an enabled
+// conditional-access policy requiring MFA (the runbook's retired "baseline policies").
+func (a *Activities) CheckMFAPolicies(ctx context.Context, tenantID string) (MFAPolicies, error) {
+	sd, err := a.Graph.GetSecurityDefaults(ctx, tenantID)
+	if err != nil {
+		return MFAPolicies{}, classify(err, "read security defaults")
+	}
+	if sd.IsEnabled {
+		return MFAPolicies{Enabled: true, Source: "security defaults"}, nil
+	}
+	policies, err := a.Graph.ListConditionalAccessPolicies(ctx, tenantID)
+	if err != nil {
+		var me *msapi.Error
+		// Conditional access needs Entra ID P1: a tenant without it cannot have such policies.
+		if errors.As(err, &me) && me.Unauthorized() && !sd.IsEnabled {
+			return MFAPolicies{}, nil
+		}
+		return MFAPolicies{}, classify(err, "list conditional access policies")
+	}
+	for _, p := range policies {
+		if p.RequiresMFA() {
+			return MFAPolicies{Enabled: true, Source: "conditional access: " + p.DisplayName}, nil
+		}
+	}
+	return MFAPolicies{}, nil
+}
+
+// CheckMFA reads MFA policies and both accounts' registrations.
+func (a *Activities) CheckMFA(ctx context.Context, in MFAInput) (MFAReport, error) {
+	pol, err := a.CheckMFAPolicies(ctx, in.Tenant.TenantID)
+	if err != nil {
+		return MFAReport{}, err
+	}
+	r := MFAReport{Policies: pol}
+	for _, acct := range []struct {
+		upn string
+		out *bool
+	}{{in.ServiceAccountUPN, &r.ServiceRegistered}, {in.GlobalAdminUPN, &r.AdminRegistered}} {
+		u, err := a.Graph.GetUser(ctx, in.Tenant.TenantID, acct.upn)
+		if err != nil {
+			return MFAReport{}, classify(err, "read "+acct.upn)
+		}
+		reg, err := a.Graph.GetMFARegistration(ctx, in.Tenant.TenantID, u.ID)
+		if err != nil {
+			return MFAReport{}, classify(err, "read the MFA registration of "+acct.upn)
+		}
+		*acct.out = reg.Registered
+	}
+	return r, nil
+}
+
+// AsyncOp is an asynchronous Dataverse operation started by an activity.
+type AsyncOp struct {
+	Tenant TenantRef `json:"tenant"`
+	// OperationID is the asyncoperation to poll; empty when nothing had to be done.
+	OperationID string `json:"operationId,omitempty"`
+	// What names the operation for messages, e.g. "portal uninstall".
+	What string `json:"what"`
+}
+
+// StartPortalUninstall starts uninstalling the Work 365 portal solution; nothing to do when it
+// is already gone (an earlier attempt got through).
+func (a *Activities) StartPortalUninstall(ctx context.Context, t TenantRef) (AsyncOp, error) {
+	op := AsyncOp{Tenant: t, What: "portal uninstall"}
+	sol, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.PortalSolutionUniqueName)
+	if err != nil {
+		return op, classify(err, "read the portal solution")
+	}
+	if sol == nil {
+		return op, nil
+	}
+	resp, err := a.Dataverse.UninstallSolutionAsync(ctx, t.OrgURL, a.Names.PortalSolutionUniqueName)
+	if err != nil {
+		return op, classify(err, "start the portal uninstall")
+	}
+	op.OperationID = resp.AsyncOperationID
+	return op, nil
+}
+
+// WaitForAsyncOperation polls an asynchronous operation, heartbeating, until it completes.
+func (a *Activities) WaitForAsyncOperation(ctx context.Context, op AsyncOp) error {
+	if op.OperationID == "" {
+		return nil
+	}
+	for {
+		o, err := a.Dataverse.GetAsyncOperation(ctx, op.Tenant.OrgURL, op.OperationID)
+		if err != nil {
+			return classify(err, "read the "+op.What+" operation")
+		}
+		if o.Done() {
+			if o.Succeeded() {
+				return nil
+			}
+			return permanent(ErrOperationFailed, "%s failed (status %d): %s — fix the cause in Dynamics, then retry the upgrade", op.What, o.StatusCode, o.Message)
+		}
+		activity.RecordHeartbeat(ctx, fmt.Sprintf("%s: status %d", op.What, o.StatusCode))
+		if err := a.sleep(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// ImportInput describes one solution import.
+type ImportInput struct {
+	Tenant TenantRef `json:"tenant"`
+	// PackageRef references the solution file in the package store.
+	PackageRef string `json:"packageRef"`
+	// ImportJobID is derived from the workflow, so a retried activity finds its own import.
+	ImportJobID string `json:"importJobId"`
+	// Holding stages the Work 365 import as an upgrade without applying it; false installs
+	// directly (the portal reinstall).
+	Holding bool `json:"holding"`
+	// TargetVersion is the version the package brings (checked for a holding import).
+	TargetVersion string `json:"targetVersion,omitempty"`
+}
+
+// ImportStarted tells the wait which import to follow.
+type ImportStarted struct {
+	Tenant           TenantRef `json:"tenant"`
+	ImportJobID      string    `json:"importJobId"`
+	AsyncOperationID string    `json:"asyncOperationId,omitempty"`
+	// Already says why no new import was started ("staged upgrade present", "import job exists").
+	Already string `json:"already,omitempty"`
+}
+
+// StartImport starts an asynchronous solution import, unless this import (same job ID) or its
+// result already exists: a retry never imports twice.
+func (a *Activities) StartImport(ctx context.Context, in ImportInput) (ImportStarted, error) {
+	st := ImportStarted{Tenant: in.Tenant, ImportJobID: in.ImportJobID}
+	if in.Holding {
+		staged, err := a.Dataverse.GetSolution(ctx, in.Tenant.OrgURL, a.Names.HoldingSolutionName())
+		if err != nil {
+			return st, classify(err, "read the staged upgrade")
+		}
+		if staged != nil && spec.CompareVersions(staged.Version, in.TargetVersion) >= 0 {
+			st.Already = "staged upgrade " + staged.Version + " already present"
+			return st, nil
+		}
+	}
+	job, err := a.Dataverse.GetImportJob(ctx, in.Tenant.OrgURL, in.ImportJobID)
+	if err != nil {
+		return st, classify(err, "look for import job "+in.ImportJobID)
+	}
+	if job != nil {
+		st.Already = "import job already started"
+		return st, nil
+	}
+	data, err := a.Packages.Read(ctx, in.PackageRef)
+	if err != nil {
+		return st, permanent(ErrSolutionMissing, "read solution package %q: %v — put the file in the package store or fix solutionPackage in the inventory", in.PackageRef, err)
+	}
+	resp, err := a.Dataverse.ImportSolutionAsync(ctx, in.Tenant.OrgURL, dataverse.ImportSolutionAsyncRequest{
+		CustomizationFile:                base64.StdEncoding.EncodeToString(data),
+		OverwriteUnmanagedCustomizations: false,
+		PublishWorkflows:                 true,
+		ImportJobID:                      in.ImportJobID,
+		HoldingSolution:                  in.Holding,
+	})
+	if err != nil {
+		return st, classify(err, "start the solution import")
+	}
+	st.AsyncOperationID = resp.AsyncOperationID
+	return st, nil
+}
+
+// ImportProgress is the heartbeat of WaitForImport and its result.
+type ImportProgress struct {
+	Percent float64 `json:"percent"`
+}
+
+// WaitForImport polls an import, heartbeating its percent, until it completes; a failed import
+// fails permanently with Dataverse's formatted results.
+func (a *Activities) WaitForImport(ctx context.Context, st ImportStarted) (ImportProgress, error) {
+	if st.Already == "" && st.AsyncOperationID == "" && st.ImportJobID == "" {
+		return ImportProgress{}, permanent(ErrMisconfigured, "no import to wait for")
+	}
+	if strings.HasPrefix(st.Already, "staged upgrade") {
+		return ImportProgress{Percent: 100}, nil
+	}
+	org := st.Tenant.OrgURL
+	for {
+		var p ImportProgress
+		job, err := a.Dataverse.GetImportJob(ctx, org, st.ImportJobID)
+		if err != nil {
+			return p, classify(err, "read import job "+st.ImportJobID)
+		}
+		if job != nil {
+			p.Percent = job.Progress
+		}
+		done, failed, msg := false, false, ""
+		if st.AsyncOperationID != "" {
+			o, err := a.Dataverse.GetAsyncOperation(ctx, org, st.AsyncOperationID)
+			if err != nil {
+				return p, classify(err, "read the import operation")
+			}
+			done, failed, msg = o.Done(), o.Done() && !o.Succeeded(), o.Message
+		} else if job != nil && job.CompletedOn != nil {
+			done, failed = true, job.Progress < 100
+		}
+		if failed {
+			details, err := a.Dataverse.RetrieveFormattedImportJobResults(ctx, org, st.ImportJobID)
+			if err != nil {
+				details = "(import log unavailable: " + err.Error() + ")"
+			}
+			return p, permanent(ErrOperationFailed, "solution import %s failed: %s %s — read the import log in Dynamics (Settings > Solutions > History), fix it, then retry the upgrade", st.ImportJobID, msg, truncate(details, 2000))
+		}
+		if done {
+			p.Percent = 100
+			return p, nil
+		}
+		activity.RecordHeartbeat(ctx, p)
+		if err := a.sleep(ctx); err != nil {
+			return p, err
+		}
+	}
+}
+
+// UpgradeCheck asks about the Work 365 solution against a target version.
+type UpgradeCheck struct {
+	Tenant        TenantRef `json:"tenant"`
+	TargetVersion string    `json:"targetVersion"`
+}
+
+// SolutionState is the Work 365 solution's installed and staged versions.
+type SolutionState struct {
+	InstalledVersion string `json:"installedVersion,omitempty"`
+	StagedVersion    string `json:"stagedVersion,omitempty"`
+	Frozen           bool   `json:"frozen"`
+}
+
+func (a *Activities) solutionState(ctx context.Context, t TenantRef) (SolutionState, error) {
+	var s SolutionState
+	main, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.SolutionUniqueName)
+	if err != nil {
+		return s, classify(err, "read the Work 365 solution")
+	}
+	if main != nil {
+		s.InstalledVersion = main.Version
+	}
+	staged, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.HoldingSolutionName())
+	if err != nil {
+		return s, classify(err, "read the staged Work 365 upgrade")
+	}
+	if staged != nil {
+		s.StagedVersion = staged.Version
+	}
+	return s, nil
+}
+
+// VerifyStagedUpgrade checks that the import left a staged (holding) upgrade of the target
+// version, not applied.
+func (a *Activities) VerifyStagedUpgrade(ctx context.Context, c UpgradeCheck) (SolutionState, error) {
+	s, err := a.solutionState(ctx, c.Tenant)
+	if err != nil {
+		return s, err
+	}
+	if s.StagedVersion == "" || spec.CompareVersions(s.StagedVersion, c.TargetVersion) < 0 {
+		return s, permanent(ErrSolutionMissing, "no staged upgrade %s found after the import (staged: %q) — check Settings > Solutions in Dynamics; do not click Upgrade there", c.TargetVersion, s.StagedVersion)
+	}
+	return s, nil
+}
+
+// WaitForUpgradeStarted succeeds once Begin Upgrade has visibly started: the staged upgrade
+// was promoted (holding solution gone) or the target version is installed.
+func (a *Activities) WaitForUpgradeStarted(ctx context.Context, c UpgradeCheck) (SolutionState, error) {
+	s, err := a.solutionState(ctx, c.Tenant)
+	if err != nil {
+		return s, err
+	}
+	if s.StagedVersion == "" || spec.CompareVersions(s.InstalledVersion, c.TargetVersion) >= 0 {
+		return s, nil
+	}
+	return s, pending(ErrUpgradeNotStarted, "Begin Upgrade not clicked yet: staged upgrade %s still waiting", s.StagedVersion)
+}
+
+// WaitForCompletion succeeds once the target version is installed and no staged upgrade
+// remains; otherwise it fails with what it sees, and the retry policy polls it.
+func (a *Activities) WaitForCompletion(ctx context.Context, c UpgradeCheck) (SolutionState, error) {
+	s, err := a.solutionState(ctx, c.Tenant)
+	if err != nil {
+		return s, err
+	}
+	if spec.CompareVersions(s.InstalledVersion, c.TargetVersion) >= 0 && s.StagedVersion == "" {
+		return s, nil
+	}
+	staged := "none"
+	if s.StagedVersion != "" {
+		staged = s.StagedVersion
+	}
+	return s, pending(ErrUpgradeNotComplete, "upgrade still running: installed %q, staged %s", s.InstalledVersion, staged)
+}
+
+// FinalCheck reads the end state for the final verification.
+func (a *Activities) FinalCheck(ctx context.Context, c UpgradeCheck) (SolutionState, error) {
+	s, err := a.solutionState(ctx, c.Tenant)
+	if err != nil {
+		return s, err
+	}
+	frozen, err := a.Work365.Frozen(ctx, c.Tenant.OrgURL)
+	if err != nil {
+		return s, classify(err, "read the Work 365 freeze setting")
+	}
+	s.Frozen = frozen
+	return s, nil
+}
+
+// ConsentState is what the tenant shows of the Global Administrator's consent to Work 365.
+type ConsentState struct {
+	// Observable is false when the orchestrator may not read service principals.
+	Observable bool   `json:"observable"`
+	Granted    bool   `json:"granted"`
+	Detail     string `json:"detail"`
+}
+
+// VerifyConsent looks for the Work 365 app's service principal and tenant-wide grants.
+func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentState, error) {
+	sp, err := a.Graph.FindServicePrincipal(ctx, t.TenantID, a.Names.AppID)
+	if err != nil {
+		var me *msapi.Error
+		if errors.As(err, &me) && me.Unauthorized() {
+			return ConsentState{Detail: "cannot read service principals (Application.Read.All missing): consent not verified"}, nil
+		}
+		return ConsentState{}, classify(err, "look for the Work 365 app in the tenant")
+	}
+	if sp == nil {
+		return ConsentState{Observable: true, Detail: "the Work 365 app has no service principal in the tenant: consent was not given"}, nil
+	}
+	grants, err := a.Graph.ListOAuth2PermissionGrants(ctx, t.TenantID, sp.ID)
+	if err != nil {
+		return ConsentState{}, classify(err, "read the Work 365 app's delegated grants")
+	}
+	for _, g := range grants {
+		if g.ConsentType == "AllPrincipals" {
+			return ConsentState{Observable: true, Granted: true, Detail: "tenant-wide grant found: " + g.Scope}, nil
+		}
+	}
+	roles, err := a.Graph.ListAppRoleAssignments(ctx, t.TenantID, sp.ID)
+	if err != nil {
+		return ConsentState{}, classify(err, "read the Work 365 app's application permissions")
+	}
+	if len(roles) > 0 {
+		return ConsentState{Observable: true, Granted: true, Detail: fmt.Sprintf("%d application permissions granted", len(roles))}, nil
+	}
+	return ConsentState{Observable: true, Detail: "the Work 365 app is present but has no tenant-wide grant: admin consent missing"}, nil
+}
+
+// PartnerCenterProbe is the result of probing a Partner Center connection.
+type PartnerCenterProbe struct {
+	Verified bool   `json:"verified"`
+	Detail   string `json:"detail"`
+}
+
+// ProbePartnerCenter checks that a Partner Center connection answers after re-consent. A
+// refusal is a result (not verified), not an error.
+func (a *Activities) ProbePartnerCenter(ctx context.Context, partnerTenantID string) (PartnerCenterProbe, error) {
+	p, err := a.PartnerCenter.GetOrganizationProfile(ctx, partnerTenantID)
+	if err != nil {
+		var me *msapi.Error
+		if errors.As(err, &me) && !me.Retryable() {
+			return PartnerCenterProbe{Detail: "Partner Center refused the probe: " + me.Error()}, nil
+		}
+		return PartnerCenterProbe{}, classify(err, "probe Partner Center")
+	}
+	return PartnerCenterProbe{Verified: true, Detail: "Partner Center answered for " + p.CompanyName}, nil
+}
+
+// Notify delivers a notification.
+func (a *Activities) Notify(ctx context.Context, n Notification) error {
+	if err := a.Notifier.Notify(ctx, n); err != nil {
+		return fmt.Errorf("notify %s for task %q: %w", n.Event, n.TaskID, err)
+	}
+	return nil
+}
+
+func (a *Activities) sleep(ctx context.Context) error {
+	d := a.PollInterval
+	if d <= 0 {
+		d = 10 * time.Second
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func dynamicsLicensed(u msgraph.User, skus []msgraph.SubscribedSku) bool {
+	for _, l := range u.AssignedLicenses {
+		for _, s := range skus {
+			if strings.EqualFold(s.SkuID, l.SkuID) && isDynamicsSku(s.SkuPartNumber) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isDynamicsSku(part string) bool {
+	p := strings.ToUpper(part)
+	return strings.HasPrefix(p, "DYN365_") || strings.HasPrefix(p, "DYNAMICS_365") || strings.HasPrefix(p, "CRM")
+}
+
+// Entra ID P1 comes as its own SKU, inside EMS, or inside bundles: match the service plan.
+const aadPremiumServicePlanID = "41781fb2-bc02-4b7c-bd55-b576c07bb09d"
+
+func premiumLicences(skus []msgraph.SubscribedSku, users ...msgraph.User) (tenantHas, allAssigned bool) {
+	premium := map[string]bool{}
+	for _, s := range skus {
+		isP := s.SkuPartNumber == "AAD_PREMIUM" || s.SkuPartNumber == "EMS" || s.SkuPartNumber == "EMSPREMIUM"
+		for _, p := range s.ServicePlans {
+			isP = isP || strings.EqualFold(p.ServicePlanID, aadPremiumServicePlanID)
+		}
+		if isP {
+			premium[strings.ToLower(s.SkuID)] = true
+		}
+	}
+	if len(premium) == 0 {
+		return false, false
+	}
+	for _, u := range users {
+		has := false
+		for _, l := range u.AssignedLicenses {
+			has = has || premium[strings.ToLower(l.SkuID)]
+		}
+		if !has {
+			return true, false
+		}
+	}
+	return true, true
+}
+
+func userDetail(u *dataverse.SystemUser, ok bool, yes, no string) string {
+	if u == nil {
+		return "user not found in Dynamics 365"
+	}
+	return yesNo(ok, yes, no)
+}
+
+func yesNo(ok bool, yes, no string) string {
+	if ok {
+		return yes
+	}
+	return no
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,223 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/csp-ops/work365-upgrade/activities"
+)
+
+// taskRequest describes a human task to open.
+type taskRequest struct {
+	kind         TaskKind
+	audience     Audience
+	title        string
+	instructions string
+	options      []string
+}
+
+// run is the state both workflows share: stages passed, human tasks, warnings.
+type run struct {
+	workflowID string
+	tenantID   string
+	tenantName string
+	fleet      string
+	cfg        Config
+	board      *taskBoard
+	stage      Stage
+	stageSince time.Time
+	stages     []StageRecord
+	warnings   []string
+}
+
+func newRun(ctx workflow.Context, tenantID, tenantName, fleet string, cfg Config, taskPrefix string) *run {
+	return &run{
+		workflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		tenantID:   tenantID, tenantName: tenantName, fleet: fleet,
+		cfg:   cfg.withDefaults(),
+		board: newTaskBoard(taskPrefix),
+	}
+}
+
+// enter starts a stage, ending the previous one.
+func (r *run) enter(ctx workflow.Context, s Stage) {
+	now := workflow.Now(ctx)
+	r.endStage(ctx, "")
+	r.stage, r.stageSince = s, now
+	r.stages = append(r.stages, StageRecord{Stage: s, Started: now})
+	workflow.GetLogger(ctx).Info("stage started", "stage", string(s))
+	r.refreshDetails(ctx)
+}
+
+// endStage closes the current stage record, with an optional note.
+func (r *run) endStage(ctx workflow.Context, note string) {
+	if n := len(r.stages); n > 0 && r.stages[n-1].Ended == nil {
+		now := workflow.Now(ctx)
+		r.stages[n-1].Ended = &now
+		if note != "" {
+			r.stages[n-1].Note = note
+		}
+	}
+}
+
+// note annotates the current stage.
+func (r *run) note(msg string) {
+	if n := len(r.stages); n > 0 {
+		if r.stages[n-1].Note != "" {
+			r.stages[n-1].Note += "; "
+		}
+		r.stages[n-1].Note += msg
+	}
+}
+
+func (r *run) warn(ctx workflow.Context, msg string) {
+	r.warnings = append(r.warnings, msg)
+	workflow.GetLogger(ctx).Warn("upgrade warning", "stage", string(r.stage), "warning", msg)
+}
+
+// notify delivers a notification; a notification that cannot be delivered is a warning, not
+// a failure of the upgrade.
+func (r *run) notify(ctx workflow.Context, n activities.Notification) {
+	n.At = workflow.Now(ctx)
+	n.WorkflowID, n.Fleet, n.TenantID, n.TenantName, n.Stage = r.workflowID, r.fleet, r.tenantID, r.tenantName, string(r.stage)
+	if err := workflow.ExecuteActivity(notifyOpts(ctx), a.Notify, n).Get(ctx, nil); err != nil && ctx.Err() == nil {
+		r.warn(ctx, fmt.Sprintf("could not notify %s for %s: %v", n.Event, orDash(n.TaskID), err))
+	}
+}
+
+func (r *run) notifyTask(ctx workflow.Context, event string, t *openTask) {
+	r.notify(ctx, activities.Notification{
+		Key:   fmt.Sprintf("%s/%s/%s/%d", r.workflowID, t.ID, event, t.Reminders),
+		Event: event, TaskID: t.ID, TaskKind: string(t.Kind), Audience: string(t.Audience),
+		Title: t.Title, Instructions: t.Instructions, Options: t.Options, Reminder: t.Reminders,
+		Command: r.confirmCommand(t.Task),
+	})
+}
+
+func (r *run) confirmCommand(t Task) string {
+	cmd := fmt.Sprintf("starter confirm %s %s --as %s --by <your name>", r.workflowID, t.ID, t.Audience)
+	if len(t.Options) > 0 {
+		cmd += " --decision <" + strings.Join(t.Options, "|") + ">"
+	}
+	return cmd + ` --note "<what you did>"`
+}
+
+// pendingTask is a human task being waited for in the background.
+type pendingTask struct {
+	task   *openTask
+	future workflow.Future
+	cancel workflow.CancelFunc
+	board  *taskBoard
+}
+
+// stop closes the task without a confirmation (e.g. the link expired) and stops its wait.
+func (p *pendingTask) stop(why string) {
+	if p.board.find(p.task.ID) != nil {
+		p.board.close(p.task.ID, why)
+	}
+	p.cancel()
+}
+
+// askAsync opens a human task, notifies its audience, and waits for its confirmation in the
+// background, re-notifying every ReminderInterval. The future yields the Confirmation.
+func (r *run) askAsync(ctx workflow.Context, req taskRequest) *pendingTask {
+	ctx, cancel := workflow.WithCancel(ctx)
+	t := r.board.newTask(ctx, r.stage, req)
+	f, settle := workflow.NewFuture(ctx)
+	p := &pendingTask{task: t, future: f, cancel: cancel, board: r.board}
+	r.refreshDetails(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		c, err := r.waitTask(ctx, t)
+		if err != nil && r.board.find(t.ID) != nil {
+			r.board.close(t.ID, "upgrade cancelled")
+		}
+		r.refreshDetails(ctx)
+		settle.Set(c, err)
+	})
+	return p
+}
+
+func (r *run) waitTask(ctx workflow.Context, t *openTask) (Confirmation, error) {
+	r.notifyTask(ctx, activities.EventTaskOpened, t)
+	for {
+		tctx, cancelTimer := workflow.WithCancel(ctx)
+		timer := workflow.NewTimerWithOptions(tctx, r.cfg.ReminderInterval,
+			workflow.TimerOptions{Summary: fmt.Sprintf("Reminder %d for %s", t.Reminders+1, t.ID)})
+		var c Confirmation
+		got := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(t.replies, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, &c); got = true })
+		sel.AddFuture(timer, func(workflow.Future) {})
+		sel.Select(ctx)
+		cancelTimer()
+		if got {
+			workflow.GetLogger(ctx).Info("human task confirmed", "task", t.ID, "by", c.By, "via", c.Via)
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return Confirmation{}, temporal.NewCanceledError("task " + t.ID + " closed without confirmation")
+		}
+		t.Reminders++
+		r.notifyTask(ctx, activities.EventTaskReminder, t)
+	}
+}
+
+// ask opens a human task and waits for its confirmation.
+func (r *run) ask(ctx workflow.Context, req taskRequest) (Confirmation, error) {
+	p := r.askAsync(ctx, req)
+	var c Confirmation
+	err := p.future.Get(ctx, &c)
+	return c, err
+}
+
+// askAll opens several tasks at once (people can work in parallel) and waits for all.
+func (r *run) askAll(ctx workflow.Context, reqs []taskRequest) ([]Confirmation, error) {
+	ps := make([]*pendingTask, 0, len(reqs))
+	for _, req := range reqs {
+		ps = append(ps, r.askAsync(ctx, req))
+	}
+	out := make([]Confirmation, 0, len(ps))
+	for _, p := range ps {
+		var c Confirmation
+		if err := p.future.Get(ctx, &c); err != nil {
+			for _, q := range ps {
+				q.stop("upgrade cancelled")
+			}
+			return out, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// refreshDetails publishes the markdown on-call reads in the Web UI: stage, since when, who
+// must act and the exact next action.
+func (r *run) refreshDetails(ctx workflow.Context) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Stage:** %s since %s\n\n", r.stage, r.stageSince.UTC().Format(time.RFC3339))
+	tasks := r.board.tasks()
+	if len(tasks) == 0 {
+		b.WriteString("**Waiting on:** none (the worker is doing machine work)\n")
+	} else {
+		fmt.Fprintf(&b, "**Waiting on:** %s\n\n", tasks[0].Audience)
+		for _, t := range tasks {
+			fmt.Fprintf(&b, "### %s — %s\nFor **%s**, open since %s.\n\n%s\n\nConfirm: `%s`\n\n",
+				t.ID, t.Title, t.Audience, t.OpenedAt.UTC().Format(time.RFC3339), t.Instructions, r.confirmCommand(t))
+		}
+	}
+	if len(r.warnings) > 0 {
+		fmt.Fprintf(&b, "**Warnings:** %d (see the status query)\n", len(r.warnings))
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,112 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/csp-ops/work365-upgrade/activities"
+)
+
+// a is the nil receiver the workflow names activities by; Temporal resolves the method name.
+var a *activities.Activities
+
+// Defaults for Config.
+const (
+	DefaultLinkValidity             = 15 * time.Minute
+	DefaultMaxLinkRounds            = 3
+	DefaultDrainDeadline            = 2 * time.Hour
+	DefaultDrainPollInterval        = time.Minute
+	DefaultCompletionDeadline       = 2 * time.Hour
+	DefaultCompletionPollInterval   = time.Minute
+	DefaultReminderInterval         = 4 * time.Hour
+	DefaultImportTimeout            = 2 * time.Hour
+	DefaultUpgradeStartPollInterval = 30 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.LinkValidity, DefaultLinkValidity)
+	def(&c.DrainDeadline, DefaultDrainDeadline)
+	def(&c.DrainPollInterval, DefaultDrainPollInterval)
+	def(&c.CompletionDeadline, DefaultCompletionDeadline)
+	def(&c.CompletionPollInterval, DefaultCompletionPollInterval)
+	def(&c.ReminderInterval, DefaultReminderInterval)
+	def(&c.ImportTimeout, DefaultImportTimeout)
+	def(&c.UpgradeStartPollInterval, DefaultUpgradeStartPollInterval)
+	if c.MaxLinkRounds <= 0 {
+		c.MaxLinkRounds = DefaultMaxLinkRounds
+	}
+	return c
+}
+
+// Permanent failures: retrying cannot help, a person must fix something first.
+var nonRetryable = []string{
+	activities.ErrMicrosoftUnauthorized, activities.ErrMicrosoftNotFound, activities.ErrMicrosoftRejected,
+	activities.ErrMisconfigured, activities.ErrInvalidSpec, activities.ErrOperationFailed, activities.ErrSolutionMissing,
+}
+
+// Activity kinds and why their options are what they are.
+
+// readOpts: quick reads and idempotent writes (discover, checks, freeze). One call takes
+// seconds; throttling and outages are retried with backoff (or Retry-After) for up to an hour
+// before the upgrade fails and on-call is involved.
+func readOpts(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                summary,
+		StartToCloseTimeout:    2 * time.Minute,
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
+			NonRetryableErrorTypes: nonRetryable,
+		},
+	})
+}
+
+// pollOpts: the retry policy is the poller. The activity fails with what is left ("7 Work 365
+// jobs still pending") and is retried at a fixed interval until the deadline; retries are not
+// written to history and on-call reads the last failure on the pending activity.
+func pollOpts(ctx workflow.Context, summary string, every, deadline time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                summary,
+		StartToCloseTimeout:    2 * time.Minute,
+		ScheduleToCloseTimeout: deadline,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: every, BackoffCoefficient: 1, MaximumInterval: every,
+			NonRetryableErrorTypes: nonRetryable,
+		},
+	})
+}
+
+// longOpts: asynchronous Dataverse operations (import, uninstall) followed inside one
+// activity that heartbeats; a lost worker is noticed within the heartbeat timeout and the
+// next attempt picks up the same operation.
+func longOpts(ctx workflow.Context, summary string, timeout time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             summary,
+		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 10 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
+			MaximumAttempts: 10, NonRetryableErrorTypes: nonRetryable,
+		},
+	})
+}
+
+// notifyOpts: notifications matter but must not hold an upgrade hostage; a notification that
+// still fails after ten minutes becomes a warning.
+func notifyOpts(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                "Notify people",
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+		},
+	})
+}

@@ -1,0 +1,776 @@
+// Package workflows turns the Work 365 v2.5 upgrade runbook into Temporal workflows: one
+// TenantUpgrade per tenant, whose stage functions below follow the runbook in order, and one
+// PartnerCenterReconsent child per Partner Center connection of a direct partner.
+package workflows
+
+import (
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/csp-ops/work365-upgrade/activities"
+	"github.com/csp-ops/work365-upgrade/spec"
+)
+
+// Failure types of the workflow itself.
+const (
+	ErrUpgradeFailed  = "UpgradeFailed"
+	ErrUpgradeAborted = "UpgradeAborted"
+	errAlreadyCurrent = "already-current"
+)
+
+// upgrade is one tenant's upgrade in progress.
+type upgrade struct {
+	*run
+	in  Input
+	ref activities.TenantRef
+
+	window             activities.WindowTimes
+	windowChanged      workflow.Channel
+	startNow           bool
+	discovery          activities.Discovery
+	fromVersion        string
+	serviceRoleMissing bool
+	frozen             bool
+	portalUninstalled  bool
+	portalReinstalled  bool
+	linkRound          int
+	partnerCenters     []PartnerCenterResult
+	cleanup            []string
+}
+
+// TenantUpgrade upgrades one tenant to Work 365 v2.5, following the runbook stage by stage.
+// It returns a Result for upgraded and already-current tenants; failed and cancelled upgrades
+// end with an error whose details are the Result.
+func TenantUpgrade(ctx workflow.Context, in Input) (Result, error) {
+	u := &upgrade{
+		run: newRun(ctx, in.Tenant.TenantID, in.Tenant.DisplayName, in.Fleet, in.Config, ""),
+		in:  in,
+		ref: activities.TenantRef{TenantID: in.Tenant.TenantID, OrgURL: in.Tenant.OrgURL},
+	}
+	u.windowChanged = workflow.NewBufferedChannel(ctx, 10)
+	if err := u.registerHandlers(ctx); err != nil {
+		return Result{}, err
+	}
+	err := u.runbook(ctx)
+	return u.finish(ctx, err)
+}
+
+// runbook runs the stages in the runbook's order.
+func (u *upgrade) runbook(ctx workflow.Context) error {
+	steps := []func(workflow.Context) error{
+		u.validate,
+		u.discover,
+		u.prerequisites,
+		u.downtimeWindow,
+		u.freezeAndDrain,
+		u.enableMFA,
+		u.uninstallPortal,
+		u.importSolution,
+		u.recheckServiceRole,
+		u.registrationAndConsent, // Complete Registration + Consent & Initialization, looping on expired links
+		u.completion,
+		u.partnerCenterReconsent,
+		u.reinstallPortal,
+		u.unfreezeAndVerify,
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// 0. Validate the spec: an invalid one fails fast, naming the field.
+func (u *upgrade) validate(ctx workflow.Context) error {
+	u.enter(ctx, StageValidate)
+	if err := u.in.Tenant.Validate(); err != nil {
+		return temporal.NewNonRetryableApplicationError("invalid tenant spec: "+err.Error(), activities.ErrInvalidSpec, nil)
+	}
+	return workflow.ExecuteActivity(readOpts(ctx, "Resolve the downtime window in "+u.in.Tenant.TimeZone), a.ResolveWindow, u.in.Tenant).Get(ctx, &u.window)
+}
+
+// 1. Discover: installed Work 365 version (none = new install) and portal.
+func (u *upgrade) discover(ctx workflow.Context) error {
+	u.enter(ctx, StageDiscover)
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Discover installed Work 365 and portal"), a.Discover, u.ref).Get(ctx, &u.discovery); err != nil {
+		return err
+	}
+	u.fromVersion = u.discovery.InstalledVersion
+	if u.fromVersion == "" {
+		u.note("new install: Work 365 is not installed")
+	} else {
+		u.note("installed Work 365 " + u.fromVersion)
+	}
+	if u.discovery.PortalInstalled {
+		u.note("portal " + u.discovery.PortalVersion + " installed")
+	}
+	if u.fromVersion != "" && spec.CompareVersions(u.fromVersion, u.in.Tenant.TargetVersion) >= 0 {
+		return errors.New(errAlreadyCurrent)
+	}
+	return nil
+}
+
+// 2. Prerequisites (runbook table). Blocking failures become "fix X" tasks, re-verified until
+// they pass. The Work 365 Service role may be missing now; it is re-checked after the import.
+func (u *upgrade) prerequisites(ctx workflow.Context) error {
+	u.enter(ctx, StagePrerequisites)
+	in := activities.PrerequisiteInput{Tenant: u.ref, GlobalAdminUPN: u.in.Tenant.GlobalAdminUPN, ServiceAccountUPN: u.in.Tenant.ServiceAccountUPN}
+	for round := 1; ; round++ {
+		var rep activities.PrerequisiteReport
+		if err := workflow.ExecuteActivity(readOpts(ctx, "Check the runbook's prerequisites"), a.CheckPrerequisites, in).Get(ctx, &rep); err != nil {
+			return err
+		}
+		var fixes []taskRequest
+		for _, c := range rep.Checks {
+			if c.Blocking && !c.Passed {
+				fixes = append(fixes, fixPrerequisiteTask(u.in.Tenant, c))
+			}
+		}
+		if len(fixes) == 0 {
+			if c, ok := rep.Check(activities.CheckServiceRole); ok && !c.Passed {
+				u.serviceRoleMissing = true
+				u.note("'Work 365 Service' role missing: allowed now, re-checked after the import")
+			}
+			if c, ok := rep.Check(activities.CheckPremiumLicences); ok && !c.Passed {
+				u.warn(ctx, "advice: "+c.Detail)
+			}
+			return nil
+		}
+		if _, err := u.askAll(ctx, fixes); err != nil {
+			return err
+		}
+	}
+}
+
+// 3. Downtime window: wait until it opens in the tenant's time zone; operators may start now
+// or move it.
+func (u *upgrade) downtimeWindow(ctx workflow.Context) error {
+	u.enter(ctx, StageDowntimeWindow)
+	for !u.startNow {
+		now := workflow.Now(ctx)
+		if !now.Before(u.window.Opens) {
+			if now.After(u.window.Closes) {
+				u.warn(ctx, fmt.Sprintf("the downtime window %s–%s had already closed when this stage began; proceeding", u.window.Opens.Format(time.RFC3339), u.window.Closes.Format(time.RFC3339)))
+			}
+			break
+		}
+		tctx, cancel := workflow.WithCancel(ctx)
+		timer := workflow.NewTimerWithOptions(tctx, u.window.Opens.Sub(now), workflow.TimerOptions{
+			Summary: "Downtime window opens " + u.in.Tenant.Window.Start + " " + u.in.Tenant.TimeZone,
+		})
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(timer, func(workflow.Future) {})
+		sel.AddReceive(u.windowChanged, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, nil) })
+		sel.Select(ctx)
+		cancel()
+		if ctx.Err() != nil {
+			return temporal.NewCanceledError("cancelled while waiting for the downtime window")
+		}
+	}
+	if u.startNow {
+		u.note("started now by an operator")
+	}
+	return nil
+}
+
+// 4. Freeze Work 365 activity, then wait for pending jobs to drain, bounded by a deadline after
+// which the operator decides.
+func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
+	u.enter(ctx, StageFreezeAndDrain)
+	u.frozen = true // set first: cleanup unfreezes (idempotently) even if the freeze's answer is lost
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Freeze Work 365 activity"), a.Freeze, u.ref).Get(ctx, nil); err != nil {
+		return err
+	}
+	for {
+		summary := "Wait for pending Work 365 jobs to complete"
+		err := workflow.ExecuteActivity(pollOpts(ctx, summary, u.cfg.DrainPollInterval, u.cfg.DrainDeadline), a.DrainJobs, u.ref).Get(ctx, nil)
+		if err == nil {
+			u.note("no Work 365 jobs pending")
+			return nil
+		}
+		if !deadlinePassed(err) {
+			return err
+		}
+		c, err := u.ask(ctx, drainDeadlineTask(lastFailure(err), u.cfg.DrainDeadline))
+		if err != nil {
+			return err
+		}
+		switch c.Decision {
+		case DecisionProceed:
+			u.warn(ctx, "proceeded with Work 365 jobs still pending ("+lastFailure(err)+") on "+c.By+"'s decision: jobs that are not completed may fail after the upgrade")
+			return nil
+		case DecisionAbort:
+			return aborted(c, "pending Work 365 jobs did not drain")
+		}
+	}
+}
+
+// 5. MFA: policies enabled, MFA registered for the service account and the admin; each missing
+// one is a human task, re-verified after confirmation.
+func (u *upgrade) enableMFA(ctx workflow.Context) error {
+	u.enter(ctx, StageMFA)
+	in := activities.MFAInput{Tenant: u.ref, GlobalAdminUPN: u.in.Tenant.GlobalAdminUPN, ServiceAccountUPN: u.in.Tenant.ServiceAccountUPN}
+	for {
+		var rep activities.MFAReport
+		if err := workflow.ExecuteActivity(readOpts(ctx, "Check MFA policies and registrations"), a.CheckMFA, in).Get(ctx, &rep); err != nil {
+			return err
+		}
+		var todo []taskRequest
+		if !rep.Policies.Enabled {
+			todo = append(todo, mfaPoliciesTask(u.in.Tenant.TenantID, GlobalAdmin, TaskEnableMFAPolicies))
+		}
+		if !rep.ServiceRegistered {
+			todo = append(todo, registerMFATask(u.in.Tenant, true))
+		}
+		if !rep.AdminRegistered {
+			todo = append(todo, registerMFATask(u.in.Tenant, false))
+		}
+		if len(todo) == 0 {
+			u.note("MFA enforced by " + rep.Policies.Source + "; both accounts registered")
+			return nil
+		}
+		if _, err := u.askAll(ctx, todo); err != nil {
+			return err
+		}
+	}
+}
+
+// 6. Portal: upgrading from 2.1 or lower with the portal installed → uninstall it first.
+func (u *upgrade) uninstallPortal(ctx workflow.Context) error {
+	u.enter(ctx, StagePortalUninstall)
+	if !u.discovery.PortalInstalled || u.fromVersion == "" || !spec.AtMost21(u.fromVersion) {
+		u.note("skipped: not needed (only when upgrading from v2.1 or lower with the portal installed)")
+		return nil
+	}
+	var op activities.AsyncOp
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Start uninstalling the Work 365 portal solution"), a.StartPortalUninstall, u.ref).Get(ctx, &op); err != nil {
+		return err
+	}
+	u.portalUninstalled = true
+	if err := workflow.ExecuteActivity(longOpts(ctx, "Wait for the portal uninstall", u.cfg.ImportTimeout), a.WaitForAsyncOperation, op).Get(ctx, nil); err != nil {
+		return err
+	}
+	u.note("portal " + u.discovery.PortalVersion + " uninstalled; reinstalled after the upgrade")
+	return nil
+}
+
+// 7. Import v2.5 as a staged (holding) upgrade, not applied; the import job ID is derived from
+// the workflow so a retry never imports twice.
+func (u *upgrade) importSolution(ctx workflow.Context) error {
+	u.enter(ctx, StageImport)
+	in := activities.ImportInput{
+		Tenant: u.ref, PackageRef: u.in.Tenant.SolutionPackage, Holding: true,
+		ImportJobID:   importJobID(ctx, "work365-"+u.in.Tenant.TargetVersion),
+		TargetVersion: u.in.Tenant.TargetVersion,
+	}
+	var st activities.ImportStarted
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Import Work 365 "+u.in.Tenant.TargetVersion+" as staged upgrade"), a.StartImport, in).Get(ctx, &st); err != nil {
+		return err
+	}
+	if st.Already != "" {
+		u.note(st.Already)
+	}
+	if err := workflow.ExecuteActivity(longOpts(ctx, "Wait for the import of Work 365 "+u.in.Tenant.TargetVersion, u.cfg.ImportTimeout), a.WaitForImport, st).Get(ctx, nil); err != nil {
+		return err
+	}
+	var s activities.SolutionState
+	check := activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion}
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Verify the staged upgrade exists (not applied)"), a.VerifyStagedUpgrade, check).Get(ctx, &s); err != nil {
+		return err
+	}
+	u.note("staged upgrade " + s.StagedVersion + " present, not applied (do not click Upgrade in Dynamics)")
+	return nil
+}
+
+// 8. Service role re-check, when it was missing before the import.
+func (u *upgrade) recheckServiceRole(ctx workflow.Context) error {
+	u.enter(ctx, StageServiceRole)
+	if !u.serviceRoleMissing {
+		u.note("skipped: the role was already assigned")
+		return nil
+	}
+	in := activities.PrerequisiteInput{Tenant: u.ref, GlobalAdminUPN: u.in.Tenant.GlobalAdminUPN, ServiceAccountUPN: u.in.Tenant.ServiceAccountUPN}
+	for {
+		var ok bool
+		if err := workflow.ExecuteActivity(readOpts(ctx, "Check the service account's Work 365 Service role"), a.CheckServiceRole, in).Get(ctx, &ok); err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if _, err := u.ask(ctx, serviceRoleTask(u.in.Tenant, "Work 365 Service")); err != nil {
+			return err
+		}
+	}
+}
+
+// 9 and 10. Complete Registration (new installs: the form once), Get Consent, then the service
+// account's Begin Upgrade within the link's validity. An expired link goes back to Get
+// Consent; after MaxLinkRounds expired links the operator must retry or abort.
+func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
+	u.enter(ctx, StageRegistration)
+	newInstall := u.fromVersion == ""
+	if newInstall {
+		if _, err := u.ask(ctx, registrationTask(u.in.Tenant)); err != nil {
+			return err
+		}
+	} else {
+		u.note("registration form skipped: upgrading from a previous version")
+	}
+	expired, why := 0, ""
+	for {
+		if u.stage != StageRegistration {
+			u.enter(ctx, StageRegistration)
+		}
+		u.linkRound++
+		c, err := u.ask(ctx, getConsentTask(u.in.Tenant, u.linkRound, newInstall, why))
+		if err != nil {
+			return err
+		}
+		linkIssued := c.At
+		var consent activities.ConsentState
+		if err := workflow.ExecuteActivity(readOpts(ctx, "Verify the Work 365 app's admin consent"), a.VerifyConsent, u.ref).Get(ctx, &consent); err != nil {
+			return err
+		}
+		switch {
+		case !consent.Observable:
+			u.warn(ctx, "consent not verified: "+consent.Detail)
+		case !consent.Granted:
+			u.warn(ctx, "round "+fmt.Sprint(u.linkRound)+": "+consent.Detail)
+			why = "The consent was not found in the tenant (" + consent.Detail + "): accept the permissions this time."
+			continue
+		default:
+			u.note("consent verified: " + consent.Detail)
+		}
+
+		u.enter(ctx, StageConsentInit)
+		began, err := u.waitForBeginUpgrade(ctx, linkIssued)
+		if err != nil {
+			return err
+		}
+		if began {
+			return nil
+		}
+		expired++
+		u.warn(ctx, fmt.Sprintf("upgrade link of round %d expired after %s without Begin Upgrade", u.linkRound, u.cfg.LinkValidity))
+		why = fmt.Sprintf("The previous upgrade link expired (round %d).", u.linkRound)
+		if expired >= u.cfg.MaxLinkRounds {
+			c, err := u.ask(ctx, linkEscalationTask(expired))
+			if err != nil {
+				return err
+			}
+			if c.Decision == DecisionAbort {
+				return aborted(c, fmt.Sprintf("the upgrade link expired %d times", expired))
+			}
+			expired = 0
+		}
+	}
+}
+
+// waitForBeginUpgrade waits for the service account's Begin Upgrade: its confirmation, or the
+// upgrade visibly under way in Dataverse. It reports false when the link expired first.
+func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time) (bool, error) {
+	expires := linkIssued.Add(u.cfg.LinkValidity)
+	remaining := expires.Sub(workflow.Now(ctx))
+	if remaining < 0 {
+		remaining = 0
+	}
+	wctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	task := u.askAsync(wctx, beginUpgradeTask(u.in.Tenant, u.cfg.LinkValidity, expires))
+	check := activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion}
+	detect := workflow.ExecuteActivity(pollOpts(wctx, "Watch for Begin Upgrade in Dynamics", u.cfg.UpgradeStartPollInterval, remaining+u.cfg.UpgradeStartPollInterval), a.WaitForUpgradeStarted, check)
+	link := workflow.NewTimerWithOptions(wctx, remaining, workflow.TimerOptions{Summary: "Link validity " + u.cfg.LinkValidity.String()})
+
+	var (
+		began, linkExpired bool
+		failure            error
+	)
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(task.future, func(f workflow.Future) {
+		var c Confirmation
+		if err := f.Get(ctx, &c); err == nil {
+			began = true
+			u.note("Begin Upgrade confirmed by " + c.By)
+		} else {
+			failure = err
+		}
+	})
+	detectDone := false
+	sel.AddFuture(detect, func(f workflow.Future) {
+		detectDone = true
+		if err := f.Get(ctx, nil); err == nil {
+			began = true
+			u.note("Begin Upgrade detected in Dynamics (staged upgrade promoted)")
+		} else if !deadlinePassed(err) && !temporal.IsCanceledError(err) {
+			u.warn(ctx, "could not watch for Begin Upgrade: "+err.Error())
+		}
+	})
+	sel.AddFuture(link, func(workflow.Future) { linkExpired = true })
+	for !began && !linkExpired && failure == nil {
+		sel.Select(ctx)
+		if ctx.Err() != nil {
+			task.stop("upgrade cancelled")
+			return false, temporal.NewCanceledError("cancelled while waiting for Begin Upgrade")
+		}
+		if detectDone && !began && !linkExpired && failure == nil {
+			// the watcher gave up early; keep waiting for the person or the link timer
+			detectDone = false
+		}
+	}
+	if failure != nil && !began {
+		return false, failure
+	}
+	if began {
+		task.stop("Begin Upgrade detected")
+		return true, nil
+	}
+	// The link timer fired: look once more, in case the click landed in the last seconds.
+	var s activities.SolutionState
+	last := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary: "Check once more for Begin Upgrade", StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	if err := workflow.ExecuteActivity(last, a.WaitForUpgradeStarted, check).Get(ctx, &s); err == nil {
+		task.stop("Begin Upgrade detected")
+		u.note("Begin Upgrade detected in Dynamics as the link expired")
+		return true, nil
+	}
+	task.stop(fmt.Sprintf("the upgrade link expired at %s; a new Get Consent task follows", expires.UTC().Format(time.RFC3339)))
+	return false, nil
+}
+
+// 11. Completion: the target version installed and no staged upgrade left, with a deadline.
+func (u *upgrade) completion(ctx workflow.Context) error {
+	u.enter(ctx, StageCompletion)
+	check := activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion}
+	for {
+		var s activities.SolutionState
+		err := workflow.ExecuteActivity(pollOpts(ctx, "Wait for Work 365 "+u.in.Tenant.TargetVersion+" to finish upgrading", u.cfg.CompletionPollInterval, u.cfg.CompletionDeadline), a.WaitForCompletion, check).Get(ctx, &s)
+		if err == nil {
+			u.note("Work 365 " + s.InstalledVersion + " installed; no staged upgrade left")
+			return nil
+		}
+		if !deadlinePassed(err) {
+			return err
+		}
+		c, err := u.ask(ctx, completionDeadlineTask(lastFailure(err), u.cfg.CompletionDeadline))
+		if err != nil {
+			return err
+		}
+		if c.Decision == DecisionAbort {
+			return aborted(c, "the upgrade did not complete in time")
+		}
+	}
+}
+
+// 12. Partner Center re-consent: direct partners only, one child workflow per connection.
+func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
+	u.enter(ctx, StagePartnerCenter)
+	if u.in.Tenant.PartnerType != spec.Direct {
+		u.note("skipped: indirect reseller — no additional steps are required")
+		return nil
+	}
+	if len(u.in.Tenant.PartnerCenters) == 0 {
+		u.warn(ctx, "direct partner without Partner Center connections in the inventory: nothing re-consented")
+		return nil
+	}
+	futures := make([]workflow.ChildWorkflowFuture, 0, len(u.in.Tenant.PartnerCenters))
+	for _, pc := range u.in.Tenant.PartnerCenters {
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:    PartnerCenterWorkflowID(u.workflowID, pc.Name),
+			StaticSummary: "Re-consent Partner Center " + pc.Name + " of " + u.in.Tenant.DisplayName,
+		})
+		futures = append(futures, workflow.ExecuteChildWorkflow(cctx, PartnerCenterReconsent, PartnerCenterInput{
+			ParentWorkflowID: u.workflowID, TenantID: u.in.Tenant.TenantID, TenantName: u.in.Tenant.DisplayName,
+			Fleet: u.fleet, Connection: pc, Config: u.in.Config,
+		}))
+	}
+	var firstErr error
+	for _, f := range futures {
+		var r PartnerCenterResult
+		if err := f.Get(ctx, &r); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		u.partnerCenters = append(u.partnerCenters, r)
+		if !r.Verified {
+			u.warn(ctx, "Partner Center "+r.Name+" re-consent not verified: "+r.Detail)
+		}
+	}
+	return firstErr
+}
+
+// 13. Portal reinstall, when it was uninstalled in stage 6.
+func (u *upgrade) reinstallPortal(ctx workflow.Context) error {
+	u.enter(ctx, StagePortalReinstall)
+	if !u.portalUninstalled {
+		u.note("skipped: the portal was not uninstalled")
+		return nil
+	}
+	if u.in.Tenant.PortalPackage == "" {
+		if _, err := u.ask(ctx, reinstallPortalTask(u.in.Tenant)); err != nil {
+			return err
+		}
+		u.portalReinstalled = true
+		return nil
+	}
+	in := activities.ImportInput{
+		Tenant: u.ref, PackageRef: u.in.Tenant.PortalPackage, Holding: false,
+		ImportJobID: importJobID(ctx, "portal"),
+	}
+	var st activities.ImportStarted
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Reinstall the latest Work 365 portal solution"), a.StartImport, in).Get(ctx, &st); err != nil {
+		return err
+	}
+	if err := workflow.ExecuteActivity(longOpts(ctx, "Wait for the portal install", u.cfg.ImportTimeout), a.WaitForImport, st).Get(ctx, nil); err != nil {
+		return err
+	}
+	u.portalReinstalled = true
+	u.note("portal reinstalled from " + u.in.Tenant.PortalPackage)
+	return nil
+}
+
+// 14. Unfreeze Work 365 activity and verify the end state.
+func (u *upgrade) unfreezeAndVerify(ctx workflow.Context) error {
+	u.enter(ctx, StageUnfreeze)
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Unfreeze Work 365 activity"), a.Unfreeze, u.ref).Get(ctx, nil); err != nil {
+		return err
+	}
+	u.frozen = false
+	var s activities.SolutionState
+	check := activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion}
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Final verification"), a.FinalCheck, check).Get(ctx, &s); err != nil {
+		return err
+	}
+	if spec.CompareVersions(s.InstalledVersion, u.in.Tenant.TargetVersion) < 0 || s.StagedVersion != "" {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("final verification failed: installed %q, staged %q — check Settings > Solutions in Dynamics 365", s.InstalledVersion, s.StagedVersion), ErrUpgradeFailed, nil)
+	}
+	if s.Frozen {
+		u.warn(ctx, "Work 365 still reports activity frozen after unfreeze: check the Work 365 settings")
+	}
+	if now := workflow.Now(ctx); now.After(u.window.Closes) {
+		u.warn(ctx, "the upgrade ended after the downtime window closed at "+u.window.Closes.Format(time.RFC3339))
+	}
+	u.note("Work 365 " + s.InstalledVersion + " verified; activity unfrozen")
+	return nil
+}
+
+// finish builds the result and, for failures and cancellations, leaves the tenant safe.
+func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
+	res := func(o Outcome) Result {
+		return Result{
+			WorkflowID: u.workflowID, TenantID: u.in.Tenant.TenantID, TenantName: u.in.Tenant.DisplayName,
+			Outcome: o, FromVersion: u.fromVersion, ToVersion: u.in.Tenant.TargetVersion,
+			Stages: u.stages, Confirmations: u.board.confirmations, Warnings: u.warnings,
+			Cleanup: u.cleanup, PartnerCenters: u.partnerCenters, LinkRounds: u.linkRound,
+		}
+	}
+	switch {
+	case err == nil:
+		u.enter(ctx, StageDone)
+		u.endStage(ctx, "upgraded")
+		r := res(OutcomeUpgraded)
+		u.notify(ctx, activities.Notification{Key: u.workflowID + "/ended", Event: activities.EventUpgradeEnded, Outcome: string(r.Outcome), Message: "Work 365 upgraded to " + r.ToVersion})
+		return r, nil
+	case err.Error() == errAlreadyCurrent:
+		u.note("no-op: already at " + u.fromVersion)
+		u.enter(ctx, StageDone)
+		u.endStage(ctx, "already current")
+		return res(OutcomeAlreadyCurrent), nil
+	}
+
+	// Cleanup runs on a disconnected context so a cancelled upgrade still unfreezes.
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	u.endStage(dctx, "ended: "+err.Error())
+	if u.frozen {
+		if uerr := workflow.ExecuteActivity(readOpts(dctx, "Cleanup: unfreeze Work 365 activity"), a.Unfreeze, u.ref).Get(dctx, nil); uerr != nil {
+			u.cleanup = append(u.cleanup, "FAILED to unfreeze Work 365 activity ("+uerr.Error()+"): unfreeze it by hand in the Work 365 settings")
+		} else {
+			u.frozen = false
+			u.cleanup = append(u.cleanup, "unfroze Work 365 activity")
+		}
+	}
+	if u.portalUninstalled && !u.portalReinstalled {
+		u.cleanup = append(u.cleanup, "the portal solution was uninstalled and is not reinstalled: reinstall the latest Work 365 portal solution")
+	}
+	for _, t := range u.board.tasks() {
+		u.board.close(t.ID, "upgrade ended")
+	}
+	outcome := OutcomeFailed
+	if temporal.IsCanceledError(err) || isAbort(err) {
+		outcome = OutcomeCancelled
+	}
+	r := res(outcome)
+	r.Error = err.Error()
+	u.refreshDetails(dctx)
+	u.notify(dctx, activities.Notification{Key: u.workflowID + "/ended", Event: activities.EventUpgradeEnded, Outcome: string(outcome), Message: err.Error()})
+	if outcome == OutcomeCancelled {
+		return r, temporal.NewCanceledError(r)
+	}
+	return r, temporal.NewNonRetryableApplicationError("upgrade failed at stage "+string(u.stage)+": "+err.Error(), ErrUpgradeFailed, err, r)
+}
+
+func (u *upgrade) registerHandlers(ctx workflow.Context) error {
+	if err := u.board.register(ctx, func(msg string) { u.warn(ctx, msg) }); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, u.status); err != nil {
+		return err
+	}
+	startNow := func(ctx workflow.Context, req OperatorRequest) error {
+		u.startNow = true
+		u.warnings = append(u.warnings, "downtime window started now by "+req.By+noteSuffix(req.Note))
+		u.windowChanged.SendAsync(true)
+		return nil
+	}
+	moveWindow := func(ctx workflow.Context, req MoveWindowRequest) error {
+		t := u.in.Tenant
+		t.Window = req.Window
+		var w activities.WindowTimes
+		if err := workflow.ExecuteActivity(readOpts(ctx, "Resolve the moved downtime window"), a.ResolveWindow, t).Get(ctx, &w); err != nil {
+			return err
+		}
+		u.in.Tenant.Window, u.window = req.Window, w
+		u.warnings = append(u.warnings, "downtime window moved to "+req.Window.Start+" for "+req.Window.Length+" by "+req.By+noteSuffix(req.Note))
+		u.windowChanged.SendAsync(true)
+		return nil
+	}
+	windowOpen := func() error {
+		if u.stage != StageDowntimeWindow && u.stage != StageValidate && u.stage != StageDiscover && u.stage != StagePrerequisites {
+			return fmt.Errorf("the downtime window has already opened (stage %s): nothing to change", u.stage)
+		}
+		return nil
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateStartNow, startNow, workflow.UpdateHandlerOptions{
+		Validator: func(ctx workflow.Context, req OperatorRequest) error {
+			if req.By == "" {
+				return errors.New("by is required: say who starts the window now")
+			}
+			return windowOpen()
+		},
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateMoveWindow, moveWindow, workflow.UpdateHandlerOptions{
+		Validator: func(ctx workflow.Context, req MoveWindowRequest) error {
+			if req.By == "" {
+				return errors.New("by is required: say who moves the window")
+			}
+			t := u.in.Tenant
+			t.Window = req.Window
+			for _, e := range unwrapAll(t.Validate()) {
+				var fe spec.FieldError
+				if errors.As(e, &fe) && (fe.Field == "window.start" || fe.Field == "window.length") {
+					return e
+				}
+			}
+			return windowOpen()
+		},
+	}); err != nil {
+		return err
+	}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		sn := workflow.GetSignalChannel(ctx, SignalStartNow)
+		mw := workflow.GetSignalChannel(ctx, SignalMoveWindow)
+		for {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(sn, func(ch workflow.ReceiveChannel, _ bool) {
+				var req OperatorRequest
+				ch.Receive(ctx, &req)
+				if err := windowOpen(); err != nil || req.By == "" {
+					u.warn(ctx, fmt.Sprintf("refused signalled start-now from %q: by is required and the window must not have opened", req.By))
+					return
+				}
+				_ = startNow(ctx, req)
+			})
+			sel.AddReceive(mw, func(ch workflow.ReceiveChannel, _ bool) {
+				var req MoveWindowRequest
+				ch.Receive(ctx, &req)
+				if err := windowOpen(); err != nil || req.By == "" {
+					u.warn(ctx, fmt.Sprintf("refused signalled move-window from %q: by is required and the window must not have opened", req.By))
+					return
+				}
+				if err := moveWindow(ctx, req); err != nil {
+					u.warn(ctx, "refused signalled move-window: "+err.Error())
+				}
+			})
+			sel.Select(ctx)
+		}
+	})
+	return nil
+}
+
+func (u *upgrade) status() (Status, error) {
+	return Status{
+		WorkflowID: u.workflowID, TenantID: u.in.Tenant.TenantID, TenantName: u.in.Tenant.DisplayName,
+		Stage: u.stage, StageSince: u.stageSince, WaitingOn: u.board.waitingOn(), OpenTasks: u.board.tasks(),
+		Stages: u.stages, Warnings: u.warnings, FromVersion: u.fromVersion, ToVersion: u.in.Tenant.TargetVersion,
+		LinkRound: u.linkRound, Confirmations: u.board.confirmations,
+	}, nil
+}
+
+// PartnerCenterWorkflowID is the child workflow ID of a Partner Center connection.
+func PartnerCenterWorkflowID(parentID, connection string) string {
+	return parentID + "/partner-center/" + connection
+}
+
+// importJobID derives the import job's GUID from the workflow ID, its first run and what is
+// imported: a retried activity finds its own import instead of starting a second one.
+func importJobID(ctx workflow.Context, what string) string {
+	info := workflow.GetInfo(ctx)
+	h := sha1.Sum([]byte(info.WorkflowExecution.ID + "/" + info.FirstRunID + "/" + what))
+	h[6] = (h[6] & 0x0f) | 0x50 // version 5 (name-based, SHA-1)
+	h[8] = (h[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// deadlinePassed reports a poll that ran out of time (its ScheduleToClose deadline).
+func deadlinePassed(err error) bool {
+	var te *temporal.TimeoutError
+	return errors.As(err, &te)
+}
+
+// lastFailure is the poller's last message, e.g. "7 Work 365 jobs still pending".
+func lastFailure(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+func aborted(c Confirmation, why string) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("aborted by %s: %s%s", c.By, why, noteSuffix(c.Note)), ErrUpgradeAborted, nil)
+}
+
+func isAbort(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == ErrUpgradeAborted
+}
+
+func noteSuffix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return " (" + note + ")"
+}
+
+func unwrapAll(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
