@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -197,13 +198,14 @@ func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
 		if !deadlinePassed(err) {
 			return err
 		}
-		c, err := u.ask(ctx, drainDeadlineTask(lastFailure(err), u.cfg.DrainDeadline))
+		left := lastFailure(err)
+		c, err := u.ask(ctx, drainDeadlineTask(left, u.cfg.DrainDeadline))
 		if err != nil {
 			return err
 		}
 		switch c.Decision {
 		case DecisionProceed:
-			u.warn(ctx, "proceeded with Work 365 jobs still pending ("+lastFailure(err)+") on "+c.By+"'s decision: jobs that are not completed may fail after the upgrade")
+			u.warn(ctx, "proceeded with Work 365 jobs still pending ("+left+") on "+c.By+"'s decision: jobs that are not completed may fail after the upgrade")
 			return nil
 		case DecisionAbort:
 			return aborted(c, "pending Work 365 jobs did not drain")
@@ -734,10 +736,26 @@ func importJobID(ctx workflow.Context, what string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
 
-// deadlinePassed reports a poll that ran out of time (its ScheduleToClose deadline).
+// deadlinePassed reports a poll that ran out of time: its ScheduleToClose deadline fired, or
+// retries stopped while the activity still said "not yet" (pollers have no attempt limit, so
+// only the deadline stops them).
 func deadlinePassed(err error) bool {
+	var ae *temporal.ActivityError
+	if errors.As(err, &ae) && ae.RetryState() == enumspb.RETRY_STATE_TIMEOUT {
+		return true
+	}
 	var te *temporal.TimeoutError
-	return errors.As(err, &te)
+	if errors.As(err, &te) {
+		return true
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && !app.NonRetryable() {
+		switch app.Type() {
+		case activities.ErrJobsPending, activities.ErrUpgradeNotStarted, activities.ErrUpgradeNotComplete:
+			return true
+		}
+	}
+	return false
 }
 
 // lastFailure is the poller's last message, e.g. "7 Work 365 jobs still pending".

@@ -1,0 +1,539 @@
+package workflows
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/csp-ops/work365-upgrade/activities"
+	"github.com/csp-ops/work365-upgrade/spec"
+)
+
+func TestUpgradeFrom21HappyPath(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, "2.1.0.3", r.FromVersion)
+	require.Equal(t, "2.5.0.1", r.ToVersion)
+	require.Equal(t, []Stage{StageValidate, StageDiscover, StagePrerequisites, StageDowntimeWindow, StageFreezeAndDrain, StageMFA,
+		StagePortalUninstall, StageImport, StageServiceRole, StageRegistration, StageConsentInit, StageCompletion,
+		StagePartnerCenter, StagePortalReinstall, StageUnfreeze, StageDone}, stagesOf(r))
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Equal(t, []string{"ResolveWindow", "Discover", "CheckPrerequisites", "Freeze", "DrainJobs", "CheckMFA",
+		"StartImport:work365", "WaitForImport", "VerifyStagedUpgrade", "VerifyConsent"}, h.f.callList()[:10])
+	before(t, h.f.callList(), "VerifyConsent", "WaitForCompletion")
+	before(t, h.f.callList(), "WaitForCompletion", "Unfreeze")
+	before(t, h.f.callList(), "Unfreeze", "FinalCheck")
+	require.Equal(t, 1, h.f.callCount("StartImport:work365"))
+	require.Equal(t, 0, h.f.callCount("StartPortalUninstall"))
+	require.Equal(t, 1, r.LinkRounds)
+	require.False(t, h.f.frozen)
+}
+
+func TestUpgradeFrom20WithPortal(t *testing.T) {
+	f := upgradeFrom21()
+	f.installed, f.portal, f.portalVersion = "2.0.1.0", true, "2.0.0.0"
+	h := newHarness(t, f)
+	tn := testTenant()
+	tn.PortalPackage = "work365/Work365Portal_latest.zip"
+	h.run(tn, Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	calls := h.f.callList()
+	before(t, calls, "StartPortalUninstall", "StartImport:work365")
+	before(t, calls, "WaitForAsyncOperation", "StartImport:work365")
+	before(t, calls, "WaitForCompletion", "StartImport:portal")
+	before(t, calls, "StartImport:portal", "Unfreeze")
+	require.Equal(t, 1, h.f.callCount("StartPortalUninstall"))
+	require.Equal(t, 1, h.f.callCount("StartImport:portal"))
+	require.True(t, h.f.portal, "portal reinstalled")
+	require.Empty(t, r.Cleanup)
+}
+
+func TestUpgradeWithPortalFrom22KeepsPortal(t *testing.T) {
+	f := upgradeFrom21()
+	f.installed, f.portal = "2.2.0.0", true
+	h := newHarness(t, f)
+	h.run(testTenant(), Config{})
+	_, err := h.result()
+	require.NoError(t, err)
+	require.Zero(t, h.f.callCount("StartPortalUninstall"), "portal stays when upgrading from above 2.1")
+	require.Zero(t, h.f.callCount("StartImport:portal"))
+}
+
+func TestPortalReinstallWithoutPackageIsAHumanTask(t *testing.T) {
+	f := upgradeFrom21()
+	f.portal = true
+	h := newHarness(t, f)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade, TaskReinstallPortal}, confirmedKinds(r.Confirmations))
+}
+
+func TestNewInstallAsksForRegistrationForm(t *testing.T) {
+	f := upgradeFrom21()
+	f.installed = ""
+	h := newHarness(t, f)
+	tn := testTenant()
+	tn.LicenseKeyRef = "vault://work365/contoso"
+	h.run(tn, Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, "", r.FromVersion)
+	require.Equal(t, []TaskKind{TaskSubmitRegistration, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	for _, n := range h.f.notifications {
+		if n.TaskKind == string(TaskSubmitRegistration) {
+			require.Contains(t, n.Instructions, "vault://work365/contoso", "licence key reference, never the key")
+			require.Contains(t, n.Instructions, "Europe/London")
+		}
+	}
+}
+
+func TestAlreadyCurrentIsANoOp(t *testing.T) {
+	f := upgradeFrom21()
+	f.installed = "2.5.0.1"
+	h := newHarness(t, f)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeAlreadyCurrent, r.Outcome)
+	require.Equal(t, []string{"ResolveWindow", "Discover"}, h.f.callList(), "no side effects")
+	require.Empty(t, h.f.notifications)
+}
+
+func TestLinkExpiresTwiceThenSucceeds(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.replies[TaskBeginUpgrade] = []reply{
+		{delay: 20 * time.Minute, skip: true},
+		{delay: 20 * time.Minute, skip: true},
+		{delay: 5*time.Minute + 10*time.Second, act: func(f *fakeTenant) { f.begun = true }},
+	}
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, 3, r.LinkRounds)
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskGetConsent, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Equal(t, 1, h.tasksOpened(TaskSubmitRegistration)+1, "no registration form for an upgrade")
+	require.Zero(t, h.tasksOpened(TaskLinkEscalation))
+	// each expiry sends the tenant back to Get Consent
+	stages := stagesOf(r)
+	require.Equal(t, 3, count(stages, StageRegistration))
+	require.Equal(t, 3, count(stages, StageConsentInit))
+}
+
+func TestLinkExpiresThreeTimesEscalatesThenRetry(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.replies[TaskBeginUpgrade] = []reply{
+		{skip: true}, {skip: true}, {skip: true},
+		{delay: 2 * time.Minute, act: func(f *fakeTenant) { f.begun = true }},
+	}
+	h.replies[TaskLinkEscalation] = []reply{{delay: 30 * time.Minute, decision: DecisionRetry}}
+	h.run(testTenant(), Config{LinkValidity: 10 * time.Minute})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, 4, r.LinkRounds)
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskGetConsent, TaskGetConsent, TaskLinkEscalation, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Equal(t, DecisionRetry, r.Confirmations[3].Decision)
+}
+
+func TestLinkEscalationAbortCancelsAndUnfreezes(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.replies[TaskBeginUpgrade] = []reply{{skip: true}}
+	h.replies[TaskLinkEscalation] = []reply{{delay: time.Minute, decision: DecisionAbort}}
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.Error(t, err)
+	require.True(t, temporal.IsCanceledError(err))
+	r = detailsOf(t, err)
+	require.Equal(t, OutcomeCancelled, r.Outcome)
+	require.Contains(t, r.Cleanup, "unfroze Work 365 activity")
+	require.False(t, h.f.frozen)
+	require.Equal(t, 3, r.LinkRounds)
+}
+
+func TestDrainOverManyPolls(t *testing.T) {
+	f := upgradeFrom21()
+	f.pendingJobs = []int{7, 6, 4, 4, 2, 1, 0}
+	h := newHarness(t, f)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, 7, h.f.callCount("DrainJobs"))
+	before(t, h.f.callList(), "Freeze", "DrainJobs")
+	require.Empty(t, r.Confirmations[:0])
+	require.Zero(t, h.tasksOpened(TaskDrainDeadline))
+}
+
+func TestDrainDeadlineDecisions(t *testing.T) {
+	cfg := Config{DrainDeadline: 10 * time.Minute, DrainPollInterval: time.Minute}
+	t.Run("keep-waiting", func(t *testing.T) {
+		f := upgradeFrom21()
+		f.pendingJobs = append(repeat(3, 15), 0)
+		h := newHarness(t, f)
+		h.replies[TaskDrainDeadline] = []reply{{delay: time.Minute, decision: DecisionKeepWaiting}}
+		h.run(testTenant(), cfg)
+		r, err := h.result()
+		require.NoError(t, err)
+		require.Equal(t, OutcomeUpgraded, r.Outcome)
+		require.Equal(t, TaskDrainDeadline, r.Confirmations[0].Kind)
+		require.Equal(t, 16, h.f.callCount("DrainJobs"))
+		for _, n := range h.f.notifications {
+			if n.TaskKind == string(TaskDrainDeadline) {
+				require.Contains(t, n.Instructions, "3 Work 365 jobs still pending")
+			}
+		}
+	})
+	t.Run("proceed", func(t *testing.T) {
+		f := upgradeFrom21()
+		f.pendingJobs = []int{2}
+		h := newHarness(t, f)
+		h.replies[TaskDrainDeadline] = []reply{{delay: time.Minute, decision: DecisionProceed}}
+		h.run(testTenant(), cfg)
+		r, err := h.result()
+		require.NoError(t, err)
+		require.Equal(t, OutcomeUpgraded, r.Outcome)
+		require.True(t, containsText(r.Warnings, "may fail after the upgrade"), r.Warnings)
+	})
+	t.Run("abort", func(t *testing.T) {
+		f := upgradeFrom21()
+		f.pendingJobs = []int{2}
+		h := newHarness(t, f)
+		h.replies[TaskDrainDeadline] = []reply{{delay: time.Minute, decision: DecisionAbort}}
+		h.run(testTenant(), cfg)
+		_, err := h.result()
+		require.True(t, temporal.IsCanceledError(err))
+		r := detailsOf(t, err)
+		require.Equal(t, OutcomeCancelled, r.Outcome)
+		require.Equal(t, []string{"unfroze Work 365 activity"}, r.Cleanup)
+		require.Zero(t, h.f.callCount("StartImport:work365"))
+		require.False(t, h.f.frozen)
+	})
+}
+
+func TestPrerequisitesFailingThenFixed(t *testing.T) {
+	f := upgradeFrom21()
+	f.prereqFixed[activities.CheckAdminLicence] = false
+	f.prereqFixed[activities.CheckServiceLicence] = false
+	h := newHarness(t, f)
+	// the first fix confirmed fixes only the admin's licence; the service account's takes a
+	// second round
+	h.replies[TaskFixPrerequisite] = []reply{
+		{delay: time.Hour, act: func(f *fakeTenant) { f.prereqFixed[activities.CheckAdminLicence] = true }},
+		{delay: 2 * time.Hour},
+		{delay: time.Hour, act: func(f *fakeTenant) { f.prereqFixed[activities.CheckServiceLicence] = true }},
+	}
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, 3, h.f.callCount("CheckPrerequisites"))
+	require.Equal(t, 3, h.tasksOpened(TaskFixPrerequisite))
+	before(t, h.f.callList(), "CheckPrerequisites", "Freeze")
+	calls := h.f.callList()
+	require.Equal(t, "CheckPrerequisites", calls[len(calls)-len(calls)+4], "third check before freezing")
+}
+
+func TestServiceRoleMissingUntilAfterImport(t *testing.T) {
+	f := upgradeFrom21()
+	f.serviceRole = false
+	h := newHarness(t, f)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	calls := h.f.callList()
+	before(t, calls, "VerifyStagedUpgrade", "CheckServiceRole")
+	before(t, calls, "CheckServiceRole", "VerifyConsent")
+	require.Equal(t, 2, h.f.callCount("CheckServiceRole"), "checked, task, re-checked")
+	require.Equal(t, []TaskKind{TaskAssignServiceRole, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+}
+
+func TestMFAMissingBecomesTasks(t *testing.T) {
+	f := upgradeFrom21()
+	f.mfaPolicies, f.mfaService, f.mfaAdmin = false, false, false
+	h := newHarness(t, f)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.ElementsMatch(t, []TaskKind{TaskEnableMFAPolicies, TaskRegisterMFAService, TaskRegisterMFAAdmin}, confirmedKinds(r.Confirmations)[:3])
+	require.Equal(t, 2, h.f.callCount("CheckMFA"))
+	before(t, h.f.callList(), "CheckMFA", "StartImport:work365")
+	for _, c := range r.Confirmations[:3] {
+		switch c.Kind {
+		case TaskRegisterMFAService:
+			require.Equal(t, ServiceAccount, c.Audience)
+		default:
+			require.Equal(t, GlobalAdmin, c.Audience)
+		}
+	}
+}
+
+func TestDirectPartnerWithTwoPartnerCenters(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	tn := testTenant()
+	tn.PartnerType = spec.Direct
+	other := "00000000-0000-0000-0000-0000000000aa"
+	tn.PartnerCenters = []spec.PartnerCenter{
+		{Name: "primary", TenantID: tn.TenantID, ConnectedToPrimary: true},
+		{Name: "emea", TenantID: other},
+	}
+	h.replies[TaskPartnerMFAPolicies] = []reply{{delay: time.Hour, act: func(f *fakeTenant) { f.pcMFA[other] = true }}}
+	h.run(tn, Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Len(t, r.PartnerCenters, 2)
+	require.Equal(t, "primary", r.PartnerCenters[0].Name)
+	require.Equal(t, []TaskKind{TaskPartnerReconsent}, confirmedKinds(r.PartnerCenters[0].Confirmations))
+	require.Equal(t, []TaskKind{TaskPartnerMFAPolicies, TaskPartnerReconsent}, confirmedKinds(r.PartnerCenters[1].Confirmations))
+	require.True(t, r.PartnerCenters[0].Verified && r.PartnerCenters[1].Verified)
+	calls := h.f.callList()
+	require.Equal(t, 2, h.f.callCount("CheckMFAPolicies:"+other), "checked, task, re-checked")
+	require.Zero(t, h.f.callCount("CheckMFAPolicies:"+tn.TenantID), "primary tenant's MFA was checked in stage 5")
+	before(t, calls, "WaitForCompletion", "CheckMFAPolicies:"+other)
+	before(t, calls, "ProbePartnerCenter:"+other, "Unfreeze")
+	for _, n := range h.f.notifications {
+		if n.TaskKind == string(TaskPartnerReconsent) {
+			require.Contains(t, n.Instructions, "Do NOT create new providers")
+			require.Equal(t, string(PartnerAdmin), n.Audience)
+		}
+	}
+}
+
+func TestIndirectPartnerSkipsPartnerCenter(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	for _, s := range r.Stages {
+		if s.Stage == StagePartnerCenter {
+			require.Contains(t, s.Note, "skipped: indirect reseller")
+		}
+	}
+	require.Empty(t, r.PartnerCenters)
+}
+
+func TestCancellationMidwayUnfreezes(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.replies[TaskGetConsent] = []reply{{skip: true}}
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, 3*time.Hour)
+	h.run(testTenant(), Config{})
+	_, err := h.result()
+	require.True(t, temporal.IsCanceledError(err), "%v", err)
+	r := detailsOf(t, err)
+	require.Equal(t, OutcomeCancelled, r.Outcome)
+	require.Equal(t, []string{"unfroze Work 365 activity"}, r.Cleanup)
+	require.False(t, h.f.frozen)
+	calls := h.f.callList()
+	require.Equal(t, "Unfreeze", calls[len(calls)-1])
+	// the reminder fired before the cancellation
+	reminders := 0
+	for _, n := range h.f.notifications {
+		if n.Event == activities.EventTaskReminder {
+			reminders++
+		}
+	}
+	require.Equal(t, 0, reminders, "default reminder is 4h; cancelled after 3h")
+}
+
+func TestRemindersEveryInterval(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.replies[TaskGetConsent] = []reply{{delay: 9 * time.Hour, act: func(f *fakeTenant) { f.consent = true }}}
+	h.run(testTenant(), Config{})
+	_, err := h.result()
+	require.NoError(t, err)
+	var keys []string
+	for _, n := range h.f.notifications {
+		if n.Event == activities.EventTaskReminder {
+			keys = append(keys, n.Key)
+		}
+	}
+	require.Equal(t, []string{testWorkflowID + "/get-consent-1/task-reminder/1", testWorkflowID + "/get-consent-1/task-reminder/2"}, keys)
+}
+
+func TestRefusedConfirmationsLeaveNoTrace(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.replies[TaskGetConsent] = []reply{{delay: time.Hour, act: func(f *fakeTenant) { f.consent = true }}}
+	bad := []ConfirmRequest{
+		{TaskID: "get-consent-99", As: GlobalAdmin, By: "alice"},
+		{TaskID: "get-consent-1", As: ServiceAccount, By: "bob"},
+		{TaskID: "get-consent-1", As: GlobalAdmin, By: ""},
+		{TaskID: "get-consent-1", As: GlobalAdmin, By: "alice", Decision: DecisionProceed},
+	}
+	for i, req := range bad {
+		req := req
+		h.env.RegisterDelayedCallback(func() { h.confirm(testWorkflowID, req) }, time.Duration(i+1)*time.Minute)
+	}
+	// a signal from the wrong audience is refused when read, and recorded as a warning
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalConfirmTask, ConfirmRequest{TaskID: "get-consent-1", As: Operator, By: "mallory"})
+	}, 10*time.Minute)
+	// a late confirmation of a closed task names why it closed
+	h.env.RegisterDelayedCallback(func() {
+		h.confirm(testWorkflowID, ConfirmRequest{TaskID: "get-consent-1", As: GlobalAdmin, By: "late"})
+	}, 65*time.Minute)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Len(t, h.refused, 5)
+	require.Contains(t, h.refused[0], "task get-consent-99 is not open")
+	require.Contains(t, h.refused[1], "is for the global-admin, not the service-account")
+	require.Contains(t, h.refused[2], "by is required")
+	require.Contains(t, h.refused[3], "takes no decision")
+	require.Contains(t, h.refused[4], "confirmed by person:global-admin")
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Equal(t, "person:global-admin", r.Confirmations[0].By)
+	require.True(t, containsText(r.Warnings, `refused a signalled confirmation from "mallory"`), r.Warnings)
+}
+
+func TestSignalConfirmationCompletesTask(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.replies[TaskGetConsent] = []reply{{skip: true}}
+	h.env.RegisterDelayedCallback(func() {
+		h.f.mu.Lock()
+		h.f.consent = true
+		h.f.mu.Unlock()
+		h.env.SignalWorkflow(SignalConfirmTask, ConfirmRequest{TaskID: "get-consent-1", As: GlobalAdmin, By: "alice", Note: "done from my phone"})
+	}, 30*time.Minute)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, "signal", r.Confirmations[0].Via)
+	require.Equal(t, "done from my phone", r.Confirmations[0].Note)
+}
+
+func TestInvalidSpecFailsFast(t *testing.T) {
+	h := newHarness(t, upgradeFrom21())
+	tn := testTenant()
+	tn.TenantID = "contoso"
+	tn.TargetVersion = "2.6"
+	h.run(tn, Config{})
+	_, err := h.result()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "tenantId")
+	require.Contains(t, err.Error(), "targetVersion")
+	require.Empty(t, h.f.callList())
+	r := detailsOf(t, err)
+	require.Equal(t, OutcomeFailed, r.Outcome)
+}
+
+func TestWaitsForDowntimeWindowAndStartNow(t *testing.T) {
+	t.Run("waits", func(t *testing.T) {
+		h := newHarness(t, upgradeFrom21())
+		h.env.SetStartTime(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+		h.run(testTenant(), Config{})
+		r, err := h.result()
+		require.NoError(t, err)
+		for _, s := range r.Stages {
+			if s.Stage == StageFreezeAndDrain {
+				require.Equal(t, time.Date(2026, 12, 5, 22, 0, 0, 0, time.UTC), s.Started.UTC(), "freeze when the window opens, London time")
+			}
+		}
+	})
+	t.Run("start-now", func(t *testing.T) {
+		h := newHarness(t, upgradeFrom21())
+		h.env.SetStartTime(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+		h.env.RegisterDelayedCallback(func() {
+			h.env.UpdateWorkflow(UpdateStartNow, "sn", &testsuite.TestUpdateCallback{
+				OnReject: func(err error) { t.Errorf("refused: %v", err) }, OnAccept: func() {}, OnComplete: func(any, error) {},
+			}, OperatorRequest{By: "ops-lead", Note: "customer asked"})
+		}, time.Hour)
+		h.run(testTenant(), Config{})
+		r, err := h.result()
+		require.NoError(t, err)
+		for _, s := range r.Stages {
+			if s.Stage == StageFreezeAndDrain {
+				require.Equal(t, time.Date(2026, 12, 5, 13, 0, 0, 0, time.UTC), s.Started.UTC())
+			}
+		}
+		require.True(t, containsText(r.Warnings, "started now by ops-lead"))
+	})
+}
+
+func TestStatusQueryShowsOpenTask(t *testing.T) {
+	h := newHarness(t, upgradeFrom21())
+	h.replies[TaskGetConsent] = []reply{{delay: 2 * time.Hour, act: func(f *fakeTenant) { f.consent = true }}}
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		var s Status
+		require.NoError(t, v.Get(&s))
+		require.Equal(t, StageRegistration, s.Stage)
+		require.Equal(t, GlobalAdmin, s.WaitingOn)
+		require.Len(t, s.OpenTasks, 1)
+		require.Equal(t, "get-consent-1", s.OpenTasks[0].ID)
+		require.Contains(t, s.OpenTasks[0].Instructions, "Get Consent button")
+		require.Equal(t, h.start, s.OpenTasks[0].OpenedAt.UTC())
+		require.GreaterOrEqual(t, len(s.Stages), 9)
+	}, time.Hour)
+	h.run(testTenant(), Config{})
+	_, err := h.result()
+	require.NoError(t, err)
+}
+
+func count[T comparable](xs []T, x T) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
+}
+
+func repeat(v, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+func containsText(xs []string, sub string) bool {
+	for _, x := range xs {
+		if strings.Contains(x, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func detailsOf(t *testing.T, err error) Result {
+	t.Helper()
+	var r Result
+	var ce *temporal.CanceledError
+	var ae *temporal.ApplicationError
+	switch {
+	case errors.As(err, &ce):
+		require.NoError(t, ce.Details(&r))
+	case errors.As(err, &ae):
+		require.NoError(t, ae.Details(&r))
+	default:
+		t.Fatalf("no details in %v", err)
+	}
+	return r
+}
