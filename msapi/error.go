@@ -32,6 +32,8 @@ type Error struct {
 	Local bool
 }
 
+// Error reads "service: operation failed with HTTP status code: message — hint"; it never
+// carries a token.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%s: %s failed", e.Service, e.Operation)
 	if e.Status != 0 {
