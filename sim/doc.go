@@ -1,0 +1,20 @@
+// Package sim is a simulated Microsoft cloud for rehearsals and tests: one HTTP server that
+// impersonates Entra ID's token endpoint (login.microsoftonline.com), Microsoft Graph,
+// Dataverse organisations (*.crm*.dynamics.com) and the Partner Center API, driven by a
+// scenario of customer tenants, with the actions people take in Microsoft's and Work 365's
+// pages as Go methods (and an HTTP admin API on the host "sim.local"), and counters that let
+// tests prove nothing was done twice.
+//
+// Production code never imports this package. Clients reach the simulator through
+// Transport or Cloud.HTTPClient, which send requests for Microsoft hosts to the local server
+// while keeping the original host in req.Host, so MSAL (with WithInstanceDiscovery(false) and
+// WithHTTPClient) and the adapters run unmodified.
+//
+// Time: everything that "takes time" in the cloud (asynchronous imports, job draining, link
+// validity, token lifetime) is measured on an injectable Clock, so tests can advance a
+// FakeClock instead of sleeping. Simulated latency (Faults.Latency) is real time.
+//
+// Wire shapes follow Microsoft's public documentation independently of this module's own
+// types, so the simulator can catch adapter mistakes rather than mirror them. Work 365's
+// private names come from work365.DefaultNames (or the scenario's overrides).
+package sim

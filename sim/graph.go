@@ -1,0 +1,310 @@
+package sim
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+func (c *Cloud) serveGraph(w http.ResponseWriter, r *http.Request) {
+	svc := service{
+		name: "graph", prefix: "/v1.0/", unauthorizedCode: "InvalidAuthenticationToken",
+		audiences: []string{GraphResource, graphAppID},
+		tenant: func(w http.ResponseWriter, cl Claims) *tenantState {
+			t := c.tenantByID(cl.Tid)
+			if t == nil || !t.orchestratorConsented {
+				writeUnauthorized(w, r, "InvalidAuthenticationToken", "The identity of the calling application could not be established in tenant "+cl.Tid+".")
+				return nil
+			}
+			return t
+		},
+		throttleCode:    "TooManyRequests",
+		throttleMessage: "Too many requests to Microsoft Graph; retry after the delay in Retry-After.",
+	}
+	c.serveAPI(w, r, svc, []route{
+		{"GET", "users/{}", (*call).graphUser},
+		{"GET", "users/{}/authentication/methods", (*call).graphAuthMethods},
+		{"GET", "roleManagement/directory/roleAssignments", (*call).graphRoleAssignments},
+		{"GET", "subscribedSkus", (*call).graphSubscribedSkus},
+		{"GET", "reports/authenticationMethods/userRegistrationDetails/{}", (*call).graphRegistrationDetails},
+		{"GET", "policies/identitySecurityDefaultsEnforcementPolicy", (*call).graphSecurityDefaults},
+		{"GET", "identity/conditionalAccess/policies", (*call).graphCAPolicies},
+		{"GET", "servicePrincipals", (*call).graphServicePrincipals},
+		{"GET", "servicePrincipals/{}/oauth2PermissionGrants", (*call).graphGrants},
+		{"GET", "servicePrincipals/{}/appRoleAssignments", (*call).graphAppRoleAssignments},
+	})
+}
+
+func (k *call) graphNotFound(id string) {
+	writeAPIError(k.w, http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
+}
+
+func (k *call) graphBadRequest(msg string) {
+	writeAPIError(k.w, http.StatusBadRequest, "BadRequest", msg)
+}
+
+func (k *call) graphUser() {
+	u := k.t.user(k.p[0])
+	if u == nil {
+		k.graphNotFound(k.p[0])
+		return
+	}
+	lic := []map[string]any{}
+	if u.dynamics {
+		lic = append(lic, map[string]any{"skuId": SkuDynamics, "disabledPlans": []string{}})
+	}
+	if u.entraP1 {
+		lic = append(lic, map[string]any{"skuId": SkuEntraP1, "disabledPlans": []string{}})
+	}
+	lic = append(lic, map[string]any{"skuId": SkuOffice, "disabledPlans": []string{}})
+	m := map[string]any{
+		"@odata.context":    "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+		"id":                u.id,
+		"userPrincipalName": u.upn,
+		"displayName":       u.display,
+		"mail":              u.upn,
+		"accountEnabled":    !u.disabled,
+		"assignedLicenses":  lic,
+	}
+	sel := k.q.Get("$select")
+	if sel == "" {
+		delete(m, "assignedLicenses") // Graph's default property set has no licences
+		delete(m, "accountEnabled")
+	}
+	writeJSON(k.w, http.StatusOK, selectFields(m, sel))
+}
+
+func (k *call) graphAuthMethods() {
+	u := k.t.user(k.p[0])
+	if u == nil {
+		k.graphNotFound(k.p[0])
+		return
+	}
+	items := []map[string]any{{"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": "28c10230-6103-485e-b985-444c60001490"}}
+	if u.mfa {
+		items = append(items,
+			map[string]any{"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": "6a0d1cf1-0f6e-4b51-9fb5-" + u.id[len(u.id)-12:], "displayName": "Phone"},
+			map[string]any{"@odata.type": "#microsoft.graph.phoneAuthenticationMethod", "id": "3179e48a-750b-4051-897c-87b9720928f7", "phoneType": "mobile"},
+		)
+	}
+	k.writePage(fmt.Sprintf("users('%s')/authentication/methods", u.id), items)
+}
+
+func (k *call) graphRoleAssignments() {
+	f, err := parseEqFilter(k.q.Get("$filter"))
+	if err != nil || f["principalid"] == "" && f["roledefinitionid"] == "" {
+		k.graphBadRequest("A $filter on principalId or roleDefinitionId is required; the simulator supports \"principalId eq '{id}' and roleDefinitionId eq '{roleDefinitionId}'\".")
+		return
+	}
+	items := []map[string]any{}
+	for _, id := range sortedKeys(k.t.users) {
+		u := k.t.users[id]
+		if !u.globalAdmin {
+			continue
+		}
+		if p := f["principalid"]; p != "" && !strings.EqualFold(p, u.id) {
+			continue
+		}
+		if rd := f["roledefinitionid"]; rd != "" && !strings.EqualFold(rd, globalAdminRole) {
+			continue
+		}
+		items = append(items, map[string]any{
+			"id":               "lAPpYvVpN0KRkAEhdxReEJC2sEqbR_9Hr48lds9SGHI-1-" + u.id[:8],
+			"principalId":      u.id,
+			"roleDefinitionId": globalAdminRole,
+			"directoryScopeId": "/",
+		})
+	}
+	k.writePage("roleManagement/directory/roleAssignments", items)
+}
+
+func (k *call) graphSubscribedSkus() {
+	count := func(pred func(*userState) bool) int {
+		n := 0
+		for _, u := range k.t.users {
+			if pred(u) {
+				n++
+			}
+		}
+		return n
+	}
+	sku := func(skuID, part string, consumed int, plans ...[2]string) map[string]any {
+		sp := []map[string]any{}
+		for _, p := range plans {
+			sp = append(sp, map[string]any{"servicePlanId": p[0], "servicePlanName": p[1], "provisioningStatus": "Success", "appliesTo": "User"})
+		}
+		return map[string]any{
+			"id": k.t.id + "_" + skuID, "skuId": skuID, "skuPartNumber": part,
+			"capabilityStatus": "Enabled", "appliesTo": "User", "consumedUnits": consumed,
+			"prepaidUnits": map[string]any{"enabled": 25, "suspended": 0, "warning": 0},
+			"servicePlans": sp,
+		}
+	}
+	items := []map[string]any{
+		sku(SkuOffice, "ENTERPRISEPACK", len(k.t.users), [2]string{planExchange, "EXCHANGE_S_ENTERPRISE"}),
+	}
+	if k.t.org != nil {
+		items = append(items, sku(SkuDynamics, "DYN365_ENTERPRISE_PLAN1", count(func(u *userState) bool { return u.dynamics }), [2]string{planDynamics, "DYN365_ENTERPRISE_P1"}))
+	}
+	if k.t.entraP1 {
+		items = append(items, sku(SkuEntraP1, "AAD_PREMIUM", count(func(u *userState) bool { return u.entraP1 }), [2]string{planEntraP1, "AAD_PREMIUM"}))
+	}
+	k.writePage("subscribedSkus", items)
+}
+
+func (k *call) graphRegistrationDetails() {
+	if !k.t.entraP1 {
+		writeAPIError(k.w, http.StatusForbidden, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", "Tenant does not have a SKU required for this operation.")
+		return
+	}
+	u := k.t.user(k.p[0])
+	if u == nil {
+		k.graphNotFound(k.p[0])
+		return
+	}
+	methods := []string{}
+	if u.mfa {
+		methods = []string{"microsoftAuthenticatorPush", "mobilePhone"}
+	}
+	writeJSON(k.w, http.StatusOK, selectFields(map[string]any{
+		"@odata.context":        "https://graph.microsoft.com/v1.0/$metadata#reports/authenticationMethods/userRegistrationDetails/$entity",
+		"id":                    u.id,
+		"userPrincipalName":     u.upn,
+		"userDisplayName":       u.display,
+		"userType":              "member",
+		"isAdmin":               u.globalAdmin,
+		"isMfaRegistered":       u.mfa,
+		"isMfaCapable":          u.mfa && !u.disabled,
+		"isSsprRegistered":      u.mfa,
+		"isSsprEnabled":         false,
+		"isSsprCapable":         false,
+		"isPasswordlessCapable": false,
+		"methodsRegistered":     methods,
+		"defaultMfaMethod":      map[bool]string{true: "microsoftAuthenticatorPush", false: "none"}[u.mfa],
+		"lastUpdatedDateTime":   isoTime(k.now),
+		"isSystemPreferredAuthenticationMethodEnabled": false,
+	}, k.q.Get("$select")))
+}
+
+func (k *call) graphSecurityDefaults() {
+	writeJSON(k.w, http.StatusOK, selectFields(map[string]any{
+		"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/identitySecurityDefaultsEnforcementPolicy/$entity",
+		"id":             "00000000-0000-0000-0000-000000000005",
+		"displayName":    "Security Defaults",
+		"description":    "Security defaults is a set of basic identity security mechanisms recommended by Microsoft.",
+		"isEnabled":      k.t.securityDefaults,
+	}, k.q.Get("$select")))
+}
+
+func (k *call) graphCAPolicies() {
+	items := []map[string]any{}
+	if k.t.entraP1 {
+		items = append(items, map[string]any{
+			"id": "1f1d2b0c-0000-4000-8000-00000000b10c", "displayName": "Block legacy authentication", "state": "enabled",
+			"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"block"}},
+		})
+	}
+	if k.t.caMFA {
+		items = append(items, map[string]any{
+			"id": k.t.caPolicyID, "displayName": "Require MFA for all users", "state": "enabled",
+			"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"mfa"}},
+		})
+	}
+	k.writePage("identity/conditionalAccess/policies", items)
+}
+
+type spInfo struct{ id, appID, name string }
+
+func (k *call) servicePrincipals() []spInfo {
+	t := k.t
+	sps := []spInfo{
+		{t.graphSPID, graphAppID, "Microsoft Graph"},
+		{t.dynamicsSPID, dynamicsAppID, "Dynamics CRM"},
+	}
+	if t.orchestratorConsented {
+		sps = append(sps, spInfo{t.orchestratorSPID, k.c.scn.Orchestrator.ClientID, k.c.scn.Orchestrator.DisplayName})
+	}
+	if t.work365Consented {
+		sps = append(sps, spInfo{t.work365SPID, k.c.names.AppID, "Work 365"})
+	}
+	return sps
+}
+
+func (k *call) findSP(id string) *spInfo {
+	for _, sp := range k.servicePrincipals() {
+		if strings.EqualFold(sp.id, id) {
+			return &sp
+		}
+	}
+	return nil
+}
+
+func (k *call) graphServicePrincipals() {
+	f, err := parseEqFilter(k.q.Get("$filter"))
+	if err != nil {
+		k.graphBadRequest(err.Error())
+		return
+	}
+	items := []map[string]any{}
+	for _, sp := range k.servicePrincipals() {
+		if a := f["appid"]; a != "" && !strings.EqualFold(a, sp.appID) {
+			continue
+		}
+		items = append(items, selectFields(map[string]any{
+			"id": sp.id, "appId": sp.appID, "displayName": sp.name, "accountEnabled": true,
+			"servicePrincipalType": "Application", "appOwnerOrganizationId": "f8cdef31-a31e-4b4a-93e4-5f571e91255a",
+		}, k.q.Get("$select"), "id"))
+	}
+	k.writePage("servicePrincipals", items)
+}
+
+func (k *call) graphGrants() {
+	sp := k.findSP(k.p[0])
+	if sp == nil {
+		k.graphNotFound(k.p[0])
+		return
+	}
+	items := []map[string]any{}
+	if sp.id == k.t.work365SPID && k.t.work365Consented {
+		items = append(items,
+			map[string]any{"id": k.t.work365GrantIDs[0], "clientId": sp.id, "consentType": "AllPrincipals", "principalId": nil, "resourceId": k.t.graphSPID, "scope": "User.Read offline_access openid profile Directory.Read.All"},
+			map[string]any{"id": k.t.work365GrantIDs[1], "clientId": sp.id, "consentType": "AllPrincipals", "principalId": nil, "resourceId": k.t.dynamicsSPID, "scope": "user_impersonation"},
+		)
+	}
+	k.writePage("oauth2PermissionGrants", items)
+}
+
+// Application permissions (Graph app role IDs) the simulator grants.
+var orchestratorAppRoles = []string{
+	"df021288-bdef-4463-88db-98f22de89214", // User.Read.All
+	"483bed4a-2ad3-4361-a73b-c83ccdbdc53c", // RoleManagement.Read.Directory
+	"498476ce-e0fe-48b0-b801-37ba7e2685c6", // Organization.Read.All
+	"b0afded3-3588-46d8-8b3d-9842eff778da", // AuditLog.Read.All
+	"246dd0d5-5bd0-4def-940b-0421030a5b68", // Policy.Read.All
+	"38d9df27-64da-44fd-b7c5-a6fbac20248f", // UserAuthenticationMethod.Read.All
+	"9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", // Application.Read.All
+}
+
+func (k *call) graphAppRoleAssignments() {
+	sp := k.findSP(k.p[0])
+	if sp == nil {
+		k.graphNotFound(k.p[0])
+		return
+	}
+	items := []map[string]any{}
+	var roles []string
+	switch sp.id {
+	case k.t.orchestratorSPID:
+		roles = orchestratorAppRoles
+	case k.t.work365SPID:
+		roles = []string{"7ab1d382-f21e-4acd-a863-ba3e13f7da61"} // Directory.Read.All
+	}
+	for i, role := range roles {
+		items = append(items, map[string]any{
+			"id": fmt.Sprintf("%s-%02d", sp.id[:8], i), "appRoleId": role, "principalId": sp.id,
+			"principalType": "ServicePrincipal", "principalDisplayName": sp.name,
+			"resourceId": k.t.graphSPID, "resourceDisplayName": "Microsoft Graph",
+		})
+	}
+	k.writePage(fmt.Sprintf("servicePrincipals('%s')/appRoleAssignments", sp.id), items)
+}
