@@ -265,7 +265,7 @@ func (k *call) writePage(context string, items []map[string]any) {
 			q[key] = v
 		}
 		q.Set("$skiptoken", base64.RawURLEncoding.EncodeToString([]byte("sim-offset-"+strconv.Itoa(end))))
-		body["@odata.nextLink"] = "https://" + k.r.Host + k.r.URL.Path + "?" + q.Encode()
+		body["@odata.nextLink"] = "https://" + k.r.Host + k.r.URL.Path + "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
 	}
 	writeJSON(k.w, http.StatusOK, body)
 }

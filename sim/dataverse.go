@@ -459,8 +459,14 @@ func (k *call) dvJobs() {
 	if v, err := strconv.Atoi(k.q.Get("$top")); err == nil && v >= 0 {
 		top = v
 	}
+	limit := min(pending, top, 50)
+	if ps, ok := strings.CutPrefix(k.r.Header.Get("Prefer"), "odata.maxpagesize="); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(ps)); err == nil && n > 0 {
+			limit = min(limit, n)
+		}
+	}
 	rows := []map[string]any{}
-	for i := 0; i < pending && i < top && i < 50; i++ {
+	for i := 0; i < limit; i++ {
 		for len(o.jobIDs) <= i+o.jobSeq {
 			o.jobIDs = append(o.jobIDs, k.c.newID())
 		}
