@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "worker.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	return p
+}
+
+func TestLoadConfig(t *testing.T) {
+	p := write(t, `
+temporal: {address: temporal:7233}
+microsoft: {clientId: "11111111-1111-1111-1111-111111111111", secretFile: /run/secrets/ms_client_secret}
+work365: {jobsEntitySet: custom_jobs}
+packagesDir: /var/lib/work365/packages
+`)
+	c, err := LoadConfig(p)
+	require.NoError(t, err)
+	require.Equal(t, "temporal:7233", c.Temporal.Address)
+	require.Equal(t, "default", c.Temporal.Namespace)
+	require.Equal(t, TaskQueue, c.Temporal.TaskQueue)
+	require.Equal(t, "custom_jobs", c.Work365.JobsEntitySet)
+	require.Equal(t, "Work365", c.Work365.SolutionUniqueName, "unset names keep their defaults")
+}
+
+func TestLoadConfigErrorsNameLineAndKey(t *testing.T) {
+	p := write(t, "temporal:\n  adress: x\n")
+	_, err := LoadConfig(p)
+	require.ErrorContains(t, err, p+": line 2: field adress not found")
+	p = write(t, "microsoft: {clientId: x, secretFile: a, secretEnv: B}\n")
+	_, err = LoadConfig(p)
+	require.ErrorContains(t, err, "set exactly one of")
+	require.ErrorContains(t, err, "packagesDir: required")
+}
+
+func TestDirPackagesStaysInside(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "w.zip"), []byte("zip"), 0o600))
+	p := DirPackages{Dir: dir}
+	b, err := p.Read(context.Background(), "w.zip")
+	require.NoError(t, err)
+	require.Equal(t, "zip", string(b))
+	_, err = p.Read(context.Background(), "../etc/passwd")
+	require.ErrorContains(t, err, "inside the packages folder")
+	_, err = p.Read(context.Background(), "/etc/passwd")
+	require.Error(t, err)
+}
