@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/csp-ops/work365-upgrade/spec"
 	"github.com/csp-ops/work365-upgrade/work365"
 )
 
@@ -67,7 +68,8 @@ type Tenant struct {
 	// Registered tells whether Work 365 registration was done (default: Work 365 installed).
 	Registered *bool `yaml:"registered"`
 	// ServiceRoleExists tells whether the 'Work 365 Service' role exists in the organisation
-	// (default: Work 365 installed). A successful Work 365 import creates it.
+	// (default: Work 365 installed at a version above 2.1). A successful Work 365 import
+	// creates it.
 	ServiceRoleExists *bool `yaml:"serviceRoleExists"`
 	// PartnerType is "direct" or "indirect" (default indirect).
 	PartnerType string `yaml:"partnerType"`
@@ -266,7 +268,7 @@ func (s Scenario) WithDefaults() Scenario {
 			t.Registered = &installed
 		}
 		if t.ServiceRoleExists == nil {
-			v := installed
+			v := installed && !spec.AtMost21(t.Work365Version)
 			t.ServiceRoleExists = &v
 		}
 		yes := true
