@@ -4,14 +4,11 @@
 package app
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/csp-ops/work365-upgrade/internal/yamlfile"
 	"github.com/csp-ops/work365-upgrade/msauth"
 	"github.com/csp-ops/work365-upgrade/work365"
 )
@@ -122,10 +119,8 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("read worker config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := yamlfile.Decode(path, data, &c); err != nil {
+		return c, err
 	}
 	if v := os.Getenv("TEMPORAL_ADDRESS"); v != "" {
 		c.Temporal.Address = v

@@ -35,7 +35,7 @@ packagesDir: /var/lib/work365/packages
 func TestLoadConfigErrorsNameLineAndKey(t *testing.T) {
 	p := write(t, "temporal:\n  adress: x\n")
 	_, err := LoadConfig(p)
-	require.ErrorContains(t, err, p+": line 2: field adress not found")
+	require.ErrorContains(t, err, p+":2: field adress not found")
 	p = write(t, "microsoft: {clientId: x, secretFile: a, secretEnv: B}\n")
 	_, err = LoadConfig(p)
 	require.ErrorContains(t, err, "set exactly one of")

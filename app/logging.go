@@ -62,4 +62,6 @@ func (l temporalLogger) Warn(msg string, kv ...any)  { l.z.Warn(msg, l.fields(kv
 func (l temporalLogger) Error(msg string, kv ...any) { l.z.Error(msg, l.fields(kv)...) }
 
 // With keeps fields for later calls (log.WithLogger).
-func (l temporalLogger) With(kv ...any) log.Logger { return temporalLogger{z: l.z.With(l.fields(kv)...)} }
+func (l temporalLogger) With(kv ...any) log.Logger {
+	return temporalLogger{z: l.z.With(l.fields(kv)...)}
+}
