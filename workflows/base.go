@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/csp-ops/work365-upgrade/activities"
+	"github.com/csp-ops/work365-upgrade/searchattr"
 )
 
 // taskRequest describes a human task to open.
@@ -32,6 +33,9 @@ type run struct {
 	stageSince time.Time
 	stages     []StageRecord
 	warnings   []string
+	// extra are workflow-specific search attributes published with the stage.
+	extra     []temporal.SearchAttributeUpdate
+	published string
 }
 
 func newRun(ctx workflow.Context, tenantID, tenantName, fleet string, cfg Config, taskPrefix string) *run {
@@ -213,6 +217,26 @@ func (r *run) refreshDetails(ctx workflow.Context) {
 		fmt.Fprintf(&b, "**Warnings:** %d (see the status query)\n", len(r.warnings))
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
+	r.publish(ctx)
+}
+
+// publish upserts the search attributes on-call filters by, when they changed.
+func (r *run) publish(ctx workflow.Context) {
+	waiting := string(r.board.waitingOn())
+	key := string(r.stage) + "|" + waiting + "|" + r.stageSince.String() + "|" + fmt.Sprint(r.extra)
+	if key == r.published {
+		return
+	}
+	r.published = key
+	updates := []temporal.SearchAttributeUpdate{
+		searchattr.Stage.ValueSet(string(r.stage)),
+		searchattr.WaitingOn.ValueSet(waiting),
+		searchattr.StageSince.ValueSet(r.stageSince),
+	}
+	updates = append(updates, r.extra...)
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		workflow.GetLogger(ctx).Warn("could not publish search attributes", "error", err)
+	}
 }
 
 func orDash(s string) string {

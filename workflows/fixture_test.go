@@ -2,9 +2,9 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/csp-ops/work365-upgrade/activities"
+	"github.com/csp-ops/work365-upgrade/searchattr"
 	"github.com/csp-ops/work365-upgrade/spec"
 )
 
@@ -103,6 +104,7 @@ func (u *upgrade) discover(ctx workflow.Context) error {
 		return err
 	}
 	u.fromVersion = u.discovery.InstalledVersion
+	u.extra = []temporal.SearchAttributeUpdate{searchattr.FromVersion.ValueSet(versionOrNone(u.fromVersion))}
 	if u.fromVersion == "" {
 		u.note("new install: Work 365 is not installed")
 	} else {
@@ -331,6 +333,7 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 			u.enter(ctx, StageRegistration)
 		}
 		u.linkRound++
+		u.extra = []temporal.SearchAttributeUpdate{searchattr.FromVersion.ValueSet(versionOrNone(u.fromVersion)), searchattr.LinkRound.ValueSet(int64(u.linkRound))}
 		c, err := u.ask(ctx, getConsentTask(u.in.Tenant, u.linkRound, newInstall, why))
 		if err != nil {
 			return err
@@ -485,9 +488,18 @@ func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
 	}
 	futures := make([]workflow.ChildWorkflowFuture, 0, len(u.in.Tenant.PartnerCenters))
 	for _, pc := range u.in.Tenant.PartnerCenters {
+		sas := []temporal.SearchAttributeUpdate{
+			searchattr.TenantID.ValueSet(u.in.Tenant.TenantID),
+			searchattr.TenantName.ValueSet(u.in.Tenant.DisplayName),
+			searchattr.Stage.ValueSet(string(StagePartnerMFA)),
+		}
+		if u.fleet != "" {
+			sas = append(sas, searchattr.Fleet.ValueSet(u.fleet))
+		}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:    PartnerCenterWorkflowID(u.workflowID, pc.Name),
-			StaticSummary: "Re-consent Partner Center " + pc.Name + " of " + u.in.Tenant.DisplayName,
+			WorkflowID:            PartnerCenterWorkflowID(u.workflowID, pc.Name),
+			StaticSummary:         "Re-consent Partner Center " + pc.Name + " of " + u.in.Tenant.DisplayName,
+			TypedSearchAttributes: temporal.NewSearchAttributes(sas...),
 		})
 		futures = append(futures, workflow.ExecuteChildWorkflow(cctx, PartnerCenterReconsent, PartnerCenterInput{
 			ParentWorkflowID: u.workflowID, TenantID: u.in.Tenant.TenantID, TenantName: u.in.Tenant.DisplayName,
@@ -781,6 +793,13 @@ func noteSuffix(note string) string {
 		return ""
 	}
 	return " (" + note + ")"
+}
+
+func versionOrNone(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
 }
 
 func unwrapAll(err error) []error {
