@@ -1,0 +1,456 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/csp-ops/work365-upgrade/app"
+	"github.com/csp-ops/work365-upgrade/inventory"
+	"github.com/csp-ops/work365-upgrade/ops"
+	"github.com/csp-ops/work365-upgrade/searchattr"
+	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/workflows"
+)
+
+// globals are the connection flags every command shares.
+type globals struct {
+	temporal app.TemporalConfig
+	timeout  time.Duration
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "starter",
+		Short:         "Launch and steer Work 365 v2.5 upgrades across tenants",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Long: `starter is the operations team's tool for Work 365 v2.5 upgrades on Temporal.
+
+  plan      validate an inventory and show what each tenant will go through (starts nothing)
+  launch    start upgrades for an inventory (launching twice starts nothing twice)
+  status    one upgrade's stage, tasks and history, or all upgrades
+  tasks     open human tasks, by audience
+  confirm   complete a human task
+  start-now open an upgrade's downtime window now; move-window moves it
+  cancel    cancel an upgrade (Work 365 is unfrozen by its cleanup)
+  report    CSV, JSON or markdown report of upgrades`,
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&g.temporal.Address, "address", envOr("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal address (env TEMPORAL_ADDRESS)")
+	f.StringVar(&g.temporal.Namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	f.StringVar(&g.temporal.TaskQueue, "task-queue", app.TaskQueue, "task queue the workers poll")
+	f.StringVar(&g.temporal.APIKeyFile, "api-key-file", "", "file holding a Temporal Cloud API key (or env TEMPORAL_API_KEY)")
+	f.StringVar(&g.temporal.TLS.CertFile, "tls-cert", "", "mTLS client certificate")
+	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
+	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
+	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
+	root.AddCommand(planCmd(), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g))
+	return root
+}
+
+func (g *globals) dial(ctx context.Context) (ops.Ops, func(), error) {
+	opts, err := app.ClientOptions(g.temporal, zap.NewNop())
+	if err != nil {
+		return ops.Ops{}, nil, err
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return ops.Ops{}, nil, fmt.Errorf("connect to Temporal at %s: %w", g.temporal.Address, err)
+	}
+	return ops.Ops{Client: c, TaskQueue: g.temporal.TaskQueue}, c.Close, nil
+}
+
+func (g *globals) run(cmd *cobra.Command, fn func(ctx context.Context, o ops.Ops) error) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+	defer cancel()
+	o, closeFn, err := g.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	return fn(ctx, o)
+}
+
+func planCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "plan INVENTORY",
+		Short: "Validate an inventory and show what each tenant will go through; starts nothing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			inv, err := inventory.Load(args[0])
+			if err != nil {
+				return err
+			}
+			return writePlan(cmd.OutOrStdout(), inv)
+		},
+	}
+}
+
+// writePlan shows each tenant's path through the runbook as far as the inventory decides it;
+// what the tenant has installed is only known when its upgrade discovers it.
+func writePlan(w io.Writer, inv *inventory.Inventory) error {
+	fmt.Fprintf(w, "Fleet %s: %d tenants from %s\n\n", inv.Fleet, len(inv.Tenants), inv.Path)
+	for _, e := range inv.Tenants {
+		t := e.Tenant
+		opens, closes, err := t.LoadWindow()
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", inv.Path, e.Line, err)
+		}
+		fmt.Fprintf(w, "%s (%s) → Work 365 %s   [%s]\n", t.DisplayName, t.TenantID, t.TargetVersion, inventory.WorkflowID(t))
+		fmt.Fprintf(w, "  window     %s %s for %s (%s – %s UTC)\n", t.Window.Start, t.TimeZone, t.Window.Length,
+			opens.UTC().Format("2006-01-02 15:04"), closes.UTC().Format("2006-01-02 15:04"))
+		fmt.Fprintf(w, "  1 discover        installed version; at or above %s → no-op\n", t.TargetVersion)
+		fmt.Fprintf(w, "  2 prerequisites   %s: Global Administrator, System Administrator, Dynamics licence; %s: Dynamics licence, 'Work 365 Service' role\n", t.GlobalAdminUPN, t.ServiceAccountUPN)
+		fmt.Fprintf(w, "  3 downtime window wait until it opens\n")
+		fmt.Fprintf(w, "  4 freeze & drain  freeze Work 365, wait for pending jobs\n")
+		fmt.Fprintf(w, "  5 MFA             policies, registration of both accounts\n")
+		portal := "if installed ≤ 2.1 with the portal: uninstall it first; reinstall from " + t.PortalPackage
+		if t.PortalPackage == "" {
+			portal = "if installed ≤ 2.1 with the portal: uninstall it first; reinstall is a human task (no portalPackage)"
+		}
+		fmt.Fprintf(w, "  6 portal          %s\n", portal)
+		fmt.Fprintf(w, "  7 import          %s as staged upgrade\n", t.SolutionPackage)
+		reg := "Get Consent (global admin); new installs first fill the registration form"
+		if t.LicenseKeyRef != "" {
+			reg += " (licence key at " + t.LicenseKeyRef + ")"
+		}
+		fmt.Fprintf(w, "  9 registration    %s\n", reg)
+		fmt.Fprintf(w, " 10 begin upgrade   service account within the link's validity\n")
+		switch {
+		case t.PartnerType == spec.Indirect:
+			fmt.Fprintf(w, " 12 partner center  skipped: indirect reseller\n")
+		default:
+			for _, pc := range t.PartnerCenters {
+				extra := "primary tenant"
+				if !pc.ConnectedToPrimary {
+					extra = "tenant " + pc.TenantID + ": MFA policies first"
+				}
+				fmt.Fprintf(w, " 12 partner center  re-consent %s (%s)\n", pc.Name, extra)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "Nothing was started. Run `starter launch` with the same inventory to start.")
+	return nil
+}
+
+func launchCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "launch INVENTORY",
+		Short: "Start an upgrade per tenant of an inventory (nothing starts unless the whole file is valid)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			inv, err := inventory.Load(args[0])
+			if err != nil {
+				return err
+			}
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				if err := searchattr.Register(ctx, o.Client, g.temporal.Namespace); err != nil {
+					return err
+				}
+				res, err := o.Launch(ctx, inv)
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 2, 2, ' ', 0)
+				fmt.Fprintln(tw, "TENANT\tNAME\tWORKFLOW\tSTATE")
+				for _, l := range res {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.TenantID, l.TenantName, l.WorkflowID, l.State)
+				}
+				_ = tw.Flush()
+				return err
+			})
+		},
+	}
+}
+
+func statusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	var query string
+	cmd := &cobra.Command{
+		Use:   "status [WORKFLOW-ID|TENANT-ID]",
+		Short: "Show one upgrade in detail, or every upgrade (optionally filtered by a visibility query)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				w := cmd.OutOrStdout()
+				if len(args) == 0 {
+					us, err := o.List(ctx, query)
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return json.NewEncoder(w).Encode(us)
+					}
+					tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+					fmt.Fprintln(tw, "TENANT\tNAME\tSTATUS\tSTAGE\tWAITING ON\tSINCE\tWORKFLOW")
+					for _, u := range us {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.TenantID, u.TenantName, u.Status, u.Stage, u.WaitingOn, since(u.StageSince), u.WorkflowID)
+					}
+					return tw.Flush()
+				}
+				id, err := o.Resolve(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				s, err := o.Status(ctx, id)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(w)
+					enc.SetIndent("", "  ")
+					return enc.Encode(s)
+				}
+				fmt.Fprintf(w, "%s (%s)  %s → %s\nstage %s since %s, waiting on %s\n", s.TenantName, s.TenantID, orNone(s.FromVersion), s.ToVersion, s.Stage, since(s.StageSince), s.WaitingOn)
+				for _, t := range s.OpenTasks {
+					fmt.Fprintf(w, "\nOPEN TASK %s for %s since %s: %s\n  %s\n", t.ID, t.Audience, since(t.OpenedAt), t.Title, t.Instructions)
+				}
+				fmt.Fprintln(w, "\nstages:")
+				for _, st := range s.Stages {
+					end := "…"
+					if st.Ended != nil {
+						end = st.Ended.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(w, "  %-28s %s – %s  %s\n", st.Stage, st.Started.UTC().Format(time.RFC3339), end, st.Note)
+				}
+				for _, x := range s.Warnings {
+					fmt.Fprintf(w, "warning: %s\n", x)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&query, "query", "", "visibility query, e.g. \"WorkFleet = 'wave-1'\"")
+	return cmd
+}
+
+func tasksCmd(g *globals) *cobra.Command {
+	var audience, query string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "tasks",
+		Short: "List open human tasks across upgrades, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			aud, err := parseAudience(audience, true)
+			if err != nil {
+				return err
+			}
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				rows, err := o.OpenTasks(ctx, aud, query)
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				if asJSON {
+					return json.NewEncoder(w).Encode(rows)
+				}
+				tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+				fmt.Fprintln(tw, "TASK\tAUDIENCE\tOPEN FOR\tTENANT\tTITLE\tWORKFLOW")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Task.ID, r.Task.Audience, since(r.Task.OpenedAt), r.TenantName, r.Task.Title, r.WorkflowID)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&audience, "audience", "", "global-admin, service-account, operator or partner-admin")
+	cmd.Flags().StringVar(&query, "query", "", "extra visibility query, e.g. \"WorkFleet = 'wave-1'\"")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func confirmCmd(g *globals) *cobra.Command {
+	var as, by, note, decision string
+	var bySignal bool
+	cmd := &cobra.Command{
+		Use:   "confirm WORKFLOW-ID|TENANT-ID TASK-ID --as AUDIENCE --by NAME",
+		Short: "Complete a human task (refused with a reason if it does not fit the task)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			aud, err := parseAudience(as, false)
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(by) == "" {
+				return fmt.Errorf("--by is required: who did the task")
+			}
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				id, err := o.Resolve(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				c, err := o.Confirm(ctx, id, workflows.ConfirmRequest{TaskID: args[1], As: aud, By: by, Note: note, Decision: decision}, bySignal)
+				if err != nil {
+					return err
+				}
+				if bySignal {
+					fmt.Fprintf(cmd.OutOrStdout(), "sent %s to %s as a signal; it is checked when a worker runs the upgrade (see warnings in `starter status`)\n", args[1], id)
+					return nil
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "confirmed %s (%s) by %s at %s\n", c.TaskID, c.Kind, c.By, c.At.UTC().Format(time.RFC3339))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&as, "as", "", "audience you confirm for: global-admin, service-account, operator, partner-admin (required)")
+	cmd.Flags().StringVar(&by, "by", "", "who did the task (required)")
+	cmd.Flags().StringVar(&note, "note", "", "what was done")
+	cmd.Flags().StringVar(&decision, "decision", "", "for operator tasks: keep-waiting, proceed, abort, retry")
+	cmd.Flags().BoolVar(&bySignal, "signal", false, "send as a Signal (works while no worker runs; validated later)")
+	return cmd
+}
+
+func startNowCmd(g *globals) *cobra.Command {
+	var by, note string
+	cmd := &cobra.Command{
+		Use:   "start-now WORKFLOW-ID|TENANT-ID --by NAME",
+		Short: "Open an upgrade's downtime window now",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				id, err := o.Resolve(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if err := o.StartNow(ctx, id, workflows.OperatorRequest{By: by, Note: note}); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "downtime window of %s opened now by %s\n", id, by)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&by, "by", "", "who decides (required)")
+	cmd.Flags().StringVar(&note, "note", "", "why")
+	return cmd
+}
+
+func moveWindowCmd(g *globals) *cobra.Command {
+	var by, note, start, length string
+	cmd := &cobra.Command{
+		Use:   "move-window WORKFLOW-ID|TENANT-ID --start 2026-12-06T22:00 --length 6h --by NAME",
+		Short: "Move an upgrade's downtime window (local time of the tenant)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				id, err := o.Resolve(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if err := o.MoveWindow(ctx, id, workflows.MoveWindowRequest{By: by, Note: note, Window: spec.Window{Start: start, Length: length}}); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "downtime window of %s moved to %s for %s\n", id, start, length)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&by, "by", "", "who decides (required)")
+	cmd.Flags().StringVar(&note, "note", "", "why")
+	cmd.Flags().StringVar(&start, "start", "", "new start, local time "+spec.WindowLayout)
+	cmd.Flags().StringVar(&length, "length", "", "new length, e.g. 6h")
+	return cmd
+}
+
+func cancelCmd(g *globals) *cobra.Command {
+	var by, reason string
+	cmd := &cobra.Command{
+		Use:   "cancel WORKFLOW-ID|TENANT-ID --by NAME --reason TEXT",
+		Short: "Cancel an upgrade; its cleanup unfreezes Work 365",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if by == "" || reason == "" {
+				return fmt.Errorf("--by and --reason are required")
+			}
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				id, err := o.Resolve(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if err := o.Cancel(ctx, id); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "cancellation of %s requested by %s (%s); follow the cleanup with `starter status %s`\n", id, by, reason, id)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&by, "by", "", "who cancels (required)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
+	return cmd
+}
+
+func reportCmd(g *globals) *cobra.Command {
+	var format, query, out string
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Report every upgrade (or those matching --query) as csv, json or markdown",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				rows, err := o.Report(ctx, query)
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				if out != "" {
+					f, err := os.Create(out)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					w = f
+				}
+				return ops.WriteReport(w, format, rows)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "markdown", "csv, json or markdown")
+	cmd.Flags().StringVar(&query, "query", "", "visibility query, e.g. \"WorkFleet = 'example'\"")
+	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
+	return cmd
+}
+
+func parseAudience(s string, optional bool) (workflows.Audience, error) {
+	switch a := workflows.Audience(s); a {
+	case workflows.GlobalAdmin, workflows.ServiceAccount, workflows.Operator, workflows.PartnerAdmin:
+		return a, nil
+	case "":
+		if optional {
+			return "", nil
+		}
+	}
+	return "", fmt.Errorf("audience %q: use global-admin, service-account, operator or partner-admin", s)
+}
+
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
