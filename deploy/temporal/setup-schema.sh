@@ -1,0 +1,30 @@
+#!/bin/sh
+# Creates (if missing) and migrates the Temporal databases on PostgreSQL.
+# Runs in temporalio/admin-tools (docker-compose service temporal-schema);
+# safe to run again: existing databases are kept and only pending schema
+# versions are applied.
+set -eu
+
+: "${POSTGRES_SEEDS:?}" "${POSTGRES_USER:?}" "${SQL_PASSWORD:?}"
+PORT=${DB_PORT:-5432}
+SCHEMA_DIR=/etc/temporal/schema/postgresql/v12
+
+sqltool() {
+  temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -p "$PORT" -u "$POSTGRES_USER" "$@"
+}
+
+for db in temporal:temporal temporal_visibility:visibility; do
+  name=${db%%:*}
+  dir=${db#*:}
+  if out=$(sqltool --db "$name" create 2>&1); then
+    echo "created database $name"
+  elif echo "$out" | grep -q "already exists"; then
+    echo "database $name exists"
+  else
+    echo "$out" >&2
+    exit 1
+  fi
+  sqltool --db "$name" setup-schema -v 0.0
+  sqltool --db "$name" update-schema -d "$SCHEMA_DIR/$dir/versioned"
+done
+echo "Temporal schema is up to date"
