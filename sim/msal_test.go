@@ -15,7 +15,6 @@ import (
 	"github.com/csp-ops/work365-upgrade/sim"
 )
 
-
 func selfSigned(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
