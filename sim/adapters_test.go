@@ -39,11 +39,8 @@ func wire(t *testing.T, cloud *sim.Cloud) adapters {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orgs := map[string]string{}
-	for _, tn := range cloud.Scenario().Tenants {
-		orgs[tn.OrgURL] = tn.TenantID
-	}
-	dv := dataverse.New(tp.Token, dataverse.TenantsByOrg(orgs), dataverse.WithHTTPClient(hc))
+	// As production wires it: the organisation's tenant comes from Dataverse's bearer challenge.
+	dv := dataverse.New(tp.Token, dataverse.DiscoverTenants(hc), dataverse.WithHTTPClient(hc))
 	return adapters{
 		graph: msgraph.New(tp.Token, msgraph.WithHTTPClient(hc)),
 		dv:    dv,

@@ -40,6 +40,8 @@ type service struct {
 	unauthorizedCode string
 	// audiences accepted for the request.
 	audiences []string
+	// challenge is the WWW-Authenticate header of 401 answers.
+	challenge string
 	// tenant resolves the tenant; it writes the answer and returns nil when refused.
 	tenant func(w http.ResponseWriter, cl Claims) *tenantState
 	// throttleCode and throttleMessage shape 429 answers.
@@ -94,27 +96,30 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, ro
 			}
 		}
 	}
+	name := fmt.Sprintf("%s %s %s%s", r.Method, svc.name, svc.prefix, "(unknown)")
+	if rt != nil {
+		name = fmt.Sprintf("%s %s %s%s", r.Method, svc.name, svc.prefix, rt.pattern)
+	}
+
+	c.mu.Lock()
+	c.countCall(name)
+	// Like the real services, authentication comes first: an anonymous request to any path
+	// gets the bearer challenge (Dataverse clients discover the tenant from it).
+	cl, ok := c.authenticate(w, r, svc.unauthorizedCode, svc.challenge, svc.audiences...)
+	if !ok {
+		if t := c.tenantByID(cl.Tid); t != nil {
+			t.counters.Unauthorized++
+		}
+		c.mu.Unlock()
+		return
+	}
 	if rt == nil {
-		c.mu.Lock()
-		c.countCall(fmt.Sprintf("%s %s (unknown) %s", r.Method, svc.name, path))
 		c.mu.Unlock()
 		if methodSeen {
 			writeAPIError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", fmt.Sprintf("%s is not allowed on %s", r.Method, path))
 			return
 		}
 		writeAPIError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("Resource not found for the segment '%s' (the simulated %s knows no such path).", rest, svc.name))
-		return
-	}
-	name := fmt.Sprintf("%s %s %s%s", r.Method, svc.name, svc.prefix, rt.pattern)
-
-	c.mu.Lock()
-	c.countCall(name)
-	cl, ok := c.authenticate(w, r, svc.unauthorizedCode, svc.audiences...)
-	if !ok {
-		if t := c.tenantByID(cl.Tid); t != nil {
-			t.counters.Unauthorized++
-		}
-		c.mu.Unlock()
 		return
 	}
 	t := svc.tenant(w, cl)

@@ -95,15 +95,15 @@ func bearer(r *http.Request) string {
 
 // authenticate checks the bearer token against the audiences accepted. It returns the claims
 // or writes a 401 and returns false. Callers hold c.mu.
-func (c *Cloud) authenticate(w http.ResponseWriter, r *http.Request, code string, audiences ...string) (Claims, bool) {
+func (c *Cloud) authenticate(w http.ResponseWriter, r *http.Request, code, challenge string, audiences ...string) (Claims, bool) {
 	tok := bearer(r)
 	if tok == "" {
-		writeUnauthorized(w, r, code, "Access token is empty.")
+		writeChallenge(w, challenge, code, "Access token is empty.")
 		return Claims{}, false
 	}
 	cl, err := c.VerifyToken(tok)
 	if err != nil {
-		writeUnauthorized(w, r, code, "Access token validation failure: "+err.Error()+".")
+		writeChallenge(w, challenge, code, "Access token validation failure: "+err.Error()+".")
 		return cl, false
 	}
 	aud := strings.TrimSuffix(strings.ToLower(cl.Aud), "/")
@@ -112,12 +112,19 @@ func (c *Cloud) authenticate(w http.ResponseWriter, r *http.Request, code string
 			return cl, true
 		}
 	}
-	writeUnauthorized(w, r, code, fmt.Sprintf("Invalid audience %q: this API accepts %s.", cl.Aud, strings.Join(audiences, " or ")))
+	writeChallenge(w, challenge, code, fmt.Sprintf("Invalid audience %q: this API accepts %s.", cl.Aud, strings.Join(audiences, " or ")))
 	return cl, false
 }
 
-func writeUnauthorized(w http.ResponseWriter, r *http.Request, code, msg string) {
-	w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="invalid_token"`)
+// commonChallenge is the bearer challenge of multi-tenant APIs.
+const commonChallenge = `Bearer authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="invalid_token"`
+
+// writeChallenge answers 401 with a bearer challenge (default: the common authority).
+func writeChallenge(w http.ResponseWriter, challenge, code, msg string) {
+	if challenge == "" {
+		challenge = commonChallenge
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
 	writeAPIError(w, http.StatusUnauthorized, code, msg)
 }
 

@@ -33,11 +33,12 @@ func (c *Cloud) serveDataverse(w http.ResponseWriter, r *http.Request, host stri
 	first, _, _ := strings.Cut(org, ".")
 	rest := strings.TrimPrefix(org, first)
 	audiences := []string{"https://" + org, "https://" + first + ".api" + rest}
+	challenge := fmt.Sprintf("Bearer authorization_uri=https://login.microsoftonline.com/%s/oauth2/authorize, resource_id=https://%s/", t.id, org)
 	svc := service{
-		name: "dataverse", prefix: prefix, unauthorizedCode: "0x80072560", audiences: audiences,
+		name: "dataverse", prefix: prefix, unauthorizedCode: "0x80072560", audiences: audiences, challenge: challenge,
 		tenant: func(w http.ResponseWriter, cl Claims) *tenantState {
 			if !strings.EqualFold(cl.Tid, t.id) {
-				writeUnauthorized(w, r, "0x80072560", fmt.Sprintf("The token was issued for tenant %s but organisation %s belongs to tenant %s.", cl.Tid, org, t.id))
+				writeChallenge(w, challenge, "0x80072560", fmt.Sprintf("The token was issued for tenant %s but organisation %s belongs to tenant %s.", cl.Tid, org, t.id))
 				return nil
 			}
 			if !t.org.appUser {
@@ -51,6 +52,7 @@ func (c *Cloud) serveDataverse(w http.ResponseWriter, r *http.Request, host stri
 	}
 	n := c.names
 	c.serveAPI(w, r, svc, []route{
+		{"GET", "", (*call).dvServiceDocument},
 		{"GET", "WhoAmI", (*call).dvWhoAmI},
 		{"GET", "WhoAmI()", (*call).dvWhoAmI},
 		{"GET", "solutions", (*call).dvSolutions},
@@ -79,6 +81,15 @@ func (k *call) dvError(status int, code, msg string) { writeAPIError(k.w, status
 
 func (k *call) dvNotFound(entity, id string) {
 	k.dvError(http.StatusNotFound, "0x80040217", fmt.Sprintf("%s With Id = %s Does Not Exist", entity, id))
+}
+
+func (k *call) dvServiceDocument() {
+	sets := []string{"solutions", "asyncoperations", "importjobs", "systemusers", k.c.names.JobsEntitySet, k.c.names.SettingsEntitySet}
+	v := []map[string]any{}
+	for _, s := range sets {
+		v = append(v, map[string]any{"name": s, "kind": "EntitySet", "url": s})
+	}
+	writeJSON(k.w, http.StatusOK, map[string]any{"@odata.context": k.dvBase() + "$metadata", "value": v})
 }
 
 func (k *call) dvWhoAmI() {

@@ -13,7 +13,7 @@ func (c *Cloud) serveGraph(w http.ResponseWriter, r *http.Request) {
 		tenant: func(w http.ResponseWriter, cl Claims) *tenantState {
 			t := c.tenantByID(cl.Tid)
 			if t == nil || !t.orchestratorConsented {
-				writeUnauthorized(w, r, "InvalidAuthenticationToken", "The identity of the calling application could not be established in tenant "+cl.Tid+".")
+				writeChallenge(w, "", "InvalidAuthenticationToken", "The identity of the calling application could not be established in tenant "+cl.Tid+".")
 				return nil
 			}
 			return t

@@ -164,3 +164,20 @@ func TestTransportRefusesRealHosts(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestDataverseChallengeNamesTheTenant(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, u := range []string{orgA + "/api/data/v9.2/", "https://contoso.api.crm.dynamics.com/api/data/v9.2/nonsense"} {
+		st, _, h := e.do("GET", u, "", nil)
+		if st != 401 || !strings.Contains(h.Get("WWW-Authenticate"), "authorization_uri=https://login.microsoftonline.com/"+tenantA+"/oauth2/authorize") {
+			t.Fatalf("%s: %d %q", u, st, h.Get("WWW-Authenticate"))
+		}
+	}
+	if m := e.dv(tenantA, orgA, "GET", "", nil, 200); len(m["value"].([]any)) == 0 {
+		t.Fatalf("service document: %v", m)
+	}
+	e.dv(tenantA, orgA, "GET", "nonsense", nil, 404)
+	if st, _, _ := e.do("GET", "https://unknown.crm.dynamics.com/api/data/v9.2/WhoAmI", "", nil); st != 404 {
+		t.Fatalf("unknown org: %d", st)
+	}
+}

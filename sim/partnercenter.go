@@ -12,13 +12,13 @@ func (c *Cloud) servePartnerCenter(w http.ResponseWriter, r *http.Request) {
 			t := c.tenantByID(cl.Tid)
 			switch {
 			case t == nil:
-				writeUnauthorized(w, r, "Unauthorized", "Unknown tenant "+cl.Tid+".")
+				writeChallenge(w, "", "Unauthorized", "Unknown tenant "+cl.Tid+".")
 				return nil
 			case t.pc == nil:
 				writeAPIError(w, http.StatusForbidden, "Forbidden", "Tenant "+t.id+" has no Partner Center account.")
 				return nil
 			case !t.pc.consented:
-				writeUnauthorized(w, r, "ConsentRequired", "The Partner Center connection of tenant "+t.id+" must be re-consented (MFA policies changed): follow 'Configuring the Partner Center using the Consent Framework'.")
+				writeChallenge(w, "", "ConsentRequired", "The Partner Center connection of tenant "+t.id+" must be re-consented (MFA policies changed): follow 'Configuring the Partner Center using the Consent Framework'.")
 				return nil
 			}
 			return t
