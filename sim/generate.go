@@ -7,14 +7,21 @@ import (
 	"time"
 )
 
-var generatedNames = []string{
-	"Contoso", "Fabrikam", "Northwind", "Adatum", "Litware", "Tailspin", "Woodgrove", "Proseware",
-	"Lamna", "Relecloud", "Trey", "Wingtip", "Alpine", "Coho", "Humongous", "Margie", "Lucerne", "Fourth Coffee",
+// generatedNames, generatedZones and generatedVersions are the generator's vocabulary.
+func generatedNames() []string {
+	return []string{
+		"Contoso", "Fabrikam", "Northwind", "Adatum", "Litware", "Tailspin", "Woodgrove", "Proseware",
+		"Lamna", "Relecloud", "Trey", "Wingtip", "Alpine", "Coho", "Humongous", "Margie", "Lucerne", "Fourth Coffee",
+	}
 }
 
-var generatedZones = []string{"UTC", "Europe/London", "America/New_York", "Australia/Sydney", "Europe/Berlin", "America/Los_Angeles"}
+func generatedZones() []string {
+	return []string{"UTC", "Europe/London", "America/New_York", "Australia/Sydney", "Europe/Berlin", "America/Los_Angeles"}
+}
 
-var generatedVersions = []string{"2.0.4.1", "2.1.0.3", "2.1.2.0", "2.2.1.5", "2.3.0.0", "2.4.1.7"}
+func generatedVersions() []string {
+	return []string{"2.0.4.1", "2.1.0.3", "2.1.2.0", "2.2.1.5", "2.3.0.0", "2.4.1.7"}
+}
 
 // Generate makes a scenario of n varied tenants, deterministically from seed: same n and
 // seed, same scenario. About a third are direct partners with Partner Center connections;
@@ -25,6 +32,7 @@ func Generate(n int, seed int64) *Scenario {
 	chance := func(p float64) bool { return r.Float64() < p }
 	pick := func(list []string) string { return list[r.IntN(len(list))] }
 	s := &Scenario{Seed: seed, Orchestrator: DefaultOrchestrator()}
+	generatedNames, generatedZones, generatedVersions := generatedNames(), generatedZones(), generatedVersions()
 	for i := 0; i < n; i++ {
 		base := generatedNames[i%len(generatedNames)]
 		slug := strings.ToLower(strings.ReplaceAll(base, " ", ""))

@@ -274,15 +274,18 @@ func (k *call) graphGrants() {
 	k.writePage("oauth2PermissionGrants", items)
 }
 
-// Application permissions (Graph app role IDs) the simulator grants.
-var orchestratorAppRoles = []string{
-	"df021288-bdef-4463-88db-98f22de89214", // User.Read.All
-	"483bed4a-2ad3-4361-a73b-c83ccdbdc53c", // RoleManagement.Read.Directory
-	"498476ce-e0fe-48b0-b801-37ba7e2685c6", // Organization.Read.All
-	"b0afded3-3588-46d8-8b3d-9842eff778da", // AuditLog.Read.All
-	"246dd0d5-5bd0-4def-940b-0421030a5b68", // Policy.Read.All
-	"38d9df27-64da-44fd-b7c5-a6fbac20248f", // UserAuthenticationMethod.Read.All
-	"9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", // Application.Read.All
+// orchestratorAppRoles are the application permissions (Graph app role IDs) the simulator
+// shows granted to the orchestrator.
+func orchestratorAppRoles() []string {
+	return []string{
+		"df021288-bdef-4463-88db-98f22de89214", // User.Read.All
+		"483bed4a-2ad3-4361-a73b-c83ccdbdc53c", // RoleManagement.Read.Directory
+		"498476ce-e0fe-48b0-b801-37ba7e2685c6", // Organization.Read.All
+		"b0afded3-3588-46d8-8b3d-9842eff778da", // AuditLog.Read.All
+		"246dd0d5-5bd0-4def-940b-0421030a5b68", // Policy.Read.All
+		"38d9df27-64da-44fd-b7c5-a6fbac20248f", // UserAuthenticationMethod.Read.All
+		"9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", // Application.Read.All
+	}
 }
 
 func (k *call) graphAppRoleAssignments() {
@@ -295,7 +298,7 @@ func (k *call) graphAppRoleAssignments() {
 	var roles []string
 	switch sp.id {
 	case k.t.orchestratorSPID:
-		roles = orchestratorAppRoles
+		roles = orchestratorAppRoles()
 	case k.t.work365SPID:
 		roles = []string{"7ab1d382-f21e-4acd-a863-ba3e13f7da61"} // Directory.Read.All
 	}
