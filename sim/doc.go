@@ -14,6 +14,20 @@
 // validity, token lifetime) is measured on an injectable Clock, so tests can advance a
 // FakeClock instead of sleeping. Simulated latency (Faults.Latency) is real time.
 //
+// A test or rehearsal typically does:
+//
+//	scn, err := sim.LoadScenario("examples/sim-scenario.yaml") // or sim.Generate(50, seed)
+//	clock := scn.NewClock()                                     // or sim.NewScaledClock(60), or nil for real time
+//	cloud := sim.New(scn, sim.Options{Clock: clock})
+//	defer cloud.Close()
+//	hc := cloud.HTTPClient() // give it to msauth (with instance discovery off) and the adapters
+//	people := autopilot.New(cloud, confirmer, autopilot.Options{}) // an activities.Notifier
+//	...
+//	cloud.Counters() // or GET http://sim.local/counters through hc
+//
+// Faults are drawn from one seeded generator per tenant, so a given sequence of calls to a
+// tenant meets the same faults on every run; concurrent callers may interleave differently.
+//
 // Wire shapes follow Microsoft's public documentation independently of this module's own
 // types, so the simulator can catch adapter mistakes rather than mirror them. Work 365's
 // private names come from work365.DefaultNames (or the scenario's overrides).

@@ -32,8 +32,8 @@
 // (WorkflowID ".../partner-center/{name}" or the Title); the scenario's connections map names
 // to tenants.
 //
-// A refused action leaves its task unconfirmed (people cannot do what the cloud refuses);
-// every step is in Log.
+// A refused action leaves its task unconfirmed (people cannot do what the cloud refuses); the
+// person tries again, at once, on the task's next reminder. Every step is in Log.
 package autopilot
 
 import (
@@ -105,6 +105,7 @@ type Autopilot struct {
 	rounds  map[string]int                // tenant|kind → tasks seen
 	tasks   map[string]context.CancelFunc // workflowID|taskID → cancel
 	links   map[string]string             // tenant → latest link token
+	failed  map[string]bool               // workflowID|taskID whose action or confirmation failed
 	entries []Entry
 }
 
@@ -122,7 +123,7 @@ func New(cloud *sim.Cloud, confirmer Confirmer, opts Options) *Autopilot {
 	base, cancel := context.WithCancel(context.Background())
 	return &Autopilot{
 		cloud: cloud, confirmer: confirmer, opts: opts, base: base, cancel: cancel,
-		seen: map[string]bool{}, rounds: map[string]int{}, tasks: map[string]context.CancelFunc{}, links: map[string]string{},
+		seen: map[string]bool{}, rounds: map[string]int{}, tasks: map[string]context.CancelFunc{}, links: map[string]string{}, failed: map[string]bool{},
 	}
 }
 
@@ -160,7 +161,12 @@ func (a *Autopilot) Notify(ctx context.Context, n activities.Notification) error
 	}
 	switch n.Event {
 	case activities.EventTaskOpened:
-		a.open(n)
+		a.open(n, false)
+	case activities.EventTaskReminder:
+		// A person whose action was refused tries again when reminded.
+		if a.failed[n.WorkflowID+"|"+n.TaskID] {
+			a.open(n, true)
+		}
 	case activities.EventTaskClosed:
 		if cancel := a.tasks[n.WorkflowID+"|"+n.TaskID]; cancel != nil {
 			cancel()
@@ -175,12 +181,13 @@ func (a *Autopilot) Notify(ctx context.Context, n activities.Notification) error
 	return nil
 }
 
-// open starts the person for a task; a.mu is held.
-func (a *Autopilot) open(n activities.Notification) {
+// open starts the person for a task (again, at once, when retry); a.mu is held.
+func (a *Autopilot) open(n activities.Notification, retry bool) {
 	key := n.WorkflowID + "|" + n.TaskID
 	if _, running := a.tasks[key]; running {
 		return
 	}
+	delete(a.failed, key)
 	scn := a.cloud.Scenario()
 	tenant, _ := scn.Tenant(n.TenantID)
 	cfg := scn.EffectiveAutopilot(tenant)
@@ -192,8 +199,13 @@ func (a *Autopilot) open(n activities.Notification) {
 	}
 	rk := strings.ToLower(n.TenantID) + "|" + n.TaskKind
 	round := a.rounds[rk]
-	a.rounds[rk]++
-	delay := pick(cfg.Delays[n.TaskKind], round)
+	var delay time.Duration
+	if retry {
+		round = max(0, round-1)
+	} else {
+		a.rounds[rk]++
+		delay = pick(cfg.Delays[n.TaskKind], round)
+	}
 	decision := pick(cfg.Decisions[n.TaskKind], round)
 	ctx, cancel := context.WithCancel(a.base)
 	a.tasks[key] = cancel
@@ -403,6 +415,9 @@ func (a *Autopilot) fixPrerequisite(n activities.Notification, t sim.Tenant) (st
 
 func (a *Autopilot) record(e Entry) {
 	a.mu.Lock()
+	if e.Error != "" {
+		a.failed[e.WorkflowID+"|"+e.TaskID] = true
+	}
 	a.entries = append(a.entries, e)
 	a.mu.Unlock()
 }

@@ -279,3 +279,23 @@ func TestConfirmationRetriedAndIgnoredKinds(t *testing.T) {
 		t.Fatal("an ignored task was acted on")
 	}
 }
+
+func TestRefusedActionRetriedOnReminder(t *testing.T) {
+	r := newRig(t, nil)
+	// The role does not exist before Work 365 2.5 is imported: refused, not confirmed.
+	n := r.open(workflows.TaskAssignServiceRole, workflows.GlobalAdmin, "Assign the 'Work 365 Service' role")
+	if e := r.lastEntry(); e.Confirmed || e.Error == "" {
+		t.Fatalf("first try: %+v", e)
+	}
+	r.stage()
+	n.Key, n.Event, n.Reminder = n.Key+"/reminder-1", activities.EventTaskReminder, 1
+	r.notify(n)
+	if e := r.lastEntry(); !e.Confirmed || e.Delay != 0 {
+		t.Fatalf("after the reminder: %+v", e)
+	}
+	n.Key = n.Key + "/reminder-2"
+	r.notify(n) // confirmed already: nothing more
+	if got := r.conf.all(); len(got) != 1 {
+		t.Fatalf("confirmations: %+v", got)
+	}
+}
