@@ -202,6 +202,4 @@ func unwrap(err error) []error {
 
 // WorkflowID is the upgrade's deterministic ID: one per tenant and target version, so
 // launching the same inventory twice starts nothing twice.
-func WorkflowID(t spec.Tenant) string {
-	return "work365-upgrade/" + strings.ToLower(t.TenantID) + "/" + t.TargetVersion
-}
+func WorkflowID(t spec.Tenant) string { return t.UpgradeWorkflowID() }

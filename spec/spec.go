@@ -253,3 +253,9 @@ func AtMost21(version string) bool {
 	}
 	return v.Compare(Version{2, 1, 9999, 9999}) <= 0
 }
+
+// UpgradeWorkflowID is the upgrade's deterministic workflow ID: one per tenant and target
+// version, so no tenant is upgraded by two runs at once, whoever launches it.
+func (t Tenant) UpgradeWorkflowID() string {
+	return "work365-upgrade/" + strings.ToLower(t.TenantID) + "/" + t.TargetVersion
+}

@@ -143,6 +143,8 @@ type Input struct {
 	Fleet string `json:"fleet,omitempty"`
 	// Wave names the fleet wave, if any.
 	Wave string `json:"wave,omitempty"`
+	// ReportTo is the fleet workflow ID this upgrade reports its progress and end to.
+	ReportTo string `json:"reportTo,omitempty"`
 }
 
 // ConfirmRequest completes a human task.

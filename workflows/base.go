@@ -36,6 +36,9 @@ type run struct {
 	// extra are workflow-specific search attributes published with the stage.
 	extra     []temporal.SearchAttributeUpdate
 	published string
+	// reportTo is the fleet to tell about stage changes and the end, if any.
+	reportTo    string
+	fromVersion string
 }
 
 func newRun(ctx workflow.Context, tenantID, tenantName, fleet string, cfg Config, taskPrefix string) *run {
@@ -236,6 +239,26 @@ func (r *run) publish(ctx workflow.Context) {
 	updates = append(updates, r.extra...)
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Warn("could not publish search attributes", "error", err)
+	}
+	if r.reportTo != "" {
+		// Not waited for: a fleet that has ended cannot be told, and that is fine.
+		workflow.SignalExternalWorkflow(ctx, r.reportTo, "", SignalTenantProgress, r.progressReport(""))
+	}
+}
+
+func (r *run) progressReport(outcome Outcome) TenantProgress {
+	return TenantProgress{WorkflowID: r.workflowID, Stage: r.stage, WaitingOn: r.board.waitingOn(), Since: r.stageSince, Outcome: outcome, FromVersion: r.fromVersion}
+}
+
+// reportEnd tells the fleet, if any, how the upgrade ended.
+func (r *run) reportEnd(ctx workflow.Context, outcome Outcome, errMsg string) {
+	if r.reportTo == "" {
+		return
+	}
+	p := r.progressReport(outcome)
+	p.Error = errMsg
+	if err := workflow.SignalExternalWorkflow(ctx, r.reportTo, "", SignalTenantFinished, p).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("could not report the end to the fleet", "fleet", r.reportTo, "error", err)
 	}
 }
 

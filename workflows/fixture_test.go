@@ -122,7 +122,7 @@ type harness struct {
 
 func newHarness(t *testing.T, f *fakeTenant) *harness {
 	h := &harness{t: t, f: f, replies: map[TaskKind][]reply{}}
-	h.suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	h.suite.SetLogger(quietLogger())
 	h.env = h.suite.NewTestWorkflowEnvironment()
 	h.start = time.Date(2026, 12, 5, 23, 0, 0, 0, time.UTC) // inside the window (22:00 London = 22:00 UTC in December)
 	h.env.SetStartTime(h.start)
@@ -416,3 +416,7 @@ func (h *harness) tasksOpened(kind TaskKind) int {
 }
 
 var _ = fmt.Sprint
+
+func quietLogger() log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+}

@@ -54,6 +54,7 @@ func TenantUpgrade(ctx workflow.Context, in Input) (Result, error) {
 		in:  in,
 		ref: activities.TenantRef{TenantID: in.Tenant.TenantID, OrgURL: in.Tenant.OrgURL},
 	}
+	u.reportTo = in.ReportTo
 	u.windowChanged = workflow.NewBufferedChannel(ctx, 10)
 	if err := u.registerHandlers(ctx); err != nil {
 		return Result{}, err
@@ -104,6 +105,7 @@ func (u *upgrade) discover(ctx workflow.Context) error {
 		return err
 	}
 	u.fromVersion = u.discovery.InstalledVersion
+	u.run.fromVersion = versionOrNone(u.fromVersion)
 	u.extra = []temporal.SearchAttributeUpdate{searchattr.FromVersion.ValueSet(versionOrNone(u.fromVersion))}
 	if u.fromVersion == "" {
 		u.note("new install: Work 365 is not installed")
@@ -594,11 +596,13 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 		u.endStage(ctx, "upgraded")
 		r := res(OutcomeUpgraded)
 		u.notify(ctx, activities.Notification{Key: u.workflowID + "/ended", Event: activities.EventUpgradeEnded, Outcome: string(r.Outcome), Message: "Work 365 upgraded to " + r.ToVersion})
+		u.reportEnd(ctx, r.Outcome, "")
 		return r, nil
 	case err.Error() == errAlreadyCurrent:
 		u.note("no-op: already at " + u.fromVersion)
 		u.enter(ctx, StageDone)
 		u.endStage(ctx, "already current")
+		u.reportEnd(ctx, OutcomeAlreadyCurrent, "")
 		return res(OutcomeAlreadyCurrent), nil
 	}
 
@@ -628,6 +632,7 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 	r.Error = err.Error()
 	u.refreshDetails(dctx)
 	u.notify(dctx, activities.Notification{Key: u.workflowID + "/ended", Event: activities.EventUpgradeEnded, Outcome: string(outcome), Message: err.Error()})
+	u.reportEnd(dctx, outcome, err.Error())
 	if outcome == OutcomeCancelled {
 		return r, temporal.NewCanceledError(r)
 	}

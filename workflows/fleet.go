@@ -1,0 +1,609 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/csp-ops/work365-upgrade/searchattr"
+	"github.com/csp-ops/work365-upgrade/spec"
+)
+
+// Fleet phases.
+const (
+	phaseWave     = "running-wave"
+	phaseBake     = "baking"
+	phaseApproval = "awaiting-approval"
+	phaseDone     = "done"
+)
+
+// fleetCarry is the state a fleet carries over continue-as-new.
+type fleetCarry struct {
+	Tenants     []FleetTenant `json:"tenants"`
+	Wave        int           `json:"wave"`
+	Phase       string        `json:"phase"`
+	BakeUntil   time.Time     `json:"bakeUntil,omitempty"`
+	Approved    []bool        `json:"approved"`
+	Paused      bool          `json:"paused"`
+	Halted      string        `json:"halted,omitempty"`
+	ForgivenFor []int         `json:"forgivenFor"` // failures already accepted by a resume, per wave
+	Cancelled   bool          `json:"cancelled"`
+	Events      []string      `json:"events,omitempty"`
+	Runs        int           `json:"runs"`
+}
+
+type fleet struct {
+	in      FleetInput
+	id      string
+	specs   [][]spec.Tenant
+	st      fleetCarry
+	index   map[string]int // workflow ID → position in st.Tenants (lookups only)
+	starts  []pendingStart
+	poke    workflow.Channel
+	// events estimates this run's history events (4 per child start, 1 per signal), for
+	// environments that do not report the history length.
+	events  int
+	progCh  workflow.ReceiveChannel
+	doneCh  workflow.ReceiveChannel
+	details string
+}
+
+type pendingStart struct {
+	pos    int
+	future workflow.Future
+}
+
+// FleetUpgrade runs tenant upgrades as child workflows, wave by wave: per-wave concurrency,
+// failure budget, bake time and approval gate; operators pause, resume and cancel it. Children
+// are abandoned on continue-as-new and report back by signal, so thousands of tenants fit.
+func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
+	f := &fleet{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID, index: map[string]int{}}
+	if err := f.load(); err != nil {
+		return FleetResult{}, temporal.NewNonRetryableApplicationError("invalid fleet input: "+err.Error(), "InvalidFleet", nil)
+	}
+	f.st.Runs++
+	f.poke = workflow.NewBufferedChannel(ctx, 100)
+	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
+	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
+	if err := f.registerHandlers(ctx); err != nil {
+		return FleetResult{}, err
+	}
+	for {
+		f.drain(ctx)
+		if f.st.Cancelled {
+			return f.cancelAll(ctx)
+		}
+		if f.step(ctx) {
+			break
+		}
+		f.publish(ctx)
+		if f.shouldContinue(ctx) {
+			return FleetResult{}, f.continueAsNew(ctx)
+		}
+		f.wait(ctx)
+		if ctx.Err() != nil {
+			f.st.Cancelled = true
+			f.event(ctx, "fleet workflow cancelled")
+		}
+	}
+	f.publish(ctx)
+	return FleetResult{Name: in.Name, Tenants: f.st.Tenants, Events: f.st.Events}, nil
+}
+
+func (f *fleet) load() error {
+	if len(f.in.Waves) == 0 {
+		return errors.New("a fleet needs at least one wave")
+	}
+	if err := unpack(f.in.Plan, &f.specs); err != nil {
+		return fmt.Errorf("read the packed plan: %w", err)
+	}
+	if len(f.specs) != len(f.in.Waves) {
+		return fmt.Errorf("%d waves but tenants for %d", len(f.in.Waves), len(f.specs))
+	}
+	if len(f.in.Carry) > 0 {
+		if err := unpack(f.in.Carry, &f.st); err != nil {
+			return fmt.Errorf("read the carried state: %w", err)
+		}
+	} else {
+		for w, ts := range f.specs {
+			for _, t := range ts {
+				f.st.Tenants = append(f.st.Tenants, FleetTenant{WorkflowID: t.UpgradeWorkflowID(), TenantID: t.TenantID, Name: t.DisplayName, Wave: w, State: TenantPending})
+			}
+		}
+		f.st.Phase = phaseWave
+		f.st.Approved = make([]bool, len(f.in.Waves))
+		f.st.ForgivenFor = make([]int, len(f.in.Waves))
+	}
+	for i, t := range f.st.Tenants {
+		f.index[t.WorkflowID] = i
+	}
+	return nil
+}
+
+// step moves the fleet forward as far as it can without waiting; true when the fleet is done.
+func (f *fleet) step(ctx workflow.Context) bool {
+	for {
+		if f.st.Wave >= len(f.in.Waves) {
+			f.st.Phase = phaseDone
+			return true
+		}
+		w := f.st.Wave
+		wave := f.in.Waves[w]
+		switch f.st.Phase {
+		case phaseWave:
+			f.checkBudget(ctx, w)
+			if !f.st.Paused && f.st.Halted == "" {
+				f.launch(ctx, w)
+			}
+			if !f.waveDone(w) {
+				return false
+			}
+			f.event(ctx, fmt.Sprintf("wave %s finished", wave.Name))
+			f.st.Phase = phaseBake
+			f.st.BakeUntil = workflow.Now(ctx).Add(wave.BakeTime)
+		case phaseBake:
+			if workflow.Now(ctx).Before(f.st.BakeUntil) {
+				return false
+			}
+			f.st.Phase = phaseApproval
+		case phaseApproval:
+			if wave.Approval && !f.st.Approved[w] && w+1 < len(f.in.Waves) {
+				return false
+			}
+			f.st.Wave++
+			f.st.Phase = phaseWave
+		}
+	}
+}
+
+func (f *fleet) waveDone(w int) bool {
+	for _, t := range f.st.Tenants {
+		if t.Wave == w && t.State != TenantFinished {
+			return false
+		}
+	}
+	return true
+}
+
+// holdsSlot says whether a running tenant counts against its wave's concurrency.
+func (f *fleet) holdsSlot(t FleetTenant) bool {
+	if t.State != TenantRunning {
+		return false
+	}
+	if f.in.HumanWaitsHoldSlots {
+		return true
+	}
+	return t.WaitingOn == "" || t.WaitingOn == Nobody
+}
+
+func (f *fleet) launch(ctx workflow.Context, w int) {
+	limit := f.in.Waves[w].Concurrency
+	if limit <= 0 {
+		limit = 10
+	}
+	busy := 0
+	for _, t := range f.st.Tenants {
+		if t.Wave == w && f.holdsSlot(t) {
+			busy++
+		}
+	}
+	for pos := range f.st.Tenants {
+		if busy >= limit {
+			return
+		}
+		t := &f.st.Tenants[pos]
+		if t.Wave != w || t.State != TenantPending {
+			continue
+		}
+		f.startChild(ctx, pos)
+		busy++
+	}
+}
+
+func (f *fleet) specOf(pos int) spec.Tenant {
+	t := f.st.Tenants[pos]
+	n := 0
+	for w := 0; w < t.Wave; w++ {
+		n += len(f.specs[w])
+	}
+	return f.specs[t.Wave][pos-n]
+}
+
+func (f *fleet) startChild(ctx workflow.Context, pos int) {
+	t := &f.st.Tenants[pos]
+	s := f.specOf(pos)
+	wave := f.in.Waves[t.Wave].Name
+	now := workflow.Now(ctx)
+	t.State, t.Stage, t.WaitingOn, t.Since = TenantRunning, StageValidate, Nobody, now
+	t.Starts++
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: t.WorkflowID,
+		// Children outlive this run (continue-as-new) and report back by signal.
+		ParentClosePolicy:        enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		StaticSummary:            fmt.Sprintf("Upgrade %s (%s) to Work 365 %s — fleet %s, wave %s", s.DisplayName, s.TenantID, s.TargetVersion, f.in.Name, wave),
+		TypedSearchAttributes:    temporal.NewSearchAttributes(searchattr.TenantID.ValueSet(s.TenantID), searchattr.TenantName.ValueSet(s.DisplayName), searchattr.Fleet.ValueSet(f.in.Name), searchattr.Wave.ValueSet(wave), searchattr.Stage.ValueSet(string(StageValidate)), searchattr.WaitingOn.ValueSet(string(Nobody))),
+		WaitForCancellation:      true, // a cancelled child runs its cleanup (unfreeze) before the fleet counts it cancelled
+		WorkflowExecutionTimeout: 0,
+	})
+	f.events += 4
+	child := workflow.ExecuteChildWorkflow(cctx, TenantUpgrade, Input{Tenant: s, Config: f.in.Config, Fleet: f.in.Name, Wave: wave, ReportTo: f.id})
+	f.starts = append(f.starts, pendingStart{pos: pos, future: child.GetChildWorkflowExecution()})
+}
+
+func (f *fleet) started(ctx workflow.Context, p pendingStart) {
+	t := &f.st.Tenants[p.pos]
+	err := p.future.Get(ctx, nil)
+	var dup *temporal.ChildWorkflowExecutionAlreadyStartedError
+	var dupSvc *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case err == nil:
+	case errors.As(err, &dup), errors.As(err, &dupSvc):
+		if t.State != TenantFinished {
+			t.State, t.Outcome = TenantFinished, OutcomeSkipped
+			t.Error = "an upgrade with this ID is already running or done (another fleet or a direct launch): not started twice"
+		}
+	default:
+		if t.State != TenantFinished {
+			t.State, t.Outcome, t.Error = TenantFinished, OutcomeFailed, "could not start: "+err.Error()
+		}
+	}
+}
+
+func (f *fleet) onProgress(ctx workflow.Context, p TenantProgress, finished bool) {
+	f.events++
+	pos, ok := f.index[p.WorkflowID]
+	if !ok {
+		return
+	}
+	t := &f.st.Tenants[pos]
+	if t.State == TenantFinished {
+		return
+	}
+	if p.Stage != "" {
+		t.Stage = p.Stage
+	}
+	t.WaitingOn, t.Since = p.WaitingOn, p.Since
+	if p.FromVersion != "" {
+		t.FromVersion = p.FromVersion
+	}
+	if finished {
+		t.State, t.Outcome, t.Error = TenantFinished, p.Outcome, p.Error
+		t.WaitingOn = Nobody
+		if p.Outcome == OutcomeFailed {
+			f.event(ctx, fmt.Sprintf("tenant %s failed: %s", t.Name, p.Error))
+		}
+	}
+}
+
+// checkBudget halts launching when the wave's failures pass its budget.
+func (f *fleet) checkBudget(ctx workflow.Context, w int) {
+	if f.st.Halted != "" {
+		return
+	}
+	wave := f.in.Waves[w]
+	failed := 0
+	for _, t := range f.st.Tenants {
+		if t.Wave == w && t.Outcome == OutcomeFailed {
+			failed++
+		}
+	}
+	counted := failed - f.st.ForgivenFor[w]
+	switch {
+	case wave.MaxFailures != nil && counted > *wave.MaxFailures:
+		f.st.Halted = fmt.Sprintf("wave %s: %d tenants failed, more than the budget of %d", wave.Name, counted, *wave.MaxFailures)
+	case wave.MaxFailurePercent != nil && wave.Size > 0 && float64(counted)*100/float64(wave.Size) > *wave.MaxFailurePercent:
+		f.st.Halted = fmt.Sprintf("wave %s: %d of %d tenants failed (%.0f%%), more than the budget of %.0f%%", wave.Name, counted, wave.Size,
+			math.Round(float64(counted)*100/float64(wave.Size)), *wave.MaxFailurePercent)
+	default:
+		return
+	}
+	f.event(ctx, "halted: "+f.st.Halted+"; review the failed tenants, then resume or cancel the fleet")
+}
+
+// drain processes every signal already received, without blocking.
+func (f *fleet) drain(ctx workflow.Context) {
+	for {
+		var p TenantProgress
+		switch {
+		case f.doneCh.ReceiveAsync(&p):
+			f.onProgress(ctx, p, true)
+		case f.progCh.ReceiveAsync(&p):
+			f.onProgress(ctx, p, false)
+		case f.poke.ReceiveAsync(nil):
+		default:
+			return
+		}
+	}
+}
+
+// wait blocks until something may let the fleet move: a signal, an operator action, a child
+// start, or the end of a bake.
+func (f *fleet) wait(ctx workflow.Context) {
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(f.doneCh, func(c workflow.ReceiveChannel, _ bool) {
+		var p TenantProgress
+		c.Receive(ctx, &p)
+		f.onProgress(ctx, p, true)
+	})
+	sel.AddReceive(f.progCh, func(c workflow.ReceiveChannel, _ bool) {
+		var p TenantProgress
+		c.Receive(ctx, &p)
+		f.onProgress(ctx, p, false)
+	})
+	sel.AddReceive(f.poke, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	starts := f.starts
+	f.starts = nil
+	for _, p := range starts {
+		p := p
+		sel.AddFuture(p.future, func(workflow.Future) { f.started(ctx, p) })
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	if f.st.Phase == phaseBake {
+		d := f.st.BakeUntil.Sub(workflow.Now(ctx))
+		sel.AddFuture(workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: "Bake time after wave " + f.in.Waves[f.st.Wave].Name}), func(workflow.Future) {})
+	}
+	sel.Select(ctx)
+	// Keep the child starts that did not resolve in this round.
+	for _, p := range starts {
+		if !p.future.IsReady() {
+			f.starts = append(f.starts, p)
+		} else if f.st.Tenants[p.pos].State == TenantRunning {
+			f.started(ctx, p)
+		}
+	}
+}
+
+func (f *fleet) shouldContinue(ctx workflow.Context) bool {
+	if len(f.starts) > 0 {
+		return false // every child start must be settled before this run ends
+	}
+	info := workflow.GetInfo(ctx)
+	if f.in.ContinueAfterEvents > 0 {
+		return max(info.GetCurrentHistoryLength(), f.events) >= f.in.ContinueAfterEvents
+	}
+	return info.GetContinueAsNewSuggested()
+}
+
+func (f *fleet) continueAsNew(ctx workflow.Context) error {
+	// Nothing may be lost: process every received signal and let handlers finish first.
+	f.drain(ctx)
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	f.drain(ctx)
+	next := f.in
+	carry, err := pack(f.st)
+	if err != nil {
+		return err
+	}
+	next.Carry = carry
+	return workflow.NewContinueAsNewError(ctx, FleetUpgrade, next)
+}
+
+// cancelAll cancels every running tenant (each unfreezes in its cleanup) and waits for them
+// to report their end.
+func (f *fleet) cancelAll(ctx workflow.Context) (FleetResult, error) {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	for len(f.starts) > 0 {
+		f.wait(dctx)
+	}
+	var futures []workflow.Future
+	for i := range f.st.Tenants {
+		t := &f.st.Tenants[i]
+		switch t.State {
+		case TenantPending:
+			t.State, t.Outcome, t.Error = TenantFinished, OutcomeCancelled, "not started: the fleet was cancelled"
+		case TenantRunning:
+			futures = append(futures, workflow.RequestCancelExternalWorkflow(dctx, t.WorkflowID, ""))
+		}
+	}
+	for _, fu := range futures {
+		_ = fu.Get(dctx, nil) // a tenant that just ended cannot be cancelled; its end signal comes anyway
+	}
+	f.event(dctx, fmt.Sprintf("cancel requested for %d running tenants", len(futures)))
+	deadline := workflow.Now(dctx).Add(time.Hour)
+	for f.running() > 0 && workflow.Now(dctx).Before(deadline) {
+		f.publish(dctx)
+		sel := workflow.NewSelector(dctx)
+		sel.AddReceive(f.doneCh, func(c workflow.ReceiveChannel, _ bool) {
+			var p TenantProgress
+			c.Receive(dctx, &p)
+			f.onProgress(dctx, p, true)
+		})
+		sel.AddReceive(f.progCh, func(c workflow.ReceiveChannel, _ bool) {
+			var p TenantProgress
+			c.Receive(dctx, &p)
+			f.onProgress(dctx, p, false)
+		})
+		sel.AddFuture(workflow.NewTimer(dctx, deadline.Sub(workflow.Now(dctx))), func(workflow.Future) {})
+		sel.Select(dctx)
+	}
+	f.publish(dctx)
+	return FleetResult{Name: f.in.Name, Cancelled: true, Tenants: f.st.Tenants, Events: f.st.Events}, nil
+}
+
+func (f *fleet) running() int {
+	n := 0
+	for _, t := range f.st.Tenants {
+		if t.State == TenantRunning {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fleet) event(ctx workflow.Context, msg string) {
+	f.st.Events = append(f.st.Events, workflow.Now(ctx).UTC().Format(time.RFC3339)+" "+msg)
+	workflow.GetLogger(ctx).Info("fleet event", "fleet", f.in.Name, "event", msg)
+}
+
+func (f *fleet) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (FleetProgress, error) { return f.progress(ctx), nil }); err != nil {
+		return err
+	}
+	needBy := func(by string) error {
+		if strings.TrimSpace(by) == "" {
+			return errors.New("by is required: say who acts")
+		}
+		return nil
+	}
+	type handler struct {
+		name     string
+		validate func(OperatorRequest) error
+		apply    func(workflow.Context, OperatorRequest)
+	}
+	handlers := []handler{
+		{UpdatePauseFleet, func(r OperatorRequest) error {
+			if f.st.Paused {
+				return errors.New("the fleet is already paused")
+			}
+			return nil
+		}, func(ctx workflow.Context, r OperatorRequest) {
+			f.st.Paused = true
+			f.event(ctx, "paused by "+r.By+noteSuffix(r.Note))
+		}},
+		{UpdateResumeFleet, func(r OperatorRequest) error {
+			if !f.st.Paused && f.st.Halted == "" {
+				return errors.New("the fleet is neither paused nor halted")
+			}
+			return nil
+		}, func(ctx workflow.Context, r OperatorRequest) {
+			if f.st.Halted != "" && f.st.Wave < len(f.in.Waves) {
+				failed := 0
+				for _, t := range f.st.Tenants {
+					if t.Wave == f.st.Wave && t.Outcome == OutcomeFailed {
+						failed++
+					}
+				}
+				f.st.ForgivenFor[f.st.Wave] = failed
+			}
+			f.st.Paused, f.st.Halted = false, ""
+			f.event(ctx, "resumed by "+r.By+noteSuffix(r.Note))
+		}},
+		{UpdateCancelFleet, func(r OperatorRequest) error {
+			if f.st.Cancelled {
+				return errors.New("the fleet is already being cancelled")
+			}
+			return nil
+		}, func(ctx workflow.Context, r OperatorRequest) {
+			f.st.Cancelled = true
+			f.event(ctx, "cancelled by "+r.By+noteSuffix(r.Note))
+		}},
+	}
+	for _, h := range handlers {
+		h := h
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, func(ctx workflow.Context, r OperatorRequest) error {
+			h.apply(ctx, r)
+			f.poke.SendAsync(true)
+			return nil
+		}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r OperatorRequest) error {
+			if err := needBy(r.By); err != nil {
+				return err
+			}
+			return h.validate(r)
+		}}); err != nil {
+			return err
+		}
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateApproveWave, func(ctx workflow.Context, a WaveApproval) error {
+		for i, w := range f.in.Waves {
+			if w.Name == a.Wave {
+				f.st.Approved[i] = true
+			}
+		}
+		f.event(ctx, fmt.Sprintf("wave %s approved by %s: %s", a.Wave, a.By, a.Why))
+		f.poke.SendAsync(true)
+		return nil
+	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, a WaveApproval) error {
+		if err := needBy(a.By); err != nil {
+			return err
+		}
+		if strings.TrimSpace(a.Why) == "" {
+			return errors.New("why is required: say why the next wave may start")
+		}
+		for i, w := range f.in.Waves {
+			if w.Name == a.Wave {
+				switch {
+				case !w.Approval:
+					return fmt.Errorf("wave %s has no approval gate", a.Wave)
+				case f.st.Approved[i]:
+					return fmt.Errorf("wave %s is already approved", a.Wave)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no wave named %q", a.Wave)
+	}})
+}
+
+func (f *fleet) progress(ctx workflow.Context) FleetProgress {
+	p := FleetProgress{Name: f.in.Name, Phase: f.st.Phase, Paused: f.st.Paused, Halted: f.st.Halted, Events: f.st.Events, Runs: f.st.Runs}
+	if f.st.Wave < len(f.in.Waves) {
+		p.Wave = f.in.Waves[f.st.Wave].Name
+	}
+	stuckAfter := f.in.StuckAfter
+	if stuckAfter <= 0 {
+		stuckAfter = 2 * time.Hour
+	}
+	now := workflow.Now(ctx)
+	for _, w := range f.in.Waves {
+		p.Waves = append(p.Waves, WaveProgress{Name: w.Name, Size: w.Size, ByStage: map[string]int{}, ByOutcome: map[string]int{}})
+	}
+	for _, t := range f.st.Tenants {
+		wp := &p.Waves[t.Wave]
+		switch t.State {
+		case TenantPending:
+			wp.Pending++
+		case TenantRunning:
+			wp.Running++
+			wp.ByStage[string(t.Stage)]++
+			if f.holdsSlot(t) {
+				wp.HoldingSlots++
+			}
+			if now.Sub(t.Since) > stuckAfter {
+				p.Stuck = append(p.Stuck, t)
+			}
+		case TenantFinished:
+			wp.Finished++
+			wp.ByOutcome[string(t.Outcome)]++
+			if t.Outcome == OutcomeFailed {
+				p.Failed = append(p.Failed, t)
+			}
+		}
+	}
+	return p
+}
+
+// publish shows the fleet's phase in the Web UI.
+func (f *fleet) publish(ctx workflow.Context) {
+	p := f.progress(ctx)
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Fleet %s** — %s", f.in.Name, p.Phase)
+	if p.Wave != "" {
+		fmt.Fprintf(&b, " (wave %s)", p.Wave)
+	}
+	b.WriteString("\n\n| wave | pending | running | finished |\n|---|---|---|---|\n")
+	for _, w := range p.Waves {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", w.Name, w.Pending, w.Running, w.Finished)
+	}
+	switch {
+	case p.Halted != "":
+		fmt.Fprintf(&b, "\n**Halted:** %s. Next: `starter fleet resume %s --by <you> --note <why>` or `starter fleet cancel %s`.\n", p.Halted, f.id, f.id)
+	case p.Paused:
+		fmt.Fprintf(&b, "\n**Paused.** Next: `starter fleet resume %s --by <you>`.\n", f.id)
+	case p.Phase == phaseApproval:
+		fmt.Fprintf(&b, "\n**Waiting for approval** of wave %s. Next: `starter fleet approve %s %s --by <you> --why <reason>`.\n", p.Wave, f.id, p.Wave)
+	}
+	if d := b.String(); d != f.details {
+		f.details = d
+		workflow.SetCurrentDetails(ctx, d)
+	}
+}

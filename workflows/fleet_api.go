@@ -1,0 +1,206 @@
+package workflows
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/csp-ops/work365-upgrade/spec"
+)
+
+// Fleet names shared with the starter.
+const (
+	// FleetWorkflow runs many tenant upgrades in waves.
+	FleetWorkflow = "FleetUpgrade"
+	// QueryProgress returns FleetProgress.
+	QueryProgress = "progress"
+	// UpdateApproveWave opens the gate after a wave (WaveApproval).
+	UpdateApproveWave = "approve-wave"
+	// UpdatePauseFleet stops launching new tenants (OperatorRequest).
+	UpdatePauseFleet = "pause"
+	// UpdateResumeFleet resumes launching, also after a failure-budget halt (OperatorRequest).
+	UpdateResumeFleet = "resume"
+	// UpdateCancelFleet stops launching and cancels every running tenant (OperatorRequest).
+	UpdateCancelFleet = "cancel-fleet"
+	// SignalTenantProgress is sent by a tenant upgrade to its fleet when its stage or the
+	// people it waits on change.
+	SignalTenantProgress = "tenant-progress"
+	// SignalTenantFinished is sent by a tenant upgrade to its fleet when it ends.
+	SignalTenantFinished = "tenant-finished"
+)
+
+// MaxPackedPlan is the largest compressed tenant plan a fleet accepts (Temporal refuses
+// payloads over 2 MB; the rest of the input and headers need room).
+const MaxPackedPlan = 1536 * 1024
+
+// WaveSpec is one wave of a fleet.
+type WaveSpec struct {
+	Name string `json:"name" yaml:"name"`
+	// Concurrency bounds the tenants doing machine work at once in this wave (default 10).
+	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
+	// Approval makes the fleet wait, after this wave, for an operator's approval.
+	Approval bool `json:"approval,omitempty" yaml:"approval,omitempty"`
+	// BakeTime is a wait after this wave before the next one (before any approval).
+	BakeTime time.Duration `json:"bakeTime,omitempty" yaml:"bakeTime,omitempty"`
+	// MaxFailures halts launching when more tenants of the wave failed than this.
+	MaxFailures *int `json:"maxFailures,omitempty" yaml:"maxFailures,omitempty"`
+	// MaxFailurePercent halts launching when more than this share of the wave failed.
+	MaxFailurePercent *float64 `json:"maxFailurePercent,omitempty" yaml:"maxFailurePercent,omitempty"`
+	// Size is the number of tenants in the wave (filled by PackPlan).
+	Size int `json:"size"`
+}
+
+// FleetInput starts (or continues) a FleetUpgrade.
+type FleetInput struct {
+	Name   string     `json:"name"`
+	Waves  []WaveSpec `json:"waves"`
+	Config Config     `json:"config,omitempty"`
+	// HumanWaitsHoldSlots makes tenants that wait on people count against their wave's
+	// concurrency. By default they release their slot: a tenant waiting days for a consent
+	// must not block machine work for the rest.
+	HumanWaitsHoldSlots bool `json:"humanWaitsHoldSlots,omitempty"`
+	// StuckAfter marks running tenants whose stage has not changed for this long as stuck in
+	// the progress query (default 2h).
+	StuckAfter time.Duration `json:"stuckAfter,omitempty"`
+	// Plan is the gzip-compressed JSON of the tenants, wave by wave (PackPlan): thousands of
+	// specs fit in one payload this way.
+	Plan []byte `json:"plan"`
+	// Carry is the gzip-compressed state carried over continue-as-new (empty at the start).
+	Carry []byte `json:"carry,omitempty"`
+	// ContinueAfterEvents continues as new after this many history events (0: when the
+	// server suggests it).
+	ContinueAfterEvents int `json:"continueAfterEvents,omitempty"`
+}
+
+// PackPlan compresses the tenants of each wave into FleetInput.Plan and sets each wave's
+// size. It refuses a plan too large for one payload, saying how to split it.
+func PackPlan(in *FleetInput, tenants [][]spec.Tenant) error {
+	if len(tenants) != len(in.Waves) {
+		return fmt.Errorf("%d waves but tenants for %d", len(in.Waves), len(tenants))
+	}
+	total := 0
+	for i := range in.Waves {
+		in.Waves[i].Size = len(tenants[i])
+		total += len(tenants[i])
+	}
+	b, err := pack(tenants)
+	if err != nil {
+		return err
+	}
+	if len(b) > MaxPackedPlan {
+		return fmt.Errorf("the fleet's %d tenants take %d KiB compressed, more than the %d KiB one Temporal payload allows: split the inventory into fleets of about %d tenants",
+			total, len(b)/1024, MaxPackedPlan/1024, total*MaxPackedPlan/len(b)*9/10)
+	}
+	in.Plan = b
+	return nil
+}
+
+func pack(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func unpack(b []byte, v any) error {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+// WaveApproval approves the gate after a wave.
+type WaveApproval struct {
+	Wave string `json:"wave"`
+	By   string `json:"by"`
+	Why  string `json:"why"`
+}
+
+// TenantProgress is what a tenant upgrade tells its fleet.
+type TenantProgress struct {
+	WorkflowID string    `json:"workflowId"`
+	Stage      Stage     `json:"stage"`
+	WaitingOn  Audience  `json:"waitingOn"`
+	Since      time.Time `json:"since"`
+	// Outcome and Error are set by SignalTenantFinished.
+	Outcome     Outcome `json:"outcome,omitempty"`
+	Error       string  `json:"error,omitempty"`
+	FromVersion string  `json:"fromVersion,omitempty"`
+}
+
+// Fleet-level tenant states.
+const (
+	TenantPending  = "pending"
+	TenantRunning  = "running"
+	TenantFinished = "finished"
+)
+
+// OutcomeSkipped marks a tenant whose upgrade was already running or done elsewhere (another
+// fleet or a direct launch): the fleet never starts a second one.
+const OutcomeSkipped Outcome = "skipped"
+
+// FleetTenant is one tenant as the fleet tracks it.
+type FleetTenant struct {
+	WorkflowID  string    `json:"id"`
+	TenantID    string    `json:"tenantId"`
+	Name        string    `json:"name"`
+	Wave        int       `json:"wave"`
+	State       string    `json:"state"`
+	Stage       Stage     `json:"stage,omitempty"`
+	WaitingOn   Audience  `json:"waitingOn,omitempty"`
+	Since       time.Time `json:"since,omitempty"`
+	Outcome     Outcome   `json:"outcome,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	FromVersion string    `json:"fromVersion,omitempty"`
+	// Starts counts how many times this fleet started the tenant's upgrade (always 0 or 1).
+	Starts int `json:"starts,omitempty"`
+}
+
+// WaveProgress counts one wave's tenants.
+type WaveProgress struct {
+	Name      string         `json:"name"`
+	Size      int            `json:"size"`
+	Pending   int            `json:"pending"`
+	Running   int            `json:"running"`
+	Finished  int            `json:"finished"`
+	ByStage   map[string]int `json:"byStage"`
+	ByOutcome map[string]int `json:"byOutcome"`
+	// HoldingSlots counts running tenants doing machine work (against the concurrency).
+	HoldingSlots int `json:"holdingSlots"`
+}
+
+// FleetProgress is what the progress query returns.
+type FleetProgress struct {
+	Name   string         `json:"name"`
+	Phase  string         `json:"phase"`
+	Wave   string         `json:"wave"`
+	Paused bool           `json:"paused"`
+	Halted string         `json:"halted,omitempty"`
+	Waves  []WaveProgress `json:"waves"`
+	Failed []FleetTenant  `json:"failed,omitempty"`
+	Stuck  []FleetTenant  `json:"stuck,omitempty"`
+	// Events lists operator actions and fleet events (approvals, pauses, halts), oldest first.
+	Events []string `json:"events,omitempty"`
+	Runs   int      `json:"runs"`
+}
+
+// FleetResult is a finished fleet: one row per tenant.
+type FleetResult struct {
+	Name      string        `json:"name"`
+	Cancelled bool          `json:"cancelled"`
+	Tenants   []FleetTenant `json:"tenants"`
+	Events    []string      `json:"events,omitempty"`
+}

@@ -1,0 +1,409 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/csp-ops/work365-upgrade/spec"
+)
+
+const fleetID = "fleet/test"
+
+// childPlan says how a fake tenant upgrade behaves.
+type childPlan struct {
+	dur       time.Duration
+	humanWait time.Duration
+	outcome   Outcome
+}
+
+type fleetFixture struct {
+	t     *testing.T
+	suite testsuite.WorkflowTestSuite
+	env   *testsuite.TestWorkflowEnvironment
+	plans map[string]childPlan
+
+	mu        sync.Mutex
+	starts    map[string]int
+	startedAt map[string]time.Time
+	endedAt   map[string]time.Time
+	cancelled map[string]bool
+	machine   map[int]int // wave → tenants doing machine work now
+	maxBusy   map[int]int
+	waveOf    map[string]int
+}
+
+func newFleetFixture(t *testing.T) *fleetFixture {
+	fx := &fleetFixture{t: t, plans: map[string]childPlan{}, starts: map[string]int{}, startedAt: map[string]time.Time{},
+		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}}
+	fx.newEnv()
+	return fx
+}
+
+func (fx *fleetFixture) newEnv() {
+	fx.suite.SetLogger(quietLogger())
+	fx.env = fx.suite.NewTestWorkflowEnvironment()
+	fx.env.SetStartTime(time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
+	fx.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: fleetID})
+	fx.env.RegisterWorkflow(FleetUpgrade)
+	fx.env.RegisterWorkflowWithOptions(fx.fakeUpgrade, workflow.RegisterOptions{Name: TenantUpgradeWorkflow})
+	fx.env.SetTestTimeout(2 * time.Minute)
+}
+
+// fakeUpgrade stands in for TenantUpgrade: it reports to the fleet as the real one does.
+func (fx *fleetFixture) fakeUpgrade(ctx workflow.Context, in Input) (Result, error) {
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	fx.mu.Lock()
+	fx.starts[id]++
+	fx.startedAt[id] = workflow.Now(ctx)
+	p := fx.plans[in.Tenant.TenantID]
+	wave := fx.waveOf[in.Tenant.TenantID]
+	fx.mu.Unlock()
+	if p.dur == 0 {
+		p.dur = time.Hour
+	}
+	if p.outcome == "" {
+		p.outcome = OutcomeUpgraded
+	}
+	busy := func(d int) {
+		fx.mu.Lock()
+		fx.machine[wave] += d
+		if fx.machine[wave] > fx.maxBusy[wave] {
+			fx.maxBusy[wave] = fx.machine[wave]
+		}
+		fx.mu.Unlock()
+	}
+	report := func(ctx workflow.Context, name string, pr TenantProgress) {
+		pr.WorkflowID = id
+		pr.Since = workflow.Now(ctx)
+		_ = workflow.SignalExternalWorkflow(ctx, in.ReportTo, "", name, pr).Get(ctx, nil)
+	}
+	busy(1)
+	report(ctx, SignalTenantProgress, TenantProgress{Stage: StageImport, WaitingOn: Nobody})
+	var err error
+	if p.humanWait > 0 {
+		busy(-1)
+		report(ctx, SignalTenantProgress, TenantProgress{Stage: StageRegistration, WaitingOn: GlobalAdmin})
+		err = workflow.Sleep(ctx, p.humanWait)
+		busy(1)
+		if err == nil {
+			report(ctx, SignalTenantProgress, TenantProgress{Stage: StageCompletion, WaitingOn: Nobody})
+		}
+	}
+	if err == nil {
+		err = workflow.Sleep(ctx, p.dur)
+	}
+	busy(-1)
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	fx.mu.Lock()
+	fx.endedAt[id] = workflow.Now(ctx)
+	fx.mu.Unlock()
+	if err != nil {
+		fx.mu.Lock()
+		fx.cancelled[id] = true
+		fx.mu.Unlock()
+		report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: OutcomeCancelled, Error: "cancelled"})
+		return Result{}, err
+	}
+	report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: p.outcome})
+	return Result{Outcome: p.outcome}, nil
+}
+
+func fleetTenants(wave, n int) []spec.Tenant {
+	out := make([]spec.Tenant, n)
+	for i := range out {
+		t := testTenant()
+		t.TenantID = fmt.Sprintf("00000000-0000-0000-%04d-%012d", wave, i)
+		t.DisplayName = fmt.Sprintf("w%d-t%d", wave, i)
+		out[i] = t
+	}
+	return out
+}
+
+func (fx *fleetFixture) input(waves []WaveSpec, sizes ...int) FleetInput {
+	in := FleetInput{Name: "test", Waves: waves}
+	var tenants [][]spec.Tenant
+	for w, n := range sizes {
+		ts := fleetTenants(w, n)
+		for _, t := range ts {
+			fx.waveOf[t.TenantID] = w
+		}
+		tenants = append(tenants, ts)
+	}
+	require.NoError(fx.t, PackPlan(&in, tenants))
+	return in
+}
+
+func (fx *fleetFixture) result() FleetResult {
+	require.True(fx.t, fx.env.IsWorkflowCompleted())
+	require.NoError(fx.t, fx.env.GetWorkflowError())
+	var r FleetResult
+	require.NoError(fx.t, fx.env.GetWorkflowResult(&r))
+	return r
+}
+
+func (fx *fleetFixture) operator(name string, arg any, wantErr string) {
+	fx.env.UpdateWorkflow(name, fmt.Sprintf("%s-%d", name, rand.Int()), &testsuite.TestUpdateCallback{
+		OnReject: func(err error) {
+			if wantErr == "" {
+				fx.t.Errorf("%s refused: %v", name, err)
+			} else {
+				require.ErrorContains(fx.t, err, wantErr)
+			}
+		},
+		OnAccept:   func() {},
+		OnComplete: func(any, error) {},
+	}, arg)
+}
+
+func (fx *fleetFixture) progress() FleetProgress {
+	v, err := fx.env.QueryWorkflow(QueryProgress)
+	require.NoError(fx.t, err)
+	var p FleetProgress
+	require.NoError(fx.t, v.Get(&p))
+	return p
+}
+
+func (fx *fleetFixture) waveTimes(wave int) (firstStart, lastEnd time.Time) {
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	for id, at := range fx.startedAt {
+		w := -1
+		for tid, ww := range fx.waveOf {
+			if id == (spec.Tenant{TenantID: tid, TargetVersion: "2.5.0.1"}).UpgradeWorkflowID() {
+				w = ww
+			}
+		}
+		if w != wave {
+			continue
+		}
+		if firstStart.IsZero() || at.Before(firstStart) {
+			firstStart = at
+		}
+		if e := fx.endedAt[id]; e.After(lastEnd) {
+			lastEnd = e
+		}
+	}
+	return firstStart, lastEnd
+}
+
+func TestFleetWavesInOrderWithConcurrency(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "canary", Concurrency: 1}, {Name: "wave-1", Concurrency: 3}, {Name: "wave-2", Concurrency: 4}}, 2, 7, 9)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	require.Len(t, r.Tenants, 18)
+	for _, tn := range r.Tenants {
+		require.Equal(t, OutcomeUpgraded, tn.Outcome, tn.Name)
+		require.Equal(t, 1, tn.Starts)
+	}
+	_, canaryEnd := fx.waveTimes(0)
+	w1Start, w1End := fx.waveTimes(1)
+	w2Start, _ := fx.waveTimes(2)
+	require.False(t, w1Start.Before(canaryEnd), "wave-1 starts after the canary ends")
+	require.False(t, w2Start.Before(w1End), "wave-2 starts after wave-1 ends")
+	require.Equal(t, map[int]int{0: 1, 1: 3, 2: 4}, fx.maxBusy)
+}
+
+func TestFleetApprovalGateAndBakeTime(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "canary", Approval: true, BakeTime: 2 * time.Hour}, {Name: "rest"}}, 1, 2)
+	fx.env.RegisterDelayedCallback(func() {
+		p := fx.progress()
+		require.Equal(t, "baking", p.Phase)
+	}, 2*time.Hour)
+	fx.env.RegisterDelayedCallback(func() {
+		p := fx.progress()
+		require.Equal(t, "awaiting-approval", p.Phase)
+		require.Equal(t, "canary", p.Wave)
+		fx.operator(UpdateApproveWave, WaveApproval{Wave: "canary", By: "lead"}, "why is required")
+		fx.operator(UpdateApproveWave, WaveApproval{Wave: "rest", By: "lead", Why: "x"}, "has no approval gate")
+		fx.operator(UpdateApproveWave, WaveApproval{Wave: "canary", By: "lead", Why: "canary healthy"}, "")
+	}, 10*time.Hour)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	_, canaryEnd := fx.waveTimes(0)
+	restStart, _ := fx.waveTimes(1)
+	require.Equal(t, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), canaryEnd)
+	require.Equal(t, time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC), restStart, "after bake (2h) and the approval at +10h")
+	require.True(t, containsText(r.Events, "wave canary approved by lead: canary healthy"))
+}
+
+func TestFleetFailureBudgetHaltsAndResumes(t *testing.T) {
+	fx := newFleetFixture(t)
+	one := 1
+	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 2, MaxFailures: &one}}, 8)
+	for i, tn := range fleetTenants(0, 8) {
+		if i < 2 {
+			fx.plans[tn.TenantID] = childPlan{outcome: OutcomeFailed, dur: 30 * time.Minute}
+		}
+	}
+	fx.env.RegisterDelayedCallback(func() {
+		p := fx.progress()
+		require.Contains(t, p.Halted, "2 tenants failed, more than the budget of 1")
+		require.Len(t, p.Failed, 2)
+		require.Equal(t, 6, p.Waves[0].Pending, "nothing launched after the halt")
+		fx.operator(UpdateResumeFleet, OperatorRequest{By: "lead", Note: "known flaky tenants"}, "")
+	}, 5*time.Hour)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	started := []time.Time{}
+	for _, at := range fx.startedAt {
+		started = append(started, at)
+	}
+	sort.Slice(started, func(i, j int) bool { return started[i].Before(started[j]) })
+	require.Equal(t, time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC), started[2], "the third tenant waits for the resume")
+	require.True(t, containsText(r.Events, "resumed by lead (known flaky tenants)"))
+	require.Len(t, r.Tenants, 8)
+}
+
+func TestFleetPauseAndResume(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 1}}, 3)
+	fx.env.RegisterDelayedCallback(func() {
+		fx.operator(UpdatePauseFleet, OperatorRequest{By: ""}, "by is required")
+		fx.operator(UpdatePauseFleet, OperatorRequest{By: "ops", Note: "customer call"}, "")
+	}, 30*time.Minute)
+	fx.env.RegisterDelayedCallback(func() {
+		require.True(t, fx.progress().Paused)
+		fx.operator(UpdateResumeFleet, OperatorRequest{By: "ops"}, "")
+	}, 5*time.Hour)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	fx.result()
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	var starts []time.Time
+	for _, at := range fx.startedAt {
+		starts = append(starts, at)
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
+	require.Equal(t, []time.Time{
+		time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC),
+	}, starts)
+}
+
+func TestFleetCancelReachesEveryRunningTenant(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 4}, {Name: "later"}}, 10, 3)
+	for _, tn := range fleetTenants(0, 10) {
+		fx.plans[tn.TenantID] = childPlan{dur: 10 * time.Hour}
+	}
+	fx.env.RegisterDelayedCallback(func() {
+		fx.operator(UpdateCancelFleet, OperatorRequest{By: "ops", Note: "Microsoft incident"}, "")
+	}, 2*time.Hour)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	require.True(t, r.Cancelled)
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	require.Len(t, fx.cancelled, 4, "every running tenant was cancelled")
+	counts := map[Outcome]int{}
+	for _, tn := range r.Tenants {
+		counts[tn.Outcome]++
+		require.Equal(t, TenantFinished, tn.State)
+	}
+	require.Equal(t, map[Outcome]int{OutcomeCancelled: 13}, counts)
+}
+
+func TestFleetHumanWaitsReleaseSlots(t *testing.T) {
+	for _, hold := range []bool{false, true} {
+		t.Run(fmt.Sprint("hold=", hold), func(t *testing.T) {
+			fx := newFleetFixture(t)
+			in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 2}}, 6)
+			in.HumanWaitsHoldSlots = hold
+			for _, tn := range fleetTenants(0, 6) {
+				fx.plans[tn.TenantID] = childPlan{dur: 10 * time.Minute, humanWait: 48 * time.Hour}
+			}
+			fx.env.ExecuteWorkflow(FleetUpgrade, in)
+			fx.result()
+			first, last := fx.waveTimes(0)
+			if hold {
+				require.GreaterOrEqual(t, last.Sub(first), 3*48*time.Hour, "two at a time, each holding its slot while waiting")
+				require.LessOrEqual(t, fx.maxBusy[0], 2)
+			} else {
+				require.Less(t, last.Sub(first), 49*time.Hour, "waiting tenants release their slots: all wait together")
+			}
+		})
+	}
+}
+
+func TestFleetPlanTooLargeIsRefused(t *testing.T) {
+	rnd := rand.New(rand.NewSource(1))
+	ts := make([]spec.Tenant, 40000)
+	for i := range ts {
+		ts[i] = testTenant()
+		ts[i].DisplayName = fmt.Sprintf("%x%x%x", rnd.Uint64(), rnd.Uint64(), rnd.Uint64())
+		ts[i].TenantID = fmt.Sprintf("%08x-0000-0000-0000-%012x", rnd.Uint32(), rnd.Uint64()&0xffffffffffff)
+		ts[i].OrgURL = fmt.Sprintf("https://%x.crm.dynamics.com", rnd.Uint64())
+	}
+	in := FleetInput{Name: "huge", Waves: []WaveSpec{{Name: "all"}}}
+	err := PackPlan(&in, [][]spec.Tenant{ts})
+	require.ErrorContains(t, err, "split the inventory into fleets of about")
+}
+
+// TestFleet5000ThroughContinueAsNew runs 5,000 tenants through several runs; children in flight
+// when a run continues as new report to the next run, as abandoned children do on a server.
+func TestFleet5000ThroughContinueAsNew(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "canary", Concurrency: 50}, {Name: "bulk", Concurrency: 400}}, 100, 4900)
+	require.Less(t, len(in.Plan), MaxPackedPlan)
+	in.ContinueAfterEvents = 4000
+	runs := 0
+	var inflight []string
+	for {
+		runs++
+		require.Less(t, runs, 200)
+		pending := inflight
+		fx.env.RegisterDelayedCallback(func() {
+			for _, id := range pending {
+				fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
+			}
+		}, time.Minute)
+		fx.env.ExecuteWorkflow(FleetUpgrade, in)
+		require.True(t, fx.env.IsWorkflowCompleted())
+		err := fx.env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		if !errors.As(err, &can) {
+			require.NoError(t, err)
+			break
+		}
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+		var st fleetCarry
+		require.NoError(t, unpack(in.Carry, &st))
+		inflight = nil
+		for _, tn := range st.Tenants {
+			if tn.State == TenantRunning {
+				inflight = append(inflight, tn.WorkflowID)
+			}
+		}
+		fx.newEnv()
+	}
+	r := fx.result()
+	require.Greater(t, runs, 2, "continued as new")
+	require.Len(t, r.Tenants, 5000)
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	require.Len(t, fx.starts, 5000, "every tenant started")
+	for id, n := range fx.starts {
+		require.Equal(t, 1, n, "%s started %d times", id, n)
+	}
+	for _, tn := range r.Tenants {
+		require.Equal(t, OutcomeUpgraded, tn.Outcome)
+		require.Equal(t, 1, tn.Starts)
+	}
+}
