@@ -554,10 +554,15 @@ func (a *Activities) FinalCheck(ctx context.Context, c UpgradeCheck) (SolutionSt
 		return s, err
 	}
 	frozen, err := a.Work365.Frozen(ctx, c.Tenant.OrgURL)
-	if err != nil {
+	var me *msapi.Error
+	switch {
+	case errors.As(err, &me) && me.NotFound():
+		// A new install may not have its settings row yet: nothing is frozen.
+	case err != nil:
 		return s, classify(err, "read the Work 365 freeze setting")
+	default:
+		s.Frozen = frozen
 	}
-	s.Frozen = frozen
 	return s, nil
 }
 

@@ -73,6 +73,7 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.TenantUpgrade, workflow.RegisterOptions{Name: workflows.TenantUpgradeWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.PartnerCenterReconsent, workflow.RegisterOptions{Name: workflows.PartnerCenterWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.FleetUpgrade, workflow.RegisterOptions{Name: workflows.FleetWorkflow})
 	r.RegisterActivity(acts)
 }
 

@@ -188,6 +188,10 @@ func (u *upgrade) downtimeWindow(ctx workflow.Context) error {
 // which the operator decides.
 func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
 	u.enter(ctx, StageFreezeAndDrain)
+	if u.fromVersion == "" {
+		u.note("skipped: new install, no Work 365 activity or jobs yet")
+		return nil
+	}
 	u.frozen = true // set first: cleanup unfreezes (idempotently) even if the freeze's answer is lost
 	if err := workflow.ExecuteActivity(readOpts(ctx, "Freeze Work 365 activity"), a.Freeze, u.ref).Get(ctx, nil); err != nil {
 		return err
@@ -558,10 +562,12 @@ func (u *upgrade) reinstallPortal(ctx workflow.Context) error {
 // 14. Unfreeze Work 365 activity and verify the end state.
 func (u *upgrade) unfreezeAndVerify(ctx workflow.Context) error {
 	u.enter(ctx, StageUnfreeze)
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Unfreeze Work 365 activity"), a.Unfreeze, u.ref).Get(ctx, nil); err != nil {
-		return err
+	if u.frozen {
+		if err := workflow.ExecuteActivity(readOpts(ctx, "Unfreeze Work 365 activity"), a.Unfreeze, u.ref).Get(ctx, nil); err != nil {
+			return err
+		}
+		u.frozen = false
 	}
-	u.frozen = false
 	var s activities.SolutionState
 	check := activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion}
 	if err := workflow.ExecuteActivity(readOpts(ctx, "Final verification"), a.FinalCheck, check).Get(ctx, &s); err != nil {

@@ -92,6 +92,9 @@ func TestNewInstallAsksForRegistrationForm(t *testing.T) {
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
 	require.Equal(t, "", r.FromVersion)
 	require.Equal(t, []TaskKind{TaskSubmitRegistration, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Zero(t, h.f.callCount("Freeze"), "nothing to freeze before Work 365 exists")
+	require.Zero(t, h.f.callCount("DrainJobs"))
+	require.Zero(t, h.f.callCount("Unfreeze"))
 	for _, n := range h.f.notifications {
 		if n.TaskKind == string(TaskSubmitRegistration) {
 			require.Contains(t, n.Instructions, "vault://work365/contoso", "licence key reference, never the key")
