@@ -476,6 +476,9 @@ func (a *Activities) WaitForImport(ctx context.Context, st ImportStarted) (Impor
 type UpgradeCheck struct {
 	Tenant        TenantRef `json:"tenant"`
 	TargetVersion string    `json:"targetVersion"`
+	// NewInstall is true when Work 365 was not installed before: it is installed directly,
+	// not staged.
+	NewInstall bool `json:"newInstall,omitempty"`
 }
 
 // SolutionState is the Work 365 solution's installed and staged versions.
@@ -504,12 +507,18 @@ func (a *Activities) solutionState(ctx context.Context, t TenantRef) (SolutionSt
 	return s, nil
 }
 
-// VerifyStagedUpgrade checks that the import left a staged (holding) upgrade of the target
-// version, not applied.
-func (a *Activities) VerifyStagedUpgrade(ctx context.Context, c UpgradeCheck) (SolutionState, error) {
+// VerifyImport checks that the import left a staged (holding) upgrade of the target version,
+// not applied — or, for a new install, the target version installed.
+func (a *Activities) VerifyImport(ctx context.Context, c UpgradeCheck) (SolutionState, error) {
 	s, err := a.solutionState(ctx, c.Tenant)
 	if err != nil {
 		return s, err
+	}
+	if c.NewInstall {
+		if spec.CompareVersions(s.InstalledVersion, c.TargetVersion) < 0 {
+			return s, permanent(ErrSolutionMissing, "Work 365 %s is not installed after the import (installed: %q) — check Settings > Solutions in Dynamics", c.TargetVersion, s.InstalledVersion)
+		}
+		return s, nil
 	}
 	if s.StagedVersion == "" || spec.CompareVersions(s.StagedVersion, c.TargetVersion) < 0 {
 		return s, permanent(ErrSolutionMissing, "no staged upgrade %s found after the import (staged: %q) — check Settings > Solutions in Dynamics; do not click Upgrade there", c.TargetVersion, s.StagedVersion)

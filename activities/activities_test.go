@@ -374,10 +374,10 @@ func TestUpgradeProgressChecks(t *testing.T) {
 	f := newFakes()
 	acts := newActs(f)
 	c := UpgradeCheck{Tenant: ref, TargetVersion: "2.5.0.1"}
-	_, err := acts.VerifyStagedUpgrade(ctx, c)
+	_, err := acts.VerifyImport(ctx, c)
 	require.True(t, appErr(t, err).NonRetryable())
 	f.solutions["Work365_Upgrade"] = dataverse.Solution{Version: "2.5.0.1"}
-	s, err := acts.VerifyStagedUpgrade(ctx, c)
+	s, err := acts.VerifyImport(ctx, c)
 	require.NoError(t, err)
 	require.Equal(t, "2.5.0.1", s.StagedVersion)
 
@@ -385,6 +385,9 @@ func TestUpgradeProgressChecks(t *testing.T) {
 	require.Equal(t, ErrUpgradeNotStarted, appErr(t, err).Type())
 	_, err = acts.WaitForCompletion(ctx, c)
 	require.Contains(t, appErr(t, err).Message(), `installed "2.1.0.3", staged 2.5.0.1`)
+
+	_, err = acts.VerifyImport(ctx, UpgradeCheck{Tenant: ref, TargetVersion: "2.5.0.1", NewInstall: true})
+	require.Contains(t, appErr(t, err).Message(), "is not installed after the import")
 
 	delete(f.solutions, "Work365_Upgrade") // promoted
 	_, err = acts.WaitForUpgradeStarted(ctx, c)

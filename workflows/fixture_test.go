@@ -284,27 +284,38 @@ func (h *harness) mockActivities() {
 		f.mu.Unlock()
 		return nil
 	})
+	imports := map[string]string{} // import job ID → what it imports
 	env.OnActivity(a.StartImport, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ImportInput) (activities.ImportStarted, error) {
-		if in.Holding {
-			f.call("StartImport:work365")
-		} else {
-			f.call("StartImport:portal")
+		kind := "portal"
+		switch {
+		case strings.Contains(in.PackageRef, "Portal"):
+		case in.Holding:
+			kind = "work365"
+		default:
+			kind = "work365-install"
 		}
+		f.call("StartImport:" + kind)
+		f.mu.Lock()
+		imports[in.ImportJobID] = kind
+		f.mu.Unlock()
 		return activities.ImportStarted{Tenant: in.Tenant, ImportJobID: in.ImportJobID, AsyncOperationID: "op-" + in.ImportJobID}, nil
 	})
 	env.OnActivity(a.WaitForImport, mock.Anything, mock.Anything).Return(func(_ context.Context, st activities.ImportStarted) (activities.ImportProgress, error) {
 		f.call("WaitForImport")
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if strings.Contains(st.AsyncOperationID, "op-") && f.staged == "" && !f.begun && f.installed != "2.5.0.1" {
+		switch imports[st.ImportJobID] {
+		case "work365":
 			f.staged = "2.5.0.1"
-		} else {
+		case "work365-install":
+			f.installed = "2.5.0.1"
+		default:
 			f.portal = true
 		}
 		return activities.ImportProgress{Percent: 100}, nil
 	})
-	env.OnActivity(a.VerifyStagedUpgrade, mock.Anything, mock.Anything).Return(func(context.Context, activities.UpgradeCheck) (activities.SolutionState, error) {
-		f.call("VerifyStagedUpgrade")
+	env.OnActivity(a.VerifyImport, mock.Anything, mock.Anything).Return(func(context.Context, activities.UpgradeCheck) (activities.SolutionState, error) {
+		f.call("VerifyImport")
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return activities.SolutionState{InstalledVersion: f.installed, StagedVersion: f.staged}, nil

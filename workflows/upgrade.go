@@ -270,17 +270,23 @@ func (u *upgrade) uninstallPortal(ctx workflow.Context) error {
 	return nil
 }
 
-// 7. Import v2.5 as a staged (holding) upgrade, not applied; the import job ID is derived from
-// the workflow so a retry never imports twice.
+// 7. Import v2.5 as a staged (holding) upgrade, not applied — or, for a new install, install
+// it (there is nothing to upgrade). The import job ID is derived from the workflow so a retry
+// never imports twice.
 func (u *upgrade) importSolution(ctx workflow.Context) error {
 	u.enter(ctx, StageImport)
+	newInstall := u.fromVersion == ""
 	in := activities.ImportInput{
-		Tenant: u.ref, PackageRef: u.in.Tenant.SolutionPackage, Holding: true,
+		Tenant: u.ref, PackageRef: u.in.Tenant.SolutionPackage, Holding: !newInstall,
 		ImportJobID:   importJobID(ctx, "work365-"+u.in.Tenant.TargetVersion),
 		TargetVersion: u.in.Tenant.TargetVersion,
 	}
+	summary := "Import Work 365 " + u.in.Tenant.TargetVersion + " as staged upgrade"
+	if newInstall {
+		summary = "Install Work 365 " + u.in.Tenant.TargetVersion + " (new install)"
+	}
 	var st activities.ImportStarted
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Import Work 365 "+u.in.Tenant.TargetVersion+" as staged upgrade"), a.StartImport, in).Get(ctx, &st); err != nil {
+	if err := workflow.ExecuteActivity(readOpts(ctx, summary), a.StartImport, in).Get(ctx, &st); err != nil {
 		return err
 	}
 	if st.Already != "" {
@@ -290,12 +296,20 @@ func (u *upgrade) importSolution(ctx workflow.Context) error {
 		return err
 	}
 	var s activities.SolutionState
-	check := activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion}
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Verify the staged upgrade exists (not applied)"), a.VerifyStagedUpgrade, check).Get(ctx, &s); err != nil {
+	check := u.check()
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Verify the import"), a.VerifyImport, check).Get(ctx, &s); err != nil {
 		return err
 	}
-	u.note("staged upgrade " + s.StagedVersion + " present, not applied (do not click Upgrade in Dynamics)")
+	if newInstall {
+		u.note("Work 365 " + s.InstalledVersion + " installed; initialisation follows the consent")
+	} else {
+		u.note("staged upgrade " + s.StagedVersion + " present, not applied (do not click Upgrade in Dynamics)")
+	}
 	return nil
+}
+
+func (u *upgrade) check() activities.UpgradeCheck {
+	return activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion, NewInstall: u.fromVersion == ""}
 }
 
 // 8. Service role re-check, when it was missing before the import.
@@ -395,8 +409,7 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 	wctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	task := u.askAsync(wctx, beginUpgradeTask(u.in.Tenant, u.cfg.LinkValidity, expires))
-	check := activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion}
-	detect := workflow.ExecuteActivity(pollOpts(wctx, "Watch for Begin Upgrade in Dynamics", u.cfg.UpgradeStartPollInterval, remaining+u.cfg.UpgradeStartPollInterval), a.WaitForUpgradeStarted, check)
+	check := u.check()
 	link := workflow.NewTimerWithOptions(wctx, remaining, workflow.TimerOptions{Summary: "Link validity " + u.cfg.LinkValidity.String()})
 
 	var (
@@ -414,15 +427,20 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 		}
 	})
 	detectDone := false
-	sel.AddFuture(detect, func(f workflow.Future) {
-		detectDone = true
-		if err := f.Get(ctx, nil); err == nil {
-			began = true
-			u.note("Begin Upgrade detected in Dynamics (staged upgrade promoted)")
-		} else if !deadlinePassed(err) && !temporal.IsCanceledError(err) {
-			u.warn(ctx, "could not watch for Begin Upgrade: "+err.Error())
-		}
-	})
+	if !check.NewInstall {
+		// An upgrade shows in Dataverse once the staged solution is promoted; a new install's
+		// initialisation does not, so only the person's confirmation counts there.
+		detect := workflow.ExecuteActivity(pollOpts(wctx, "Watch for Begin Upgrade in Dynamics", u.cfg.UpgradeStartPollInterval, remaining+u.cfg.UpgradeStartPollInterval), a.WaitForUpgradeStarted, check)
+		sel.AddFuture(detect, func(f workflow.Future) {
+			detectDone = true
+			if err := f.Get(ctx, nil); err == nil {
+				began = true
+				u.note("Begin Upgrade detected in Dynamics (staged upgrade promoted)")
+			} else if !deadlinePassed(err) && !temporal.IsCanceledError(err) {
+				u.warn(ctx, "could not watch for Begin Upgrade: "+err.Error())
+			}
+		})
+	}
 	sel.AddFuture(link, func(workflow.Future) { linkExpired = true })
 	for !began && !linkExpired && failure == nil {
 		sel.Select(ctx)
@@ -443,6 +461,10 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 		return true, nil
 	}
 	// The link timer fired: look once more, in case the click landed in the last seconds.
+	if check.NewInstall {
+		task.stop(fmt.Sprintf("the upgrade link expired at %s; a new Get Consent task follows", expires.UTC().Format(time.RFC3339)))
+		return false, nil
+	}
 	var s activities.SolutionState
 	last := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		Summary: "Check once more for Begin Upgrade", StartToCloseTimeout: time.Minute,
@@ -460,7 +482,7 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 // 11. Completion: the target version installed and no staged upgrade left, with a deadline.
 func (u *upgrade) completion(ctx workflow.Context) error {
 	u.enter(ctx, StageCompletion)
-	check := activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion}
+	check := u.check()
 	for {
 		var s activities.SolutionState
 		err := workflow.ExecuteActivity(pollOpts(ctx, "Wait for Work 365 "+u.in.Tenant.TargetVersion+" to finish upgrading", u.cfg.CompletionPollInterval, u.cfg.CompletionDeadline), a.WaitForCompletion, check).Get(ctx, &s)
@@ -569,8 +591,7 @@ func (u *upgrade) unfreezeAndVerify(ctx workflow.Context) error {
 		u.frozen = false
 	}
 	var s activities.SolutionState
-	check := activities.UpgradeCheck{Tenant: u.ref, TargetVersion: u.in.Tenant.TargetVersion}
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Final verification"), a.FinalCheck, check).Get(ctx, &s); err != nil {
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Final verification"), a.FinalCheck, u.check()).Get(ctx, &s); err != nil {
 		return err
 	}
 	if spec.CompareVersions(s.InstalledVersion, u.in.Tenant.TargetVersion) < 0 || s.StagedVersion != "" {

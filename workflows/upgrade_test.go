@@ -28,7 +28,7 @@ func TestUpgradeFrom21HappyPath(t *testing.T) {
 		StagePartnerCenter, StagePortalReinstall, StageUnfreeze, StageDone}, stagesOf(r))
 	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
 	require.Equal(t, []string{"ResolveWindow", "Discover", "CheckPrerequisites", "Freeze", "DrainJobs", "CheckMFA",
-		"StartImport:work365", "WaitForImport", "VerifyStagedUpgrade", "VerifyConsent"}, h.f.callList()[:10])
+		"StartImport:work365", "WaitForImport", "VerifyImport", "VerifyConsent"}, h.f.callList()[:10])
 	before(t, h.f.callList(), "VerifyConsent", "WaitForCompletion")
 	before(t, h.f.callList(), "WaitForCompletion", "Unfreeze")
 	before(t, h.f.callList(), "Unfreeze", "FinalCheck")
@@ -44,6 +44,7 @@ func TestUpgradeFrom20WithPortal(t *testing.T) {
 	h := newHarness(t, f)
 	tn := testTenant()
 	tn.PortalPackage = "work365/Work365Portal_latest.zip"
+	h.replies[TaskReinstallPortal] = nil
 	h.run(tn, Config{})
 	r, err := h.result()
 	require.NoError(t, err)
@@ -95,6 +96,8 @@ func TestNewInstallAsksForRegistrationForm(t *testing.T) {
 	require.Zero(t, h.f.callCount("Freeze"), "nothing to freeze before Work 365 exists")
 	require.Zero(t, h.f.callCount("DrainJobs"))
 	require.Zero(t, h.f.callCount("Unfreeze"))
+	require.Equal(t, 1, h.f.callCount("StartImport:work365-install"), "a new install is installed, not staged")
+	require.Zero(t, h.f.callCount("WaitForUpgradeStarted"), "initialisation is not visible in Dataverse: only the confirmation counts")
 	for _, n := range h.f.notifications {
 		if n.TaskKind == string(TaskSubmitRegistration) {
 			require.Contains(t, n.Instructions, "vault://work365/contoso", "licence key reference, never the key")
@@ -262,7 +265,7 @@ func TestServiceRoleMissingUntilAfterImport(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
 	calls := h.f.callList()
-	before(t, calls, "VerifyStagedUpgrade", "CheckServiceRole")
+	before(t, calls, "VerifyImport", "CheckServiceRole")
 	before(t, calls, "CheckServiceRole", "VerifyConsent")
 	require.Equal(t, 2, h.f.callCount("CheckServiceRole"), "checked, task, re-checked")
 	require.Equal(t, []TaskKind{TaskAssignServiceRole, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
