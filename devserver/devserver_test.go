@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -256,34 +255,6 @@ func TestWorkerDoesNotImportDevserver(t *testing.T) {
 		if pkg == "github.com/csp-ops/work365-upgrade/devserver" || strings.HasPrefix(pkg, "go.temporal.io/server/") ||
 			strings.HasPrefix(pkg, "github.com/temporalio/ui-server/") {
 			t.Errorf("%s depends on %s", worker, pkg)
-		}
-	}
-}
-
-// deploy/temporal/setup-namespace.sh (docker-compose) registers the same
-// search attributes as the worker declares.
-func TestComposeSearchAttributesMatchWorker(t *testing.T) {
-	script, err := os.ReadFile("../deploy/temporal/setup-namespace.sh")
-	if err != nil {
-		t.Skip(err)
-	}
-	got := map[string]enumspb.IndexedValueType{}
-	for _, m := range regexp.MustCompile(`--name\s+(\w+)\s+--type\s+(\w+)`).FindAllStringSubmatch(string(script), -1) {
-		typ, err := enumspb.IndexedValueTypeFromString(m[2])
-		if err != nil {
-			t.Fatalf("%s: %v", m[0], err)
-		}
-		got[m[1]] = typ
-	}
-	want := searchattr.All()
-	for name, typ := range want {
-		if got[name] != typ {
-			t.Errorf("setup-namespace.sh: %s is %v, worker wants %v", name, got[name], typ)
-		}
-	}
-	for name := range got {
-		if _, ok := want[name]; !ok {
-			t.Errorf("setup-namespace.sh registers %s, which the worker does not declare", name)
 		}
 	}
 }

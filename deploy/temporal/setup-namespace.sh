@@ -1,12 +1,12 @@
 #!/bin/sh
-# Creates the namespace and the custom search attributes the worker writes.
+# Creates the namespaces and the custom search attributes the worker writes.
 # Runs in temporalio/admin-tools (docker-compose service temporal-namespace)
-# once the server is healthy; idempotent (existing namespace and attributes of
-# the same type are left as they are; a type clash fails the job).
+# once the server is healthy; idempotent (existing namespaces and attributes
+# of the same type are left as they are; a type clash fails the job).
+#   NAMESPACES  space-separated, default "default"
 set -eu
 
 ADDR=${TEMPORAL_ADDRESS:-temporal:7233}
-NS=${NAMESPACE:-default}
 RETENTION=${NAMESPACE_RETENTION:-720h}
 
 i=0
@@ -19,29 +19,31 @@ until temporal operator cluster health --address "$ADDR" >/dev/null 2>&1; do
   sleep 2
 done
 
-if temporal operator namespace describe --address "$ADDR" -n "$NS" >/dev/null 2>&1; then
-  echo "namespace $NS exists"
-else
-  temporal operator namespace create --address "$ADDR" -n "$NS" --retention "$RETENTION"
-fi
-
-# Keep in sync with the search attributes the workflows upsert.
-i=0
-until temporal operator search-attribute create --address "$ADDR" -n "$NS" \
-  --name WorkFleet        --type Keyword \
-  --name WorkTenantId     --type Keyword \
-  --name WorkTenantName   --type Keyword \
-  --name WorkWave         --type Keyword \
-  --name WorkUpgradeStage --type Keyword \
-  --name WorkWaitingOn    --type Keyword \
-  --name WorkStageSince   --type Datetime \
-  --name WorkFromVersion  --type Keyword \
-  --name WorkLinkRound    --type Int; do
-  # A namespace created a moment ago may not be in every cache yet.
-  i=$((i + 1))
-  if [ "$i" -ge 10 ]; then
-    exit 1
+for NS in ${NAMESPACES:-default}; do
+  if temporal operator namespace describe --address "$ADDR" -n "$NS" >/dev/null 2>&1; then
+    echo "namespace $NS exists"
+  else
+    temporal operator namespace create --address "$ADDR" -n "$NS" --retention "$RETENTION"
   fi
-  sleep 3
+
+  # Keep in sync with searchattr.All() (checked by go test ./deploy/).
+  i=0
+  until temporal operator search-attribute create --address "$ADDR" -n "$NS" \
+    --name WorkFleet        --type Keyword \
+    --name WorkTenantId     --type Keyword \
+    --name WorkTenantName   --type Keyword \
+    --name WorkWave         --type Keyword \
+    --name WorkUpgradeStage --type Keyword \
+    --name WorkWaitingOn    --type Keyword \
+    --name WorkStageSince   --type Datetime \
+    --name WorkFromVersion  --type Keyword \
+    --name WorkLinkRound    --type Int; do
+    # A namespace created a moment ago may not be in every cache yet.
+    i=$((i + 1))
+    if [ "$i" -ge 10 ]; then
+      exit 1
+    fi
+    sleep 3
+  done
+  temporal operator search-attribute list --address "$ADDR" -n "$NS"
 done
-temporal operator search-attribute list --address "$ADDR" -n "$NS"
