@@ -65,8 +65,10 @@ func StartOptions(t spec.Tenant, fleet, wave, taskQueue string) client.StartWork
 		// A failed or cancelled upgrade may be launched again; a running or finished one not.
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(sas...),
-		StaticSummary:            summary,
+		// Report an existing upgrade instead of silently returning its handle.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(sas...),
+		StaticSummary:                            summary,
 		StaticDetails: fmt.Sprintf("Tenant **%s** (`%s`), Dynamics %s, %s partner.\n\nWindow %s for %s (%s). Target Work 365 %s.",
 			t.DisplayName, t.TenantID, t.OrgURL, t.PartnerType, t.Window.Start, t.Window.Length, t.TimeZone, t.TargetVersion),
 	}
