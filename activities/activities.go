@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -588,7 +589,7 @@ func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentSta
 	sp, err := a.Graph.FindServicePrincipal(ctx, t.TenantID, a.Names.AppID)
 	if err != nil {
 		var me *msapi.Error
-		if errors.As(err, &me) && me.Unauthorized() {
+		if errors.As(err, &me) && me.Status == http.StatusForbidden {
 			return ConsentState{Detail: "cannot read service principals (Application.Read.All missing): consent not verified"}, nil
 		}
 		return ConsentState{}, classify(err, "look for the Work 365 app in the tenant")

@@ -157,7 +157,7 @@ func (f *fakes) FindSystemUser(_ context.Context, _, upn string) (*dataverse.Sys
 }
 func (f *fakes) CountPendingJobs(context.Context, string) (int, error) { return f.pending, f.countErr }
 func (f *fakes) Frozen(context.Context, string) (bool, error)          { return f.frozen, nil }
-func (f *fakes) SetFrozen(_ context.Context, _ string, v bool) error    { f.frozen = v; return nil }
+func (f *fakes) SetFrozen(_ context.Context, _ string, v bool) error   { f.frozen = v; return nil }
 func (f *fakes) GetOrganizationProfile(context.Context, string) (partnercenter.OrganizationProfile, error) {
 	return partnercenter.OrganizationProfile{CompanyName: "Fabrikam"}, f.pcErr
 }

@@ -56,6 +56,8 @@ type TLSConfig struct {
 type LogConfig struct {
 	Format string `yaml:"format"`
 	Level  string `yaml:"level"`
+	// File writes logs to this file instead of stderr ("" or "-": stderr).
+	File string `yaml:"file,omitempty"`
 }
 
 // Defaults fills what was left empty.

@@ -14,6 +14,7 @@ func NewLogger(cfg LogConfig) (*zap.Logger, error) {
 	switch cfg.Format {
 	case "console":
 		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
 	case "json", "":
 		zc = zap.NewProductionConfig()
 	default:
@@ -25,6 +26,10 @@ func NewLogger(cfg LogConfig) (*zap.Logger, error) {
 			return nil, fmt.Errorf("log level %q: %w", cfg.Level, err)
 		}
 		zc.Level = zap.NewAtomicLevelAt(lvl)
+	}
+	if cfg.File != "" && cfg.File != "-" {
+		zc.OutputPaths = []string{cfg.File}
+		zc.ErrorOutputPaths = []string{cfg.File}
 	}
 	return zc.Build()
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -41,11 +42,19 @@ func run() error {
 	headless := flag.Bool("headless", false, "exit when every tenant has finished instead of keeping the UI up")
 	temporalAddr := flag.String("temporal-address", "", "use this Temporal server instead of embedding one")
 	fleet := flag.String("fleet", "example", "fleet name (search attribute WorkFleet)")
+	namespace := flag.String("namespace", "default", "Temporal namespace (use a separate one beside production workers)")
 	logFormat := flag.String("log-format", "console", "worker log format: console or json")
-	logLevel := flag.String("log-level", "warn", "worker log level")
+	logLevel := flag.String("log-level", "info", "worker log level")
+	logFile := flag.String("log-file", "", "worker log file (default: worker.log in the state folder; - for stderr)")
 	flag.Parse()
 
-	logger, err := app.NewLogger(app.LogConfig{Format: *logFormat, Level: *logLevel})
+	if *logFile == "" {
+		*logFile = filepath.Join(*state, "worker.log")
+	}
+	if err := os.MkdirAll(*state, 0o755); err != nil {
+		return err
+	}
+	logger, err := app.NewLogger(app.LogConfig{Format: *logFormat, Level: *logLevel, File: *logFile})
 	if err != nil {
 		return err
 	}
@@ -55,16 +64,11 @@ func run() error {
 	} else if scn, err = sim.LoadScenario(*scenarioPath); err != nil {
 		return err
 	}
-	if *temporalAddr == "" {
-		if err := os.MkdirAll(*state, 0o755); err != nil {
-			return err
-		}
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	fmt.Printf("Starting the rehearsal stack (%d tenants, simulated time x%.0f)…\n", len(scn.Tenants), *speed)
-	opts := rehearsal.Options{TemporalAddress: *temporalAddr, StateDir: *state, Scenario: scn, Speed: *speed, Logger: logger}
+	opts := rehearsal.Options{TemporalAddress: *temporalAddr, Namespace: *namespace, StateDir: *state, Scenario: scn, Speed: *speed, Logger: logger}
 	if *temporalAddr == "" {
 		opts.UIPort = *uiPort
 	} else {
@@ -78,7 +82,7 @@ func run() error {
 	if s.Server != nil {
 		fmt.Printf("Temporal %s   Web UI %s\n", s.Server.FrontendAddress(), s.Server.UIURL())
 	}
-	fmt.Printf("Simulated Microsoft cloud %s\n\n", s.Cloud.URL())
+	fmt.Printf("Simulated Microsoft cloud %s\nWorker log %s\n\n", s.Cloud.URL(), *logFile)
 
 	inv := s.Inventory(*fleet)
 	launched, err := s.Ops.Launch(ctx, inv)

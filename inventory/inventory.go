@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -24,6 +25,18 @@ type Inventory struct {
 	Fleet   string
 	Config  workflows.Config
 	Tenants []Entry
+	// Waves are the fleet's waves in order (default: one wave "all").
+	Waves []workflows.WaveSpec
+	// Options are fleet-wide settings.
+	Options FleetOptions
+}
+
+// FleetOptions are fleet-wide settings of an inventory.
+type FleetOptions struct {
+	// HumanWaitsHoldSlots makes tenants waiting on people count against wave concurrency.
+	HumanWaitsHoldSlots bool `yaml:"humanWaitsHoldSlots"`
+	// StuckAfter is when a running tenant counts as stuck in fleet progress (default 2h).
+	StuckAfter time.Duration `yaml:"stuckAfter"`
 }
 
 // Entry is one tenant with the line it starts on.
@@ -33,10 +46,12 @@ type Entry struct {
 }
 
 type file struct {
-	Fleet    string           `yaml:"fleet"`
-	Defaults spec.Tenant      `yaml:"defaults"`
-	Config   workflows.Config `yaml:"config"`
-	Tenants  []spec.Tenant    `yaml:"tenants"`
+	Fleet    string               `yaml:"fleet"`
+	Waves    []workflows.WaveSpec `yaml:"waves"`
+	Options  FleetOptions         `yaml:"options"`
+	Defaults spec.Tenant          `yaml:"defaults"`
+	Config   workflows.Config     `yaml:"config"`
+	Tenants  []spec.Tenant        `yaml:"tenants"`
 }
 
 // Load reads and validates an inventory file.
@@ -68,11 +83,32 @@ func Parse(path string, data []byte) (*Inventory, error) {
 	if tenants == nil || len(tenants.Content) == 0 {
 		return nil, yamlfile.At(path, doc.Line, "tenants: the inventory lists no tenant")
 	}
-	inv := &Inventory{Path: path, Fleet: strict.Fleet, Config: strict.Config}
+	inv := &Inventory{Path: path, Fleet: strict.Fleet, Config: strict.Config, Waves: strict.Waves, Options: strict.Options}
 	if inv.Fleet == "" {
 		inv.Fleet = fleetName(path)
 	}
 	var errs []error
+	if len(inv.Waves) == 0 {
+		inv.Waves = []workflows.WaveSpec{{Name: "all"}}
+	}
+	waveNames := map[string]bool{}
+	wavesNode := child(doc, "waves")
+	for i, w := range inv.Waves {
+		line := doc.Line
+		if wavesNode != nil && i < len(wavesNode.Content) {
+			line = wavesNode.Content[i].Line
+		}
+		switch {
+		case strings.TrimSpace(w.Name) == "":
+			errs = append(errs, yamlfile.At(path, line, "waves[%d].name: required", i))
+		case waveNames[w.Name]:
+			errs = append(errs, yamlfile.At(path, line, "waves[%d].name: %q is used twice", i, w.Name))
+		}
+		waveNames[w.Name] = true
+		if w.Concurrency < 0 || w.BakeTime < 0 || (w.MaxFailures != nil && *w.MaxFailures < 0) || (w.MaxFailurePercent != nil && (*w.MaxFailurePercent < 0 || *w.MaxFailurePercent > 100)) {
+			errs = append(errs, yamlfile.At(path, line, "waves[%d]: concurrency, bakeTime and maxFailures must not be negative; maxFailurePercent is 0–100", i))
+		}
+	}
 	seen := map[string]int{}
 	for _, n := range tenants.Content {
 		t := strict.Defaults
@@ -90,6 +126,9 @@ func Parse(path string, data []byte) (*Inventory, error) {
 					errs = append(errs, yamlfile.At(path, n.Line, "tenant %s: %v", label(t), e))
 				}
 			}
+		}
+		if t.Wave != "" && !waveNames[t.Wave] {
+			errs = append(errs, yamlfile.At(path, lineOf(n, defaults, "wave"), "tenant %s: wave: %q is not one of the waves listed under waves:", label(t), t.Wave))
 		}
 		key := strings.ToLower(t.TenantID) + "/" + t.TargetVersion
 		if first, dup := seen[key]; dup && t.TenantID != "" {
@@ -199,6 +238,36 @@ func unwrap(err error) []error {
 	}
 	return []error{err}
 }
+
+// ByWave groups the tenants by wave, in wave order; tenants without a wave go to the last.
+func (inv *Inventory) ByWave() [][]spec.Tenant {
+	out := make([][]spec.Tenant, len(inv.Waves))
+	index := map[string]int{}
+	for i, w := range inv.Waves {
+		index[w.Name] = i
+	}
+	for _, e := range inv.Tenants {
+		i, ok := index[e.Tenant.Wave]
+		if !ok {
+			i = len(inv.Waves) - 1
+		}
+		out[i] = append(out[i], e.Tenant)
+	}
+	return out
+}
+
+// FleetInput builds the fleet workflow's input, refusing a plan too large for one payload.
+func (inv *Inventory) FleetInput() (workflows.FleetInput, error) {
+	in := workflows.FleetInput{Name: inv.Fleet, Waves: append([]workflows.WaveSpec(nil), inv.Waves...), Config: inv.Config,
+		HumanWaitsHoldSlots: inv.Options.HumanWaitsHoldSlots, StuckAfter: inv.Options.StuckAfter}
+	if err := workflows.PackPlan(&in, inv.ByWave()); err != nil {
+		return in, fmt.Errorf("%s: %w", inv.Path, err)
+	}
+	return in, nil
+}
+
+// FleetWorkflowID is the fleet workflow's ID for a fleet name.
+func FleetWorkflowID(fleet string) string { return "work365-fleet/" + fleet }
 
 // WorkflowID is the upgrade's deterministic ID: one per tenant and target version, so
 // launching the same inventory twice starts nothing twice.

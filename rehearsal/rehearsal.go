@@ -109,6 +109,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	var clock sim.Clock = sim.SystemClock{}
 	if o.Speed != 1 {
 		clock = sim.NewScaledClock(o.Speed)
+		// MSAL caches tokens by wall time: a token must live as long in simulated time as
+		// MSAL believes it lives in real time.
+		if min := time.Duration(o.Speed * float64(2*time.Hour)); o.Scenario.TokenLifetime < min {
+			o.Scenario.TokenLifetime = min
+		}
 	}
 	s.Cloud = sim.New(o.Scenario, sim.Options{Clock: clock})
 	s.Cloud.Start()

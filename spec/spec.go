@@ -58,6 +58,8 @@ type Tenant struct {
 	LicenseKeyRef string `json:"licenseKeyRef,omitempty" yaml:"licenseKeyRef,omitempty"`
 	// PartnerCenters lists a direct partner's Partner Center connections.
 	PartnerCenters []PartnerCenter `json:"partnerCenters,omitempty" yaml:"partnerCenters,omitempty"`
+	// Wave names the fleet wave the tenant belongs to (inventory only; empty: the last wave).
+	Wave string `json:"-" yaml:"wave,omitempty"`
 }
 
 // Window is a downtime window: a local start time and a length.

@@ -44,7 +44,8 @@ func newRoot() *cobra.Command {
   confirm   complete a human task
   start-now open an upgrade's downtime window now; move-window moves it
   cancel    cancel an upgrade (Work 365 is unfrozen by its cleanup)
-  report    CSV, JSON or markdown report of upgrades`,
+  report    CSV, JSON or markdown report of upgrades
+  fleet     run an inventory as a fleet: waves, approvals, failure budget, pause/resume/cancel`,
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&g.temporal.Address, "address", envOr("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal address (env TEMPORAL_ADDRESS)")
@@ -55,7 +56,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
 	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
-	root.AddCommand(planCmd(), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g))
+	root.AddCommand(planCmd(), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g))
 	return root
 }
 

@@ -48,22 +48,21 @@ type TaskKind string
 
 // Task kinds, one per human step of the runbook.
 const (
-	TaskFixPrerequisite     TaskKind = "fix-prerequisite"
-	TaskEnableMFAPolicies   TaskKind = "enable-mfa-policies"
-	TaskRegisterMFAService  TaskKind = "register-mfa-service-account"
-	TaskRegisterMFAAdmin    TaskKind = "register-mfa-global-admin"
-	TaskAssignServiceRole   TaskKind = "assign-service-role"
-	TaskSubmitRegistration  TaskKind = "submit-registration"
-	TaskGetConsent          TaskKind = "get-consent"
-	TaskBeginUpgrade        TaskKind = "begin-upgrade"
-	TaskLinkEscalation      TaskKind = "link-escalation"
-	TaskDrainDeadline       TaskKind = "drain-deadline"
-	TaskCompletionDeadline  TaskKind = "completion-deadline"
-	TaskReinstallPortal     TaskKind = "reinstall-portal"
-	TaskPartnerMFAPolicies  TaskKind = "partner-mfa-policies"
-	TaskPartnerReconsent    TaskKind = "partner-reconsent"
-	TaskImportFailed        TaskKind = "import-failed"
-	TaskCompletionCheckFail TaskKind = "completion-check-failed"
+	TaskFixPrerequisite    TaskKind = "fix-prerequisite"
+	TaskEnableMFAPolicies  TaskKind = "enable-mfa-policies"
+	TaskRegisterMFAService TaskKind = "register-mfa-service-account"
+	TaskRegisterMFAAdmin   TaskKind = "register-mfa-global-admin"
+	TaskAssignServiceRole  TaskKind = "assign-service-role"
+	TaskSubmitRegistration TaskKind = "submit-registration"
+	TaskGetConsent         TaskKind = "get-consent"
+	TaskBeginUpgrade       TaskKind = "begin-upgrade"
+	TaskLinkEscalation     TaskKind = "link-escalation"
+	TaskDrainDeadline      TaskKind = "drain-deadline"
+	TaskCompletionDeadline TaskKind = "completion-deadline"
+	TaskReinstallPortal    TaskKind = "reinstall-portal"
+	TaskPartnerMFAPolicies TaskKind = "partner-mfa-policies"
+	TaskPartnerReconsent   TaskKind = "partner-reconsent"
+	TaskImportFailed       TaskKind = "import-failed"
 )
 
 // Decisions an operator task accepts.

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/csp-ops/work365-upgrade/activities"
@@ -41,6 +42,7 @@ type fakeTenant struct {
 	consent       bool
 	begun         bool
 	completePolls int // polls after Begin Upgrade before the version shows
+	importFails   int // Work 365 imports that fail before one succeeds
 	pcMFA         map[string]bool
 	pcConsented   map[string]bool
 
@@ -304,6 +306,10 @@ func (h *harness) mockActivities() {
 		f.call("WaitForImport")
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if k := imports[st.ImportJobID]; k != "portal" && f.importFails > 0 {
+			f.importFails--
+			return activities.ImportProgress{}, temporal.NewNonRetryableApplicationError("solution import failed: missing dependency", activities.ErrOperationFailed, nil)
+		}
 		switch imports[st.ImportJobID] {
 		case "work365":
 			f.staged = "2.5.0.1"

@@ -40,13 +40,13 @@ type fleetCarry struct {
 }
 
 type fleet struct {
-	in      FleetInput
-	id      string
-	specs   [][]spec.Tenant
-	st      fleetCarry
-	index   map[string]int // workflow ID → position in st.Tenants (lookups only)
-	starts  []pendingStart
-	poke    workflow.Channel
+	in     FleetInput
+	id     string
+	specs  [][]spec.Tenant
+	st     fleetCarry
+	index  map[string]int // workflow ID → position in st.Tenants (lookups only)
+	starts []pendingStart
+	poke   workflow.Channel
 	// events estimates this run's history events (4 per child start, 1 per signal), for
 	// environments that do not report the history length.
 	events  int
@@ -447,6 +447,9 @@ func (f *fleet) event(ctx workflow.Context, msg string) {
 
 func (f *fleet) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (FleetProgress, error) { return f.progress(ctx), nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryFleetTenants, func() ([]FleetTenant, error) { return f.st.Tenants, nil }); err != nil {
 		return err
 	}
 	needBy := func(by string) error {

@@ -17,6 +17,8 @@ const (
 	FleetWorkflow = "FleetUpgrade"
 	// QueryProgress returns FleetProgress.
 	QueryProgress = "progress"
+	// QueryFleetTenants returns every tenant of the fleet ([]FleetTenant).
+	QueryFleetTenants = "tenants"
 	// UpdateApproveWave opens the gate after a wave (WaveApproval).
 	UpdateApproveWave = "approve-wave"
 	// UpdatePauseFleet stops launching new tenants (OperatorRequest).

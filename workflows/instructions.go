@@ -161,3 +161,13 @@ func partnerReconsentTask(pc spec.PartnerCenter, why string) taskRequest {
 			"sign in as the Partner Center admin agent with MFA and accept. Do NOT create new providers or change settings on the existing providers. Confirm when done.",
 	}
 }
+
+func importFailedTask(message string, attempt int) taskRequest {
+	return taskRequest{
+		kind: TaskImportFailed, audience: Operator,
+		title:   fmt.Sprintf("Work 365 import failed (attempt %d): retry or abort", attempt),
+		options: []string{DecisionRetry, DecisionAbort},
+		instructions: "The Work 365 v2.5 solution import failed in Dynamics 365: " + message +
+			" Read the import log (Settings > Solutions > History), fix the cause (e.g. a missing dependency), then decide: retry (a new import) or abort (unfreeze and stop). Do not click Upgrade in Dynamics.",
+	}
+}

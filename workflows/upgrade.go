@@ -276,28 +276,45 @@ func (u *upgrade) uninstallPortal(ctx workflow.Context) error {
 func (u *upgrade) importSolution(ctx workflow.Context) error {
 	u.enter(ctx, StageImport)
 	newInstall := u.fromVersion == ""
-	in := activities.ImportInput{
-		Tenant: u.ref, PackageRef: u.in.Tenant.SolutionPackage, Holding: !newInstall,
-		ImportJobID:   importJobID(ctx, "work365-"+u.in.Tenant.TargetVersion),
-		TargetVersion: u.in.Tenant.TargetVersion,
-	}
 	summary := "Import Work 365 " + u.in.Tenant.TargetVersion + " as staged upgrade"
 	if newInstall {
 		summary = "Install Work 365 " + u.in.Tenant.TargetVersion + " (new install)"
 	}
-	var st activities.ImportStarted
-	if err := workflow.ExecuteActivity(readOpts(ctx, summary), a.StartImport, in).Get(ctx, &st); err != nil {
-		return err
-	}
-	if st.Already != "" {
-		u.note(st.Already)
-	}
-	if err := workflow.ExecuteActivity(longOpts(ctx, "Wait for the import of Work 365 "+u.in.Tenant.TargetVersion, u.cfg.ImportTimeout), a.WaitForImport, st).Get(ctx, nil); err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		what := "work365-" + u.in.Tenant.TargetVersion
+		if attempt > 1 {
+			what += fmt.Sprintf("-attempt-%d", attempt) // a retried import is a new import job
+		}
+		in := activities.ImportInput{
+			Tenant: u.ref, PackageRef: u.in.Tenant.SolutionPackage, Holding: !newInstall,
+			ImportJobID: importJobID(ctx, what), TargetVersion: u.in.Tenant.TargetVersion,
+		}
+		var st activities.ImportStarted
+		if err := workflow.ExecuteActivity(readOpts(ctx, summary), a.StartImport, in).Get(ctx, &st); err != nil {
+			return err
+		}
+		if st.Already != "" {
+			u.note(st.Already)
+		}
+		err := workflow.ExecuteActivity(longOpts(ctx, "Wait for the import of Work 365 "+u.in.Tenant.TargetVersion, u.cfg.ImportTimeout), a.WaitForImport, st).Get(ctx, nil)
+		if err == nil {
+			break
+		}
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != activities.ErrOperationFailed {
+			return err
+		}
+		u.warn(ctx, fmt.Sprintf("import attempt %d failed: %s", attempt, truncate(app.Message(), 300)))
+		c, err := u.ask(ctx, importFailedTask(truncate(app.Message(), 1500), attempt))
+		if err != nil {
+			return err
+		}
+		if c.Decision == DecisionAbort {
+			return aborted(c, "the solution import failed")
+		}
 	}
 	var s activities.SolutionState
-	check := u.check()
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Verify the import"), a.VerifyImport, check).Get(ctx, &s); err != nil {
+	if err := workflow.ExecuteActivity(readOpts(ctx, "Verify the import"), a.VerifyImport, u.check()).Get(ctx, &s); err != nil {
 		return err
 	}
 	if newInstall {
@@ -306,6 +323,13 @@ func (u *upgrade) importSolution(ctx workflow.Context) error {
 		u.note("staged upgrade " + s.StagedVersion + " present, not applied (do not click Upgrade in Dynamics)")
 	}
 	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func (u *upgrade) check() activities.UpgradeCheck {

@@ -543,3 +543,17 @@ func detailsOf(t *testing.T, err error) Result {
 	}
 	return r
 }
+
+func TestImportFailureAsksOperatorThenRetriesWithNewJob(t *testing.T) {
+	f := upgradeFrom21()
+	f.importFails = 1
+	h := newHarness(t, f)
+	h.replies[TaskImportFailed] = []reply{{delay: time.Hour, decision: DecisionRetry}}
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, 2, h.f.callCount("StartImport:work365"))
+	require.Equal(t, TaskImportFailed, r.Confirmations[0].Kind)
+	require.True(t, containsText(r.Warnings, "import attempt 1 failed"))
+}
