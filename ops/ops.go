@@ -344,3 +344,31 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 	}
 	return name
 }
+
+// StuckQuery is the visibility query of running upgrades whose stage has not changed since
+// before the cutoff; the README gives the same query for the Web UI.
+func StuckQuery(cutoff time.Time) string {
+	return fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND %s < '%s'",
+		workflows.TenantUpgradeWorkflow, searchattr.StageSince.GetName(), cutoff.UTC().Format(time.RFC3339))
+}
+
+// Stuck lists running upgrades whose stage is older than the cutoff, grouped by who they wait
+// on (global-admin, service-account, operator, partner-admin, none), oldest first.
+func (o Ops) Stuck(ctx context.Context, cutoff time.Time) (map[string][]Upgrade, error) {
+	us, err := o.List(ctx, StuckQuery(cutoff))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]Upgrade{}
+	for _, u := range us {
+		w := u.WaitingOn
+		if w == "" {
+			w = string(workflows.Nobody)
+		}
+		out[w] = append(out[w], u)
+	}
+	for _, g := range out {
+		slices.SortFunc(g, func(a, b Upgrade) int { return a.StageSince.Compare(b.StageSince) })
+	}
+	return out, nil
+}

@@ -40,7 +40,8 @@ func newRoot() *cobra.Command {
   plan      validate an inventory and show what each tenant will go through (starts nothing)
   launch    start upgrades for an inventory (launching twice starts nothing twice)
   status    one upgrade's stage, tasks and history, or all upgrades
-  tasks     open human tasks, by audience
+  tasks     open human tasks, by audience (the inbox across fleets)
+  stuck     upgrades whose stage has not moved for a while, grouped by who they wait on
   confirm   complete a human task
   start-now open an upgrade's downtime window now; move-window moves it
   cancel    cancel an upgrade (Work 365 is unfrozen by its cleanup)
@@ -56,7 +57,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
 	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
-	root.AddCommand(planCmd(), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g))
+	root.AddCommand(planCmd(), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
 	return root
 }
 
@@ -454,4 +455,44 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+func stuckCmd(g *globals) *cobra.Command {
+	var older time.Duration
+	cmd := &cobra.Command{
+		Use:   "stuck --older 2h",
+		Short: "Running upgrades whose stage is older than --older, grouped by who they wait on",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				cutoff := time.Now().Add(-older)
+				groups, err := o.Stuck(ctx, cutoff)
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "Upgrades in the same stage for more than %s (Web UI query: %s)\n", older, ops.StuckQuery(cutoff))
+				if len(groups) == 0 {
+					fmt.Fprintln(w, "none")
+					return nil
+				}
+				for _, who := range []string{string(workflows.GlobalAdmin), string(workflows.ServiceAccount), string(workflows.PartnerAdmin), string(workflows.Operator), string(workflows.Nobody)} {
+					us := groups[who]
+					if len(us) == 0 {
+						continue
+					}
+					fmt.Fprintf(w, "\nwaiting on %s (%d):\n", who, len(us))
+					tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+					for _, u := range us {
+						fmt.Fprintf(tw, "  %s\t%s\tsince %s\t%s\n", u.TenantName, u.Stage, since(u.StageSince), u.WorkflowID)
+					}
+					_ = tw.Flush()
+				}
+				fmt.Fprintln(w, "\nSee each one's open task and next action: starter status <workflow-id>; the inbox: starter tasks")
+				return nil
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&older, "older", 2*time.Hour, "stage unchanged for longer than this")
+	return cmd
 }

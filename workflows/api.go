@@ -127,6 +127,9 @@ type Config struct {
 	CompletionPollInterval time.Duration `json:"completionPollInterval,omitempty" yaml:"completionPollInterval,omitempty"`
 	// ReminderInterval re-notifies an open human task (default 4h).
 	ReminderInterval time.Duration `json:"reminderInterval,omitempty" yaml:"reminderInterval,omitempty"`
+	// EscalateAfterReminders escalates a task to the operator after this many reminders
+	// without a confirmation (default 3).
+	EscalateAfterReminders int `json:"escalateAfterReminders,omitempty" yaml:"escalateAfterReminders,omitempty"`
 	// ImportTimeout bounds one solution import or uninstall (default 2h).
 	ImportTimeout time.Duration `json:"importTimeout,omitempty" yaml:"importTimeout,omitempty"`
 	// UpgradeStartPollInterval is how often the workflow looks for the upgrade having started

@@ -170,6 +170,15 @@ func (r *run) waitTask(ctx workflow.Context, t *openTask) (Confirmation, error) 
 		}
 		t.Reminders++
 		r.notifyTask(ctx, activities.EventTaskReminder, t)
+		if t.Reminders == r.cfg.EscalateAfterReminders && t.Audience != Operator {
+			r.notify(ctx, activities.Notification{
+				Key:   fmt.Sprintf("%s/%s/%s", r.workflowID, t.ID, activities.EventTaskEscalated),
+				Event: activities.EventTaskEscalated, TaskID: t.ID, TaskKind: string(t.Kind), Audience: string(Operator),
+				Title:   "ESCALATED: " + t.Title,
+				Message: fmt.Sprintf("Task %s for the %s has been open since %s without a confirmation after %d reminders: contact them or decide with the customer.", t.ID, t.Audience, t.OpenedAt.UTC().Format(time.RFC3339), t.Reminders),
+				Command: r.confirmCommand(t.Task), Reminder: t.Reminders,
+			})
+		}
 	}
 }
 

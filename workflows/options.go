@@ -23,6 +23,7 @@ const (
 	DefaultReminderInterval         = 4 * time.Hour
 	DefaultImportTimeout            = 2 * time.Hour
 	DefaultUpgradeStartPollInterval = 30 * time.Second
+	DefaultEscalateAfterReminders   = 3
 )
 
 func (c Config) withDefaults() Config {
@@ -41,6 +42,9 @@ func (c Config) withDefaults() Config {
 	def(&c.UpgradeStartPollInterval, DefaultUpgradeStartPollInterval)
 	if c.MaxLinkRounds <= 0 {
 		c.MaxLinkRounds = DefaultMaxLinkRounds
+	}
+	if c.EscalateAfterReminders <= 0 {
+		c.EscalateAfterReminders = DefaultEscalateAfterReminders
 	}
 	return c
 }

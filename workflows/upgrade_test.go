@@ -379,6 +379,25 @@ func TestRemindersEveryInterval(t *testing.T) {
 	require.Equal(t, []string{testWorkflowID + "/get-consent-1/task-reminder/1", testWorkflowID + "/get-consent-1/task-reminder/2"}, keys)
 }
 
+func TestEscalationAfterReminders(t *testing.T) {
+	h := newHarness(t, upgradeFrom21())
+	h.replies[TaskGetConsent] = []reply{{delay: 13 * time.Hour, act: func(f *fakeTenant) { f.consent = true }}}
+	h.run(testTenant(), Config{})
+	_, err := h.result()
+	require.NoError(t, err)
+	var escalated []activities.Notification
+	for _, n := range h.f.notifications {
+		if n.Event == activities.EventTaskEscalated {
+			escalated = append(escalated, n)
+		}
+	}
+	require.Len(t, escalated, 1, "escalated once, after the third reminder")
+	require.Equal(t, string(Operator), escalated[0].Audience)
+	require.Equal(t, "get-consent-1", escalated[0].TaskID)
+	require.Contains(t, escalated[0].Message, "after 3 reminders")
+	require.Equal(t, h.start.Add(12*time.Hour), escalated[0].At.UTC())
+}
+
 func TestRefusedConfirmationsLeaveNoTrace(t *testing.T) {
 	f := upgradeFrom21()
 	h := newHarness(t, f)
