@@ -405,16 +405,7 @@ func reportCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				if out != "" {
-					f, err := os.Create(out)
-					if err != nil {
-						return err
-					}
-					defer f.Close()
-					w = f
-				}
-				return ops.WriteReport(w, format, rows)
+				return writeReport(cmd, out, format, rows)
 			})
 		},
 	}
@@ -495,4 +486,20 @@ func stuckCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&older, "older", 2*time.Hour, "stage unchanged for longer than this")
 	return cmd
+}
+
+// writeReport writes a report to --out, or to the command's output.
+func writeReport(cmd *cobra.Command, out, format string, rows []ops.ReportRow) error {
+	if out == "" {
+		return ops.WriteReport(cmd.OutOrStdout(), format, rows)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return fmt.Errorf("report file: %w", err)
+	}
+	if err := ops.WriteReport(f, format, rows); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

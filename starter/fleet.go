@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -255,16 +254,7 @@ func fleetReportCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				if out != "" {
-					f, err := os.Create(out)
-					if err != nil {
-						return err
-					}
-					defer f.Close()
-					w = f
-				}
-				return ops.WriteReport(w, format, rows)
+				return writeReport(cmd, out, format, rows)
 			})
 		},
 	}

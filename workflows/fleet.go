@@ -324,20 +324,27 @@ func (f *fleet) drain(ctx workflow.Context) {
 	}
 }
 
+// signalSelector is a selector over the tenants' progress and end signals.
+func (f *fleet) signalSelector(ctx workflow.Context) workflow.Selector {
+	sel := workflow.NewSelector(ctx)
+	for _, c := range []struct {
+		ch       workflow.ReceiveChannel
+		finished bool
+	}{{f.doneCh, true}, {f.progCh, false}} {
+		finished := c.finished
+		sel.AddReceive(c.ch, func(ch workflow.ReceiveChannel, _ bool) {
+			var p TenantProgress
+			ch.Receive(ctx, &p)
+			f.onProgress(ctx, p, finished)
+		})
+	}
+	return sel
+}
+
 // wait blocks until something may let the fleet move: a signal, an operator action, a child
 // start, or the end of a bake.
 func (f *fleet) wait(ctx workflow.Context) {
-	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(f.doneCh, func(c workflow.ReceiveChannel, _ bool) {
-		var p TenantProgress
-		c.Receive(ctx, &p)
-		f.onProgress(ctx, p, true)
-	})
-	sel.AddReceive(f.progCh, func(c workflow.ReceiveChannel, _ bool) {
-		var p TenantProgress
-		c.Receive(ctx, &p)
-		f.onProgress(ctx, p, false)
-	})
+	sel := f.signalSelector(ctx)
 	sel.AddReceive(f.poke, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	starts := f.starts
 	f.starts = nil
@@ -412,17 +419,7 @@ func (f *fleet) cancelAll(ctx workflow.Context) (FleetResult, error) {
 	deadline := workflow.Now(dctx).Add(time.Hour)
 	for f.running() > 0 && workflow.Now(dctx).Before(deadline) {
 		f.publish(dctx)
-		sel := workflow.NewSelector(dctx)
-		sel.AddReceive(f.doneCh, func(c workflow.ReceiveChannel, _ bool) {
-			var p TenantProgress
-			c.Receive(dctx, &p)
-			f.onProgress(dctx, p, true)
-		})
-		sel.AddReceive(f.progCh, func(c workflow.ReceiveChannel, _ bool) {
-			var p TenantProgress
-			c.Receive(dctx, &p)
-			f.onProgress(dctx, p, false)
-		})
+		sel := f.signalSelector(dctx)
 		sel.AddFuture(workflow.NewTimer(dctx, deadline.Sub(workflow.Now(dctx))), func(workflow.Future) {})
 		sel.Select(dctx)
 	}
