@@ -9,6 +9,9 @@ const (
 	EventTaskEscalated = "task-escalated"
 	EventTaskClosed    = "task-closed"
 	EventUpgradeEnded  = "upgrade-ended"
+	// EventFleet is a fleet event for operators: a wave finished or awaits approval, a halt,
+	// a pause, a resume, a cancellation, a failed tenant.
+	EventFleet = "fleet-event"
 )
 
 // Notification is one message to people about an upgrade. It carries no secret: links and

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/csp-ops/work365-upgrade/activities"
 	"github.com/csp-ops/work365-upgrade/searchattr"
 	"github.com/csp-ops/work365-upgrade/spec"
 )
@@ -35,8 +36,10 @@ type fleetCarry struct {
 	Halted      string        `json:"halted,omitempty"`
 	ForgivenFor []int         `json:"forgivenFor"` // failures already accepted by a resume, per wave
 	Cancelled   bool          `json:"cancelled"`
-	Events      []string      `json:"events,omitempty"`
-	Runs        int           `json:"runs"`
+	// AskedApproval is true once operators were told the current wave awaits approval.
+	AskedApproval bool     `json:"askedApproval,omitempty"`
+	Events        []string `json:"events,omitempty"`
+	Runs          int      `json:"runs"`
 }
 
 type fleet struct {
@@ -155,8 +158,13 @@ func (f *fleet) step(ctx workflow.Context) bool {
 			f.st.Phase = phaseApproval
 		case phaseApproval:
 			if wave.Approval && !f.st.Approved[w] && w+1 < len(f.in.Waves) {
+				if !f.st.AskedApproval {
+					f.st.AskedApproval = true
+					f.event(ctx, fmt.Sprintf("wave %s awaits approval: starter fleet approve %s %s --by <you> --why <reason>", wave.Name, f.in.Name, wave.Name))
+				}
 				return false
 			}
+			f.st.AskedApproval = false
 			f.st.Wave++
 			f.st.Phase = phaseWave
 		}
@@ -437,9 +445,15 @@ func (f *fleet) running() int {
 	return n
 }
 
+// event records a fleet event and notifies operators; the notification is not waited for, so
+// a slow channel never holds the fleet back (its key keeps retries from sending twice).
 func (f *fleet) event(ctx workflow.Context, msg string) {
 	f.st.Events = append(f.st.Events, workflow.Now(ctx).UTC().Format(time.RFC3339)+" "+msg)
 	workflow.GetLogger(ctx).Info("fleet event", "fleet", f.in.Name, "event", msg)
+	workflow.ExecuteActivity(notifyOpts(ctx), a.Notify, activities.Notification{
+		Key: fmt.Sprintf("%s/event/%d", f.id, len(f.st.Events)), Event: activities.EventFleet, At: workflow.Now(ctx),
+		WorkflowID: f.id, Fleet: f.in.Name, Audience: string(Operator), Title: "Fleet " + f.in.Name, Message: msg,
+	})
 }
 
 func (f *fleet) registerHandlers(ctx workflow.Context) error {

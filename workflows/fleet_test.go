@@ -1,20 +1,24 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/csp-ops/work365-upgrade/activities"
 	"github.com/csp-ops/work365-upgrade/spec"
 )
 
@@ -41,6 +45,7 @@ type fleetFixture struct {
 	machine   map[int]int // wave → tenants doing machine work now
 	maxBusy   map[int]int
 	waveOf    map[string]int
+	notified  []activities.Notification
 }
 
 func newFleetFixture(t *testing.T) *fleetFixture {
@@ -57,6 +62,13 @@ func (fx *fleetFixture) newEnv() {
 	fx.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: fleetID})
 	fx.env.RegisterWorkflow(FleetUpgrade)
 	fx.env.RegisterWorkflowWithOptions(fx.fakeUpgrade, workflow.RegisterOptions{Name: TenantUpgradeWorkflow})
+	fx.env.RegisterActivity(&activities.Activities{})
+	fx.env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, n activities.Notification) error {
+		fx.mu.Lock()
+		fx.notified = append(fx.notified, n)
+		fx.mu.Unlock()
+		return nil
+	})
 	fx.env.SetTestTimeout(2 * time.Minute)
 }
 
@@ -238,6 +250,13 @@ func TestFleetApprovalGateAndBakeTime(t *testing.T) {
 	require.Equal(t, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), canaryEnd)
 	require.Equal(t, time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC), restStart, "after bake (2h) and the approval at +10h")
 	require.True(t, containsText(r.Events, "wave canary approved by lead: canary healthy"))
+	var asked []string
+	for _, n := range fx.notified {
+		if n.Event == activities.EventFleet && strings.Contains(n.Message, "awaits approval") {
+			asked = append(asked, n.Key)
+		}
+	}
+	require.Equal(t, []string{fleetID + "/event/2"}, asked, "operators told once that the canary awaits approval")
 }
 
 func TestFleetFailureBudgetHaltsAndResumes(t *testing.T) {
