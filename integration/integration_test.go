@@ -6,12 +6,15 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -123,6 +126,31 @@ func TestFleetOfTenantsEndToEnd(t *testing.T) {
 			require.False(t, strings.Contains(h, secret), "history of %s contains %q", id, secret)
 		}
 		require.False(t, jwtRE.MatchString(h), "history of %s contains a bearer token", id)
+	}
+	if dir := os.Getenv("RECORD_HISTORIES"); dir != "" {
+		recordHistories(t, s, dir)
+	}
+}
+
+// recordHistories saves every history as JSON for the replay tests (workflows/testdata):
+// RECORD_HISTORIES=$PWD/workflows/testdata/histories go test ./integration -run EndToEnd
+func recordHistories(t *testing.T, s *rehearsal.Stack, dir string) {
+	ctx := context.Background()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1000})
+	require.NoError(t, err)
+	for _, e := range resp.GetExecutions() {
+		it := s.Client.GetWorkflowHistory(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		h := &historypb.History{}
+		for it.HasNext() {
+			ev, err := it.Next()
+			require.NoError(t, err)
+			h.Events = append(h.Events, ev)
+		}
+		j, err := protojson.MarshalOptions{Indent: " "}.Marshal(h)
+		require.NoError(t, err)
+		name := strings.NewReplacer("/", "_", ".", "-").Replace(e.GetExecution().GetWorkflowId()) + ".json"
+		require.NoError(t, os.WriteFile(filepath.Join(dir, e.GetType().GetName()+"_"+name), j, 0o644))
 	}
 }
 
