@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/csp-ops/work365-upgrade/internal/yamlfile"
 	"github.com/csp-ops/work365-upgrade/msauth"
+	"github.com/csp-ops/work365-upgrade/notify"
 	"github.com/csp-ops/work365-upgrade/work365"
+	"github.com/csp-ops/work365-upgrade/workflows"
 )
 
 // TaskQueue is where upgrades run unless configured otherwise.
@@ -30,6 +34,44 @@ type Config struct {
 		Address string `yaml:"address"`
 	} `yaml:"metrics"`
 	Log LogConfig `yaml:"log"`
+	// Notify says where notifications go; without webhooks they are only logged.
+	Notify NotifyConfig `yaml:"notify,omitempty"`
+}
+
+// NotifyConfig says where notifications (human tasks, reminders, escalations, outcomes,
+// fleet events) go. Without webhooks, the worker writes them to its log.
+type NotifyConfig struct {
+	// Webhooks receive every notification their filters let through.
+	Webhooks []notify.Target `yaml:"webhooks,omitempty"`
+}
+
+// validate reports every problem of the notify block, naming the key.
+func (c NotifyConfig) validate() []error {
+	var errs []error
+	audiences := []string{string(workflows.GlobalAdmin), string(workflows.ServiceAccount), string(workflows.Operator),
+		string(workflows.PartnerAdmin), string(workflows.Nobody)}
+	seen := map[string]int{}
+	for i, t := range c.Webhooks {
+		at := fmt.Sprintf("notify.webhooks[%d]", i)
+		for _, p := range t.Problems() {
+			key := at
+			if p.Field != "" {
+				key += "." + p.Field
+			}
+			errs = append(errs, fmt.Errorf("%s: %s", key, p.Message))
+		}
+		for j, a := range t.Audiences {
+			if !slices.Contains(audiences, a) {
+				errs = append(errs, fmt.Errorf("%s.audiences[%d]: %q is not an audience: use %s", at, j, a, strings.Join(audiences, ", ")))
+			}
+		}
+		if first, dup := seen[t.Name]; dup && t.Name != "" {
+			errs = append(errs, fmt.Errorf("%s.name: %q is already the name of notify.webhooks[%d]: names must be unique", at, t.Name, first))
+		} else {
+			seen[t.Name] = i
+		}
+	}
+	return errs
 }
 
 // TemporalConfig says how to reach Temporal (self-hosted or Temporal Cloud).
@@ -110,6 +152,7 @@ func (c Config) Validate() error {
 	if (c.Temporal.TLS.CertFile == "") != (c.Temporal.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("temporal.tls: certFile and keyFile go together"))
 	}
+	errs = append(errs, c.Notify.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/dataverse"
 	"github.com/csp-ops/work365-upgrade/msauth"
 	"github.com/csp-ops/work365-upgrade/msgraph"
+	"github.com/csp-ops/work365-upgrade/notify"
 	"github.com/csp-ops/work365-upgrade/partnercenter"
 	"github.com/csp-ops/work365-upgrade/work365"
 	"github.com/csp-ops/work365-upgrade/workflows"
@@ -50,12 +51,21 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 	}
 	src := tokens.AsTokenSource()
 	dv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), dataverse.WithHTTPClient(opts.HTTPClient))
+	logger := opts.Logger
+	if logger == nil {
+		logger = zap.NewNop()
+	}
 	notifier := opts.Notifier
-	if notifier == nil {
-		logger := opts.Logger
-		if logger == nil {
-			logger = zap.NewNop()
+	switch {
+	case notifier != nil:
+	case len(cfg.Notify.Webhooks) > 0:
+		// Webhooks get their own client (10s timeout): opts.HTTPClient routes Microsoft's hosts.
+		w, err := notify.New(cfg.Notify.Webhooks, notify.WithLogger(logger.Named("notify")))
+		if err != nil {
+			return nil, err
 		}
+		notifier = w
+	default:
 		notifier = LogNotifier{Logger: logger}
 	}
 	return &activities.Activities{
@@ -128,7 +138,8 @@ func (p DirPackages) Read(_ context.Context, ref string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(p.Dir, clean))
 }
 
-// LogNotifier writes notifications to the log, until a channel is configured.
+// LogNotifier writes notifications to the log; the worker uses it when no webhook is
+// configured (notify.webhooks).
 type LogNotifier struct{ Logger *zap.Logger }
 
 // Notify logs the notification's fields (no secret is ever in them).
