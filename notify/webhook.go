@@ -110,10 +110,13 @@ func New(targets []Target, opts ...Option) (*Webhook, error) {
 			}
 			errs = append(errs, fmt.Errorf("%s: %s", key, p.Message))
 		}
-		if names[t.Name] {
+		if t.Name != "" && names[t.Name] {
 			errs = append(errs, fmt.Errorf("webhooks[%d].name: %q is used twice", i, t.Name))
 		}
 		names[t.Name] = true
+		if (t.URLFile == "") == (t.URLEnv == "") {
+			continue // reported by Problems
+		}
 		u, err := t.readURL()
 		if err != nil {
 			errs = append(errs, err)
@@ -261,7 +264,7 @@ func (w *Webhook) post(ctx context.Context, t *target, n activities.Notification
 	}
 	switch code := resp.StatusCode; {
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		return fmt.Errorf("%s (temporary: retried)", what)
+		return fmt.Errorf("%s (temporary: the activity retries)", what)
 	case code >= 300 && code < 400:
 		return fmt.Errorf("%s (the URL in %s redirects: set the final webhook URL): %w", what, t.where(), ErrPermanent)
 	default:
