@@ -638,11 +638,19 @@ func (a *Activities) ProbePartnerCenter(ctx context.Context, partnerTenantID str
 
 // Notify delivers a notification.
 func (a *Activities) Notify(ctx context.Context, n Notification) error {
-	if err := a.Notifier.Notify(ctx, n); err != nil {
-		return fmt.Errorf("notify %s for task %q: %w", n.Event, n.TaskID, err)
+	err := a.Notifier.Notify(ctx, n)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotificationRejected):
+		return permanent(ErrMisconfigured, "notify %s for task %q: %v — fix the notification channel in the worker config", n.Event, n.TaskID, err)
 	}
-	return nil
+	return fmt.Errorf("notify %s for task %q: %w", n.Event, n.TaskID, err)
 }
+
+// ErrNotificationRejected is what a Notifier wraps when the channel refused a notification
+// for good (a 4xx): retrying will not help.
+var ErrNotificationRejected = errors.New("notification rejected: retrying will not help")
 
 func (a *Activities) sleep(ctx context.Context) error {
 	d := a.PollInterval

@@ -34,7 +34,8 @@ import (
 
 // ErrPermanent marks a failure that retrying will not fix: the receiver refused the
 // request (4xx other than 408 and 429, or a redirect). errors.Is(err, ErrPermanent) tells.
-var ErrPermanent = errors.New("permanent failure: retrying will not help")
+// It is activities.ErrNotificationRejected, so the Notify activity stops retrying.
+var ErrPermanent = activities.ErrNotificationRejected
 
 // DefaultTimeout bounds one POST when no HTTP client is injected.
 const DefaultTimeout = 10 * time.Second
