@@ -84,6 +84,17 @@ func (g *globals) run(cmd *cobra.Command, fn func(ctx context.Context, o ops.Ops
 	return fn(ctx, o)
 }
 
+// onUpgrade runs fn on the upgrade named by a workflow ID or a tenant ID.
+func (g *globals) onUpgrade(cmd *cobra.Command, idOrTenant string, fn func(ctx context.Context, o ops.Ops, id string) error) error {
+	return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+		id, err := o.Resolve(ctx, idOrTenant)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, o, id)
+	})
+}
+
 func planCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "plan INVENTORY",
@@ -287,11 +298,7 @@ func confirmCmd(g *globals) *cobra.Command {
 			if strings.TrimSpace(by) == "" {
 				return fmt.Errorf("--by is required: who did the task")
 			}
-			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
-				id, err := o.Resolve(ctx, args[0])
-				if err != nil {
-					return err
-				}
+			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				c, err := o.Confirm(ctx, id, workflows.ConfirmRequest{TaskID: args[1], As: aud, By: by, Note: note, Decision: decision}, bySignal)
 				if err != nil {
 					return err
@@ -320,11 +327,7 @@ func startNowCmd(g *globals) *cobra.Command {
 		Short: "Open an upgrade's downtime window now",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
-				id, err := o.Resolve(ctx, args[0])
-				if err != nil {
-					return err
-				}
+			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				if err := o.StartNow(ctx, id, workflows.OperatorRequest{By: by, Note: note}); err != nil {
 					return err
 				}
@@ -345,11 +348,7 @@ func moveWindowCmd(g *globals) *cobra.Command {
 		Short: "Move an upgrade's downtime window (local time of the tenant)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
-				id, err := o.Resolve(ctx, args[0])
-				if err != nil {
-					return err
-				}
+			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				if err := o.MoveWindow(ctx, id, workflows.MoveWindowRequest{By: by, Note: note, Window: spec.Window{Start: start, Length: length}}); err != nil {
 					return err
 				}
@@ -375,11 +374,7 @@ func cancelCmd(g *globals) *cobra.Command {
 			if by == "" || reason == "" {
 				return fmt.Errorf("--by and --reason are required")
 			}
-			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
-				id, err := o.Resolve(ctx, args[0])
-				if err != nil {
-					return err
-				}
+			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				if err := o.Cancel(ctx, id); err != nil {
 					return err
 				}
