@@ -113,7 +113,23 @@ func planCmd() *cobra.Command {
 // writePlan shows each tenant's path through the runbook as far as the inventory decides it;
 // what the tenant has installed is only known when its upgrade discovers it.
 func writePlan(w io.Writer, inv *inventory.Inventory) error {
-	fmt.Fprintf(w, "Fleet %s: %d tenants from %s\n\n", inv.Fleet, len(inv.Tenants), inv.Path)
+	fmt.Fprintf(w, "Fleet %s: %d tenants from %s\n", inv.Fleet, len(inv.Tenants), inv.Path)
+	byWave := inv.ByWave()
+	for i, wv := range inv.Waves {
+		gate := ""
+		if wv.Approval {
+			gate = ", approval gate after it"
+		}
+		if wv.BakeTime > 0 {
+			gate += ", bake " + wv.BakeTime.String()
+		}
+		concurrency := wv.Concurrency
+		if concurrency <= 0 {
+			concurrency = 10 // the fleet's default
+		}
+		fmt.Fprintf(w, "  wave %d %-10s %d tenants, concurrency %d%s\n", i+1, wv.Name, len(byWave[i]), concurrency, gate)
+	}
+	fmt.Fprintln(w)
 	for _, e := range inv.Tenants {
 		t := e.Tenant
 		opens, closes, err := t.LoadWindow()

@@ -23,6 +23,8 @@ func TestPlanShowsEachTenantAndStartsNothing(t *testing.T) {
 	out, err := runCLI("plan", "../examples/fleet.yaml")
 	require.NoError(t, err)
 	require.Contains(t, out, "Fleet example: 4 tenants")
+	require.Contains(t, out, "wave 1 canary     1 tenants, concurrency 1, approval gate after it")
+	require.Contains(t, out, "wave 2 bulk       3 tenants, concurrency 20")
 	require.Contains(t, out, "partner center  skipped: indirect reseller")
 	require.Contains(t, out, "re-consent tailspin-emea (tenant 1b0c2a52-5a1e-4d55-9f3e-0000000000e4: MFA policies first)")
 	require.Contains(t, out, "licence key at vault://work365/licences/northwind")
