@@ -17,6 +17,7 @@ import (
 
 	"github.com/csp-ops/work365-upgrade/activities"
 	"github.com/csp-ops/work365-upgrade/dataverse"
+	"github.com/csp-ops/work365-upgrade/msapi"
 	"github.com/csp-ops/work365-upgrade/msauth"
 	"github.com/csp-ops/work365-upgrade/msgraph"
 	"github.com/csp-ops/work365-upgrade/notify"
@@ -50,7 +51,7 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		return nil, err
 	}
 	src := tokens.AsTokenSource()
-	dv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), dataverse.WithHTTPClient(opts.HTTPClient))
+	dv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), msapi.WithHTTPClient(opts.HTTPClient))
 	logger := opts.Logger
 	if logger == nil {
 		logger = zap.NewNop()
@@ -69,10 +70,10 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		notifier = LogNotifier{Logger: logger}
 	}
 	return &activities.Activities{
-		Graph:         msgraph.New(src, msgraph.WithHTTPClient(opts.HTTPClient)),
+		Graph:         msgraph.New(src, msapi.WithHTTPClient(opts.HTTPClient)),
 		Dataverse:     dv,
 		Work365:       work365.NewStore(dv, *cfg.Work365),
-		PartnerCenter: partnercenter.New(src, partnercenter.WithHTTPClient(opts.HTTPClient)),
+		PartnerCenter: partnercenter.New(src, msapi.WithHTTPClient(opts.HTTPClient)),
 		Notifier:      notifier,
 		Packages:      DirPackages{Dir: cfg.PackagesDir},
 		Names:         *cfg.Work365,

@@ -61,35 +61,14 @@ type Client struct {
 	tenants TenantResolver
 }
 
-// Option configures a Client.
-type Option func(*config)
-
-type config struct {
-	httpClient *http.Client
-	apiOpts    []msapi.ClientOption
-}
-
-// WithHTTPClient sends requests through hc (for example one whose transport routes
-// *.crm.dynamics.com to a simulator).
-func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpClient = hc } }
-
-// WithAPIOptions passes options to the underlying msapi.Client (page bound, clock).
-func WithAPIOptions(opts ...msapi.ClientOption) Option {
-	return func(c *config) { c.apiOpts = append(c.apiOpts, opts...) }
-}
-
 // New returns a Dataverse client. tokens issues tokens for msauth.DataverseScope(orgURL) in
-// the tenant tenants names for the organisation.
-func New(tokens msapi.TokenSource, tenants TenantResolver, opts ...Option) *Client {
-	var cfg config
-	for _, o := range opts {
-		o(&cfg)
-	}
+// the tenant tenants names for the organisation. Options are msapi's (msapi.WithHTTPClient
+// routes requests, for example *.crm.dynamics.com to a simulator).
+func New(tokens msapi.TokenSource, tenants TenantResolver, opts ...msapi.ClientOption) *Client {
 	apiOpts := append([]msapi.ClientOption{
-		msapi.WithHTTPClient(cfg.httpClient),
 		msapi.WithHeader("OData-Version", "4.0"),
 		msapi.WithHeader("OData-MaxVersion", "4.0"),
-	}, cfg.apiOpts...)
+	}, opts...)
 	return &Client{api: msapi.NewClient("dataverse", tokens, apiOpts...), tenants: tenants}
 }
 

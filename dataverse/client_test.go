@@ -61,7 +61,7 @@ func newFakeOrg(t *testing.T, exp ...exchange) (*fakeOrg, *Client) {
 		assert.Equal(t, f.srv.URL+"/.default", scope)
 		return "dv-token", nil
 	}
-	c := New(tokens, TenantsByOrg(map[string]string{f.srv.URL: tenant}), WithHTTPClient(f.srv.Client()))
+	c := New(tokens, TenantsByOrg(map[string]string{f.srv.URL: tenant}), msapi.WithHTTPClient(f.srv.Client()))
 	return f, c
 }
 

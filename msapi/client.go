@@ -43,6 +43,7 @@ type Client struct {
 	maxPages int
 	maxBody  int64
 	now      func() time.Time
+	base     string
 }
 
 // ClientOption configures a Client.
@@ -57,6 +58,15 @@ func WithHTTPClient(hc *http.Client) ClientOption {
 		}
 	}
 }
+
+// WithBaseURL sets the service root that URL joins paths to (adapters set their real default;
+// tests point it at a test server).
+func WithBaseURL(u string) ClientOption {
+	return func(c *Client) { c.base = strings.TrimRight(u, "/") }
+}
+
+// URL joins an already-escaped path and a query to the client's base URL.
+func (c *Client) URL(path string, query url.Values) string { return JoinURL(c.base, path, query) }
 
 // WithHeader adds a header sent on every request, e.g. OData-Version for Dataverse.
 func WithHeader(key, value string) ClientOption {

@@ -43,47 +43,21 @@ const (
 // Client is Microsoft Graph, app-only, in any tenant that consented to the orchestrator app.
 // It implements activities.Graph. Every failed call is an *msapi.Error with Service "graph".
 type Client struct {
-	api  *msapi.Client
-	base string
-}
-
-// Option configures a Client.
-type Option func(*config)
-
-type config struct {
-	base       string
-	httpClient *http.Client
-	apiOpts    []msapi.ClientOption
-}
-
-// WithBaseURL replaces DefaultBaseURL (a rehearsal can instead route graph.microsoft.com
-// through the http.Client).
-func WithBaseURL(u string) Option { return func(c *config) { c.base = strings.TrimRight(u, "/") } }
-
-// WithHTTPClient sends requests through hc.
-func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpClient = hc } }
-
-// WithAPIOptions passes options to the underlying msapi.Client (page bound, clock).
-func WithAPIOptions(opts ...msapi.ClientOption) Option {
-	return func(c *config) { c.apiOpts = append(c.apiOpts, opts...) }
+	api *msapi.Client
 }
 
 // New returns a Graph client taking tokens for msauth.GraphScope from tokens
-// ((*msauth.TokenProvider).Token fits).
-func New(tokens msapi.TokenSource, opts ...Option) *Client {
-	cfg := config{base: DefaultBaseURL}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	apiOpts := append([]msapi.ClientOption{msapi.WithHTTPClient(cfg.httpClient)}, cfg.apiOpts...)
-	return &Client{api: msapi.NewClient("graph", tokens, apiOpts...), base: cfg.base}
+// ((*msauth.TokenProvider).Token fits). Options are msapi's: msapi.WithHTTPClient routes
+// requests (rehearsals), msapi.WithBaseURL replaces DefaultBaseURL (tests).
+func New(tokens msapi.TokenSource, opts ...msapi.ClientOption) *Client {
+	return &Client{api: msapi.NewClient("graph", tokens, append([]msapi.ClientOption{msapi.WithBaseURL(DefaultBaseURL)}, opts...)...)}
 }
 
 // request builds a Graph call in tenantID; path is already escaped.
 func (c *Client) request(tenantID, op, path string, query url.Values, permission string) msapi.Request {
 	return msapi.Request{
 		Operation:  op,
-		URL:        msapi.JoinURL(c.base, path, query),
+		URL:        c.api.URL(path, query),
 		TenantID:   tenantID,
 		Scope:      msauth.GraphScope,
 		DeniedHint: deniedHint(permission, tenantID),

@@ -50,7 +50,7 @@ func newFakeGraph(t *testing.T, routes ...route) (*fakeGraph, *Client) {
 		assert.Equal(t, msauth.GraphScope, scope)
 		return "graph-token", nil
 	}
-	return f, New(tokens, WithBaseURL(f.srv.URL+"/v1.0/"))
+	return f, New(tokens, msapi.WithBaseURL(f.srv.URL+"/v1.0/"))
 }
 
 func (f *fakeGraph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -370,7 +370,7 @@ func TestDefaultBaseURL(t *testing.T) {
 		seen = r.URL.String()
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(`{"isEnabled":false}`)), Request: r}, nil
 	})}
-	c := New(func(context.Context, string, string) (string, error) { return "t", nil }, WithHTTPClient(hc))
+	c := New(func(context.Context, string, string) (string, error) { return "t", nil }, msapi.WithHTTPClient(hc))
 	_, err := c.GetSecurityDefaults(context.Background(), tenant)
 	require.NoError(t, err)
 	assert.Equal(t, "https://graph.microsoft.com/v1.0/policies/identitySecurityDefaultsEnforcementPolicy", seen)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/csp-ops/work365-upgrade/msapi"
 	"github.com/csp-ops/work365-upgrade/msauth"
 	"github.com/csp-ops/work365-upgrade/msgraph"
 )
@@ -54,7 +55,7 @@ func TestRehearsalWiring(t *testing.T) {
 	tp, err := msauth.New(msauth.Config{ClientID: "11111111-2222-3333-4444-555555555555", SecretFile: secret},
 		msauth.WithHTTPClient(route), msauth.WithInstanceDiscovery(false))
 	require.NoError(t, err)
-	g := msgraph.New(tp.Token, msgraph.WithHTTPClient(route))
+	g := msgraph.New(tp.Token, msapi.WithHTTPClient(route))
 
 	for range 3 {
 		sd, err := g.GetSecurityDefaults(context.Background(), tenant)

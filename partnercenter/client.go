@@ -3,8 +3,6 @@ package partnercenter
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"strings"
 
 	"github.com/csp-ops/work365-upgrade/msapi"
 	"github.com/csp-ops/work365-upgrade/msauth"
@@ -22,38 +20,13 @@ const DefaultBaseURL = "https://api.partnercenter.microsoft.com"
 // with MFA) that Work 365's own connection uses is Work 365's, done in its web pages; this
 // client does not exercise it.
 type Client struct {
-	api  *msapi.Client
-	base string
-}
-
-// Option configures a Client.
-type Option func(*config)
-
-type config struct {
-	base       string
-	httpClient *http.Client
-	apiOpts    []msapi.ClientOption
-}
-
-// WithBaseURL replaces DefaultBaseURL.
-func WithBaseURL(u string) Option { return func(c *config) { c.base = strings.TrimRight(u, "/") } }
-
-// WithHTTPClient sends requests through hc.
-func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpClient = hc } }
-
-// WithAPIOptions passes options to the underlying msapi.Client.
-func WithAPIOptions(opts ...msapi.ClientOption) Option {
-	return func(c *config) { c.apiOpts = append(c.apiOpts, opts...) }
+	api *msapi.Client
 }
 
 // New returns a Partner Center client taking tokens for msauth.PartnerCenterScope from tokens.
-func New(tokens msapi.TokenSource, opts ...Option) *Client {
-	cfg := config{base: DefaultBaseURL}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	apiOpts := append([]msapi.ClientOption{msapi.WithHTTPClient(cfg.httpClient)}, cfg.apiOpts...)
-	return &Client{api: msapi.NewClient("partnercenter", tokens, apiOpts...), base: cfg.base}
+// Options are msapi's (msapi.WithHTTPClient, msapi.WithBaseURL).
+func New(tokens msapi.TokenSource, opts ...msapi.ClientOption) *Client {
+	return &Client{api: msapi.NewClient("partnercenter", tokens, append([]msapi.ClientOption{msapi.WithBaseURL(DefaultBaseURL)}, opts...)...)}
 }
 
 // GetOrganizationProfile reads the partner's organisation profile: a cheap authenticated
@@ -61,7 +34,7 @@ func New(tokens msapi.TokenSource, opts ...Option) *Client {
 func (c *Client) GetOrganizationProfile(ctx context.Context, partnerTenantID string) (OrganizationProfile, error) {
 	req := msapi.Request{
 		Operation: "read the organization profile of partner tenant " + partnerTenantID,
-		URL:       msapi.JoinURL(c.base, "v1/profiles/organization", nil),
+		URL:       c.api.URL("v1/profiles/organization", nil),
 		TenantID:  partnerTenantID,
 		Scope:     msauth.PartnerCenterScope,
 		DeniedHint: fmt.Sprintf("Partner Center refused the orchestrator app in partner tenant %s: "+

@@ -26,7 +26,7 @@ func newClient(t *testing.T, h http.HandlerFunc) *Client {
 		assert.Equal(t, msauth.PartnerCenterScope, scope)
 		return "pc-token", nil
 	}
-	return New(tokens, WithBaseURL(srv.URL+"/"))
+	return New(tokens, msapi.WithBaseURL(srv.URL+"/"))
 }
 
 func TestGetOrganizationProfile(t *testing.T) {
@@ -83,7 +83,7 @@ func TestDefaultBaseURL(t *testing.T) {
 		seen = r.URL.String()
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(io.MultiReader()), Request: r}, nil
 	})}
-	c := New(func(context.Context, string, string) (string, error) { return "t", nil }, WithHTTPClient(hc))
+	c := New(func(context.Context, string, string) (string, error) { return "t", nil }, msapi.WithHTTPClient(hc))
 	_, _ = c.GetOrganizationProfile(context.Background(), partnerTenant)
 	assert.Equal(t, "https://api.partnercenter.microsoft.com/v1/profiles/organization", seen)
 }

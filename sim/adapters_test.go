@@ -40,12 +40,12 @@ func wire(t *testing.T, cloud *sim.Cloud) adapters {
 		t.Fatal(err)
 	}
 	// As production wires it: the organisation's tenant comes from Dataverse's bearer challenge.
-	dv := dataverse.New(tp.Token, dataverse.DiscoverTenants(hc), dataverse.WithHTTPClient(hc))
+	dv := dataverse.New(tp.Token, dataverse.DiscoverTenants(hc), msapi.WithHTTPClient(hc))
 	return adapters{
-		graph: msgraph.New(tp.Token, msgraph.WithHTTPClient(hc)),
+		graph: msgraph.New(tp.Token, msapi.WithHTTPClient(hc)),
 		dv:    dv,
 		w365:  work365.NewStore(dv, cloud.Names()),
-		pc:    partnercenter.New(tp.Token, partnercenter.WithHTTPClient(hc)),
+		pc:    partnercenter.New(tp.Token, msapi.WithHTTPClient(hc)),
 	}
 }
 

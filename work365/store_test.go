@@ -63,7 +63,7 @@ func newStore(t *testing.T, answers ...answer) (*fakeOrg, *Store, string) {
 	srv := httptest.NewTLSServer(f)
 	t.Cleanup(srv.Close)
 	tokens := func(context.Context, string, string) (string, error) { return "t", nil }
-	dv := dataverse.New(tokens, dataverse.TenantsByOrg(map[string]string{srv.URL: tenant}), dataverse.WithHTTPClient(srv.Client()))
+	dv := dataverse.New(tokens, dataverse.TenantsByOrg(map[string]string{srv.URL: tenant}), msapi.WithHTTPClient(srv.Client()))
 	return f, NewStore(dv, DefaultNames()), srv.URL
 }
 
