@@ -16,8 +16,6 @@ type taskBoard struct {
 	open          []*openTask
 	closed        map[string]string
 	confirmations []Confirmation
-	// refused collects refused Signal confirmations (Updates are refused before history).
-	refused []string
 }
 
 type openTask struct {
@@ -141,7 +139,6 @@ func (b *taskBoard) register(ctx workflow.Context, warn func(string)) error {
 			}
 			if err := b.validate(req); err != nil {
 				msg := fmt.Sprintf("refused a signalled confirmation from %q: %v", req.By, err)
-				b.refused = append(b.refused, msg)
 				warn(msg)
 				continue
 			}

@@ -22,8 +22,11 @@ import (
 const (
 	ErrUpgradeFailed  = "UpgradeFailed"
 	ErrUpgradeAborted = "UpgradeAborted"
-	errAlreadyCurrent = "already-current"
 )
+
+// errAlreadyCurrent ends the runbook early, without side effects, for a tenant at or above
+// the target.
+var errAlreadyCurrent = errors.New("already at or above the target version")
 
 // upgrade is one tenant's upgrade in progress.
 type upgrade struct {
@@ -116,7 +119,7 @@ func (u *upgrade) discover(ctx workflow.Context) error {
 		u.note("portal " + u.discovery.PortalVersion + " installed")
 	}
 	if u.fromVersion != "" && spec.CompareVersions(u.fromVersion, u.in.Tenant.TargetVersion) >= 0 {
-		return errors.New(errAlreadyCurrent)
+		return errAlreadyCurrent
 	}
 	return nil
 }
@@ -450,13 +453,11 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 			failure = err
 		}
 	})
-	detectDone := false
 	if !check.NewInstall {
 		// An upgrade shows in Dataverse once the staged solution is promoted; a new install's
 		// initialisation does not, so only the person's confirmation counts there.
 		detect := workflow.ExecuteActivity(pollOpts(wctx, "Watch for Begin Upgrade in Dynamics", u.cfg.UpgradeStartPollInterval, remaining+u.cfg.UpgradeStartPollInterval), a.WaitForUpgradeStarted, check)
 		sel.AddFuture(detect, func(f workflow.Future) {
-			detectDone = true
 			if err := f.Get(ctx, nil); err == nil {
 				began = true
 				u.note("Begin Upgrade detected in Dynamics (staged upgrade promoted)")
@@ -471,10 +472,6 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 		if ctx.Err() != nil {
 			task.stop("upgrade cancelled")
 			return false, temporal.NewCanceledError("cancelled while waiting for Begin Upgrade")
-		}
-		if detectDone && !began && !linkExpired && failure == nil {
-			// the watcher gave up early; keep waiting for the person or the link timer
-			detectDone = false
 		}
 	}
 	if failure != nil && !began {
@@ -649,7 +646,7 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 		u.notify(ctx, activities.Notification{Key: u.workflowID + "/ended", Event: activities.EventUpgradeEnded, Outcome: string(r.Outcome), Message: "Work 365 upgraded to " + r.ToVersion})
 		u.reportEnd(ctx, r.Outcome, "")
 		return r, nil
-	case err.Error() == errAlreadyCurrent:
+	case errors.Is(err, errAlreadyCurrent):
 		u.note("no-op: already at " + u.fromVersion)
 		u.enter(ctx, StageDone)
 		u.endStage(ctx, "already current")
