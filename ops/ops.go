@@ -245,7 +245,13 @@ type TaskRow struct {
 // OpenTasks lists open human tasks across running upgrades (and their Partner Center
 // children), oldest first, optionally for one audience.
 func (o Ops) OpenTasks(ctx context.Context, audience workflows.Audience, extraQuery string) ([]TaskRow, error) {
-	q := fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s') AND ExecutionStatus = 'Running'", workflows.TenantUpgradeWorkflow, workflows.PartnerCenterWorkflow)
+	// Only upgrades that wait on someone have open tasks: visibility narrows the list before
+	// each one is queried.
+	q := fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s') AND ExecutionStatus = 'Running' AND %s != '%s'",
+		workflows.TenantUpgradeWorkflow, workflows.PartnerCenterWorkflow, searchattr.WaitingOn.GetName(), workflows.Nobody)
+	if audience != "" {
+		q += fmt.Sprintf(" AND %s = '%s'", searchattr.WaitingOn.GetName(), audience)
+	}
 	if extraQuery != "" {
 		q += " AND " + extraQuery
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/rehearsal"
 	"github.com/csp-ops/work365-upgrade/searchattr"
 	"github.com/csp-ops/work365-upgrade/sim"
+	"github.com/csp-ops/work365-upgrade/workflows"
 )
 
 const (
@@ -102,6 +103,16 @@ func TestStuckUpgradeIsFoundAndReadInTheWebUI(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{id + "/" + runID}, found, "the visibility query finds exactly the stuck upgrade")
+
+	// The inbox (starter tasks) lists its open task for the Global Administrator.
+	tasks, err := s.Ops.OpenTasks(ctx, workflows.GlobalAdmin, "")
+	require.NoError(t, err)
+	require.Len(t, tasks, 1)
+	require.Equal(t, "get-consent-1", tasks[0].Task.ID)
+	require.Equal(t, id, tasks[0].WorkflowID)
+	none, err := s.Ops.OpenTasks(ctx, workflows.ServiceAccount, "")
+	require.NoError(t, err)
+	require.Empty(t, none)
 
 	// b. The same query in the Web UI, as a runbook link opens it.
 	checkInBrowser(t, uiURL, id, runID)
