@@ -19,9 +19,13 @@ import (
 type Observability struct {
 	Handler client.MetricsHandler
 	server  *http.Server
+	addr    net.Addr
 	closer  func() error
 	ready   func() error
 }
+
+// Addr is where the endpoint listens (useful with port 0).
+func (o *Observability) Addr() string { return o.addr.String() }
 
 // StartObservability starts the metrics and health endpoint on addr; ready reports whether
 // the worker is healthy (e.g. Temporal reachable).
@@ -48,6 +52,7 @@ func StartObservability(addr string, logger *zap.Logger, ready func() error) (*O
 		_ = closer.Close()
 		return nil, err
 	}
+	o.addr = ln.Addr()
 	o.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := o.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

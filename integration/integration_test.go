@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/csp-ops/work365-upgrade/rehearsal"
+	"github.com/csp-ops/work365-upgrade/searchattr"
 	"github.com/csp-ops/work365-upgrade/sim"
 	"github.com/csp-ops/work365-upgrade/workflows"
 )
@@ -108,6 +109,9 @@ func TestFleetOfTenantsEndToEnd(t *testing.T) {
 	require.Equal(t, 1, fab.PortalInstalls, "portal reinstalled once")
 	st, _ := s.Cloud.State(inv.Tenants[1].Tenant.TenantID)
 	require.Equal(t, "2.5.0.0", st.PortalVersion, "latest portal reinstalled")
+
+	// A worker restart registers the search attributes again: idempotent.
+	require.NoError(t, searchattr.Register(ctx, s.Client, "default"))
 
 	// Launching the same inventory again starts nothing.
 	again, err := s.Ops.Launch(ctx, inv)
