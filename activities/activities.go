@@ -16,11 +16,11 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
-	"github.com/csp-ops/work365-upgrade/dataverse"
-	"github.com/csp-ops/work365-upgrade/msapi"
-	"github.com/csp-ops/work365-upgrade/msgraph"
-	"github.com/csp-ops/work365-upgrade/spec"
-	"github.com/csp-ops/work365-upgrade/work365"
+	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
+	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
+	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // Activities is registered with the worker; the workflow calls its methods by reference.

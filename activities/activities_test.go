@@ -14,12 +14,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/csp-ops/work365-upgrade/dataverse"
-	"github.com/csp-ops/work365-upgrade/msapi"
-	"github.com/csp-ops/work365-upgrade/msgraph"
-	"github.com/csp-ops/work365-upgrade/partnercenter"
-	"github.com/csp-ops/work365-upgrade/spec"
-	"github.com/csp-ops/work365-upgrade/work365"
+	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
+	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
+	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
+	"github.com/csp-ops/work365-upgrade/microsoft/partnercenter"
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 const (

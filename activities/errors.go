@@ -6,7 +6,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/csp-ops/work365-upgrade/msapi"
+	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
 )
 
 // Error types the workflow and on-call see in failures. Non-retryable ones need a person.

@@ -3,9 +3,9 @@ package activities
 import (
 	"context"
 
-	"github.com/csp-ops/work365-upgrade/dataverse"
-	"github.com/csp-ops/work365-upgrade/msgraph"
-	"github.com/csp-ops/work365-upgrade/partnercenter"
+	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
+	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
+	"github.com/csp-ops/work365-upgrade/microsoft/partnercenter"
 )
 
 // The interfaces below are what the activities need of the outside world, one per external

@@ -7,8 +7,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/csp-ops/work365-upgrade/app"
-	"github.com/csp-ops/work365-upgrade/searchattr"
+	"github.com/csp-ops/work365-upgrade/worker/app"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
 
 // The example worker.yaml mounted by docker-compose is a valid configuration.

@@ -8,9 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/csp-ops/work365-upgrade/inventory"
-	"github.com/csp-ops/work365-upgrade/rehearsal"
-	"github.com/csp-ops/work365-upgrade/sim"
+	"github.com/csp-ops/work365-upgrade/ops/inventory"
+	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
+	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
 	"github.com/csp-ops/work365-upgrade/workflows"
 )
 
@@ -24,7 +24,7 @@ func TestFleetOf200OnRealServer(t *testing.T) {
 	scn := sim.Generate(200, 11)
 	scn.Faults = sim.Faults{}
 	ctx := context.Background()
-	s, err := rehearsal.Start(ctx, rehearsal.Options{Scenario: scn, Speed: 120})
+	s, err := stack.Start(ctx, stack.Options{Scenario: scn, Speed: 120})
 	require.NoError(t, err)
 	t.Cleanup(s.Stop)
 

@@ -18,27 +18,27 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/csp-ops/work365-upgrade/rehearsal"
-	"github.com/csp-ops/work365-upgrade/searchattr"
-	"github.com/csp-ops/work365-upgrade/sim"
+	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
+	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
 	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
 
 const speed = 60
 
-func startStack(t *testing.T, scenarioPath string) *rehearsal.Stack {
+func startStack(t *testing.T, scenarioPath string) *stack.Stack {
 	t.Helper()
 	scn, err := sim.LoadScenario(scenarioPath)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := rehearsal.Start(ctx, rehearsal.Options{Scenario: scn, Speed: speed})
+	s, err := stack.Start(ctx, stack.Options{Scenario: scn, Speed: speed})
 	require.NoError(t, err)
 	t.Cleanup(s.Stop)
 	return s
 }
 
-func waitAll(t *testing.T, s *rehearsal.Stack, ids []string, limit time.Duration) map[string]workflows.Result {
+func waitAll(t *testing.T, s *stack.Stack, ids []string, limit time.Duration) map[string]workflows.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -68,7 +68,7 @@ func TestFleetOfTenantsEndToEnd(t *testing.T) {
 	for _, r := range results {
 		byName[r.TenantName] = r
 		require.Equal(t, workflows.OutcomeUpgraded, r.Outcome, "%s: %s %v", r.TenantName, r.Error, r.Warnings)
-		require.Equal(t, rehearsal.TargetVersion, r.ToVersion)
+		require.Equal(t, stack.TargetVersion, r.ToVersion)
 	}
 	require.Equal(t, "2.1.0.3", byName["Contoso from 2.1"].FromVersion)
 	require.Equal(t, "", byName["Northwind new install"].FromVersion)
@@ -102,7 +102,7 @@ func TestFleetOfTenantsEndToEnd(t *testing.T) {
 		st, ok := s.Cloud.State(e.Tenant.TenantID)
 		require.True(t, ok)
 		require.False(t, st.Frozen, "%s left unfrozen", e.Tenant.DisplayName)
-		require.Equal(t, rehearsal.TargetVersion, st.Work365Version)
+		require.Equal(t, stack.TargetVersion, st.Work365Version)
 	}
 	fab := s.Cloud.TenantCounters(inv.Tenants[1].Tenant.TenantID)
 	require.Equal(t, 1, fab.Uninstalls, "portal uninstalled once")
@@ -138,7 +138,7 @@ func TestFleetOfTenantsEndToEnd(t *testing.T) {
 
 // recordHistories saves every history as JSON for the replay tests (workflows/testdata):
 // RECORD_HISTORIES=$PWD/workflows/testdata/histories go test ./integration -run EndToEnd
-func recordHistories(t *testing.T, s *rehearsal.Stack, dir string) {
+func recordHistories(t *testing.T, s *stack.Stack, dir string) {
 	ctx := context.Background()
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1000})
@@ -158,7 +158,7 @@ func recordHistories(t *testing.T, s *rehearsal.Stack, dir string) {
 	}
 }
 
-func allHistories(t *testing.T, s *rehearsal.Stack) map[string]string {
+func allHistories(t *testing.T, s *stack.Stack) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1000})

@@ -17,8 +17,8 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/csp-ops/work365-upgrade/devserver"
-	"github.com/csp-ops/work365-upgrade/searchattr"
+	"github.com/csp-ops/work365-upgrade/rehearsal/devserver"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
 
 // TestWorkerBinary runs the production worker binary against a real server: it registers the

@@ -10,9 +10,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/csp-ops/work365-upgrade/inventory"
-	"github.com/csp-ops/work365-upgrade/searchattr"
+	"github.com/csp-ops/work365-upgrade/ops/inventory"
 	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
 
 // LaunchFleet starts the fleet workflow of an inventory. Launching the same fleet again while

@@ -18,10 +18,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/csp-ops/work365-upgrade/inventory"
-	"github.com/csp-ops/work365-upgrade/searchattr"
-	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/ops/inventory"
 	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // Ops acts on upgrades in one namespace.

@@ -14,12 +14,12 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
-	"github.com/csp-ops/work365-upgrade/app"
-	"github.com/csp-ops/work365-upgrade/inventory"
 	"github.com/csp-ops/work365-upgrade/ops"
-	"github.com/csp-ops/work365-upgrade/searchattr"
-	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/ops/inventory"
+	"github.com/csp-ops/work365-upgrade/worker/app"
 	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // globals are the connection flags every command shares.

@@ -13,10 +13,10 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/csp-ops/work365-upgrade/inventory"
 	"github.com/csp-ops/work365-upgrade/ops"
-	"github.com/csp-ops/work365-upgrade/searchattr"
+	"github.com/csp-ops/work365-upgrade/ops/inventory"
 	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
 
 func fleetCmd(g *globals) *cobra.Command {

@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
-	"github.com/csp-ops/work365-upgrade/app"
-	"github.com/csp-ops/work365-upgrade/searchattr"
+	"github.com/csp-ops/work365-upgrade/worker/app"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
 
 func main() {

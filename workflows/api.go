@@ -3,7 +3,7 @@ package workflows
 import (
 	"time"
 
-	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // Names the starter, the worker and the rehearsal autopilot share.

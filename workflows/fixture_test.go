@@ -19,7 +19,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/csp-ops/work365-upgrade/activities"
-	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 const testWorkflowID = "upgrade/00000000-0000-0000-0000-000000000001/2.5.0.1"

@@ -13,8 +13,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/csp-ops/work365-upgrade/activities"
-	"github.com/csp-ops/work365-upgrade/searchattr"
-	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // Fleet phases.

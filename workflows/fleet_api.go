@@ -8,7 +8,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // Fleet names shared with the starter.

@@ -19,7 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/csp-ops/work365-upgrade/activities"
-	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 const fleetID = "fleet/test"

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/csp-ops/work365-upgrade/activities"
-	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // The human tasks, in the runbook's words: what to click, as whom, in which browser mode.

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/csp-ops/work365-upgrade/activities"
-	"github.com/csp-ops/work365-upgrade/spec"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 func TestUpgradeFrom21HappyPath(t *testing.T) {

@@ -1,0 +1,212 @@
+package sim_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/csp-ops/work365-upgrade/activities"
+	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
+	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
+	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
+	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
+	"github.com/csp-ops/work365-upgrade/microsoft/partnercenter"
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
+	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
+)
+
+// adapters are the production adapters wired to a simulated cloud.
+type adapters struct {
+	graph activities.Graph
+	dv    activities.Dataverse
+	w365  activities.Work365
+	pc    activities.PartnerCenter
+}
+
+func wire(t *testing.T, cloud *sim.Cloud) adapters {
+	t.Helper()
+	app := cloud.Scenario().Orchestrator
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(app.ClientSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hc := cloud.HTTPClient()
+	tp, err := msauth.New(msauth.Config{ClientID: app.ClientID, SecretFile: secret}, msauth.WithHTTPClient(hc), msauth.WithInstanceDiscovery(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As production wires it: the organisation's tenant comes from Dataverse's bearer challenge.
+	dv := dataverse.New(tp.Token, dataverse.DiscoverTenants(hc), msapi.WithHTTPClient(hc))
+	return adapters{
+		graph: msgraph.New(tp.Token, msapi.WithHTTPClient(hc)),
+		dv:    dv,
+		w365:  work365.NewStore(dv, cloud.Names()),
+		pc:    partnercenter.New(tp.Token, msapi.WithHTTPClient(hc)),
+	}
+}
+
+// TestProductionAdaptersAgainstSim runs every adapter call of the activity ports against the
+// example scenario: the simulator and the adapters agree on the wire.
+func TestProductionAdaptersAgainstSim(t *testing.T) {
+	scn, err := sim.LoadScenario("../../examples/sim-scenario.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := scn.NewClock()
+	cloud := sim.New(scn, sim.Options{Clock: clock, NoFaults: true})
+	defer cloud.Close()
+	a := wire(t, cloud)
+	ctx := context.Background()
+	tn := scn.Tenants[0]
+	id, org := tn.TenantID, tn.OrgURL
+	names := cloud.Names()
+
+	// Graph.
+	u, err := a.graph.GetUser(ctx, id, tn.Admin.UPN)
+	if err != nil || u.ID != tn.Admin.ObjectID || len(u.AssignedLicenses) == 0 {
+		t.Fatalf("GetUser: %+v %v", u, err)
+	}
+	ra, err := a.graph.ListRoleAssignments(ctx, id, u.ID, msgraph.GlobalAdministratorRoleTemplateID)
+	if err != nil || len(ra) != 1 {
+		t.Fatalf("ListRoleAssignments: %v %v", ra, err)
+	}
+	skus, err := a.graph.ListSubscribedSkus(ctx, id)
+	if err != nil || len(skus) != 3 {
+		t.Fatalf("ListSubscribedSkus: %v %v", skus, err)
+	}
+	mfa, err := a.graph.GetMFARegistration(ctx, id, u.ID)
+	if err != nil || mfa.Registered {
+		t.Fatalf("GetMFARegistration: %+v %v", mfa, err)
+	}
+	other := scn.Tenants[1] // no P1: the adapter falls back to authentication methods
+	mfa, err = a.graph.GetMFARegistration(ctx, other.TenantID, other.Admin.ObjectID)
+	if err != nil || !mfa.Registered || mfa.Source != "authenticationMethods" {
+		t.Fatalf("GetMFARegistration fallback: %+v %v", mfa, err)
+	}
+	sd, err := a.graph.GetSecurityDefaults(ctx, id)
+	if err != nil || sd.IsEnabled {
+		t.Fatalf("GetSecurityDefaults: %+v %v", sd, err)
+	}
+	if _, err := a.graph.ListConditionalAccessPolicies(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := a.graph.FindServicePrincipal(ctx, id, names.AppID)
+	if err != nil || sp != nil {
+		t.Fatalf("FindServicePrincipal before consent: %v %v", sp, err)
+	}
+	if err := cloud.GrantAdminConsent(id); err != nil {
+		t.Fatal(err)
+	}
+	sp, err = a.graph.FindServicePrincipal(ctx, id, names.AppID)
+	if err != nil || sp == nil {
+		t.Fatalf("FindServicePrincipal after consent: %v %v", sp, err)
+	}
+	grants, err := a.graph.ListOAuth2PermissionGrants(ctx, id, sp.ID)
+	if err != nil || len(grants) == 0 || grants[0].ConsentType != "AllPrincipals" {
+		t.Fatalf("grants: %v %v", grants, err)
+	}
+	if _, err := a.graph.ListAppRoleAssignments(ctx, id, sp.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Work 365 tables.
+	n, err := a.w365.CountPendingJobs(ctx, org)
+	if err != nil || n != 12 {
+		t.Fatalf("CountPendingJobs: %d %v", n, err)
+	}
+	if err := a.w365.SetFrozen(ctx, org, true); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := a.w365.Frozen(ctx, org); err != nil || !f {
+		t.Fatalf("Frozen: %v %v", f, err)
+	}
+
+	// Dataverse.
+	if _, err := a.dv.WhoAmI(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	sol, err := a.dv.GetSolution(ctx, org, names.SolutionUniqueName)
+	if err != nil || sol == nil || sol.Version != "2.1.0.3" {
+		t.Fatalf("GetSolution: %+v %v", sol, err)
+	}
+	if s, err := a.dv.GetSolution(ctx, org, names.HoldingSolutionName()); err != nil || s != nil {
+		t.Fatalf("holding before import: %+v %v", s, err)
+	}
+	un, err := a.dv.UninstallSolutionAsync(ctx, org, names.PortalSolutionUniqueName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Minute)
+	if op, err := a.dv.GetAsyncOperation(ctx, org, un.AsyncOperationID); err != nil || !op.Succeeded() {
+		t.Fatalf("uninstall: %+v %v", op, err)
+	}
+	jobID := "bbbbbbbb-0000-4000-8000-000000000001"
+	res, err := a.dv.ImportSolutionAsync(ctx, org, dataverse.ImportSolutionAsyncRequest{
+		CustomizationFile: base64.StdEncoding.EncodeToString(sim.SolutionPackage(names.SolutionUniqueName, "2.5.0.1")),
+		PublishWorkflows:  true, ImportJobID: jobID, HoldingSolution: true,
+	})
+	if err != nil || res.AsyncOperationID == "" {
+		t.Fatalf("ImportSolutionAsync: %+v %v", res, err)
+	}
+	_, err = a.dv.ImportSolutionAsync(ctx, org, dataverse.ImportSolutionAsyncRequest{CustomizationFile: "eA==", ImportJobID: jobID, HoldingSolution: true})
+	var me *msapi.Error
+	if !errors.As(err, &me) || me.Status != 400 {
+		t.Fatalf("second import with the same ImportJobId: %v", err)
+	}
+	clock.Advance(10 * time.Minute)
+	job, err := a.dv.GetImportJob(ctx, org, jobID)
+	if err != nil || job == nil || job.Progress < 50 || job.CompletedOn != nil {
+		t.Fatalf("GetImportJob: %+v %v", job, err)
+	}
+	if j, err := a.dv.GetImportJob(ctx, org, "bbbbbbbb-0000-4000-8000-000000000009"); err != nil || j != nil {
+		t.Fatalf("unknown import job: %+v %v", j, err)
+	}
+	clock.Advance(10 * time.Minute)
+	op, err := a.dv.GetAsyncOperation(ctx, org, res.AsyncOperationID)
+	if err != nil || !op.Succeeded() {
+		t.Fatalf("import: %+v %v", op, err)
+	}
+	if s, err := a.dv.GetSolution(ctx, org, names.HoldingSolutionName()); err != nil || s == nil || s.Version != "2.5.0.1" {
+		t.Fatalf("staged: %+v %v", s, err)
+	}
+	if log, err := a.dv.RetrieveFormattedImportJobResults(ctx, org, jobID); err != nil || log == "" {
+		t.Fatalf("formatted results: %q %v", log, err)
+	}
+	su, err := a.dv.FindSystemUser(ctx, org, tn.Admin.UPN)
+	if err != nil || su == nil || !su.HasRoleTemplate(dataverse.SystemAdministratorRoleTemplateID) || !su.IsLicensed {
+		t.Fatalf("FindSystemUser: %+v %v", su, err)
+	}
+	if err := cloud.AssignRole(id, tn.ServiceAccount.UPN, sim.RoleWork365Service); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := a.dv.FindSystemUser(ctx, org, tn.ServiceAccount.UPN)
+	if err != nil || svc == nil || !svc.HasRoleNamed(names.ServiceRoleName) {
+		t.Fatalf("service account: %+v %v", svc, err)
+	}
+	if s, err := a.dv.FindSystemUser(ctx, org, "nobody@contoso.onmicrosoft.com"); err != nil || s != nil {
+		t.Fatalf("unknown user: %+v %v", s, err)
+	}
+
+	// Partner Center: refused until re-consented.
+	if _, err := a.pc.GetOrganizationProfile(ctx, id); !errors.As(err, &me) || !me.Unauthorized() {
+		t.Fatalf("before reconsent: %v", err)
+	}
+	if err := cloud.EnableSecurityDefaults(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := cloud.ReconsentPartnerCenter(id); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.pc.GetOrganizationProfile(ctx, id); err != nil || p.CompanyName != "contoso-pc" {
+		t.Fatalf("after reconsent: %+v %v", p, err)
+	}
+
+	k := cloud.TenantCounters(id)
+	if k.Imports != 1 || k.ImportsRefused != 1 || k.Uninstalls != 1 || k.Freezes != 1 {
+		t.Fatalf("counters: %+v", k)
+	}
+}

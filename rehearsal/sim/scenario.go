@@ -1,0 +1,498 @@
+package sim
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
+)
+
+// Scenario describes the simulated cloud: the orchestrator application, the customer
+// tenants and how the cloud behaves. Load reads one from YAML; Generate makes one.
+type Scenario struct {
+	// Seed drives every pseudo-random choice (identifiers, faults): same seed, same run.
+	Seed int64 `yaml:"seed"`
+	// Start is the simulated time when a FakeClock is made from the scenario (NewClock).
+	Start time.Time `yaml:"start"`
+	// Orchestrator is the multi-tenant application the upgrade runs as.
+	Orchestrator App `yaml:"orchestrator"`
+	// Names overrides Work 365's private names; empty fields keep work365.DefaultNames().
+	Names work365.Names `yaml:"names"`
+	// LinkValidity is how long Work 365's upgrade link stays valid (default 15m).
+	LinkValidity time.Duration `yaml:"linkValidity"`
+	// TokenLifetime is the lifetime of issued access tokens (default 1h). Rehearsals with a
+	// fast clock need it long: MSAL caches tokens by wall time.
+	TokenLifetime time.Duration `yaml:"tokenLifetime"`
+	// PageSize is the largest page of a Graph list (default 100); $top can ask for less.
+	PageSize int `yaml:"pageSize"`
+	// Faults apply to tenants that have none of their own.
+	Faults Faults `yaml:"faults"`
+	// Autopilot holds the human autopilot's defaults for tenants that set none.
+	Autopilot AutopilotConfig `yaml:"autopilot"`
+	// Tenants are the customer tenants.
+	Tenants []Tenant `yaml:"tenants"`
+}
+
+// App is the orchestrator's application registration.
+type App struct {
+	// ClientID is the application (client) ID.
+	ClientID string `yaml:"clientId"`
+	// ClientSecret is accepted as client_secret; empty means secrets are refused.
+	ClientSecret string `yaml:"clientSecret"`
+	// Certificate true accepts any well-formed client_assertion JWT for this client.
+	Certificate bool `yaml:"certificate"`
+	// DisplayName names the app's service principals.
+	DisplayName string `yaml:"displayName"`
+}
+
+// Tenant is one customer tenant with its Dynamics 365 organisation.
+type Tenant struct {
+	// TenantID is the Entra tenant ID (GUID).
+	TenantID string `yaml:"tenantId"`
+	// Name is the organisation's name.
+	Name string `yaml:"name"`
+	// OrgURL is the Dataverse organisation URL, https://{org}.crm[N].dynamics.com.
+	OrgURL string `yaml:"orgUrl"`
+	// TimeZone is what the autopilot submits on the registration form (default UTC).
+	TimeZone string `yaml:"timeZone"`
+	// Work365Version is the installed Work 365 solution version; empty: not installed.
+	Work365Version string `yaml:"work365Version"`
+	// Portal is true when the portal solution is installed.
+	Portal bool `yaml:"portal"`
+	// PortalVersion is the installed portal version (default 1.0.0.0).
+	PortalVersion string `yaml:"portalVersion"`
+	// Registered tells whether Work 365 registration was done (default: Work 365 installed).
+	Registered *bool `yaml:"registered"`
+	// ServiceRoleExists tells whether the 'Work 365 Service' role exists in the organisation
+	// (default: Work 365 installed at a version above 2.1). A successful Work 365 import
+	// creates it.
+	ServiceRoleExists *bool `yaml:"serviceRoleExists"`
+	// PartnerType is "direct" or "indirect" (default indirect).
+	PartnerType string `yaml:"partnerType"`
+	// Admin is the Global Administrator who imports and consents.
+	Admin User `yaml:"admin"`
+	// ServiceAccount is the Work 365 service account that clicks Begin Upgrade.
+	ServiceAccount User `yaml:"serviceAccount"`
+	// EntraP1 is true when the tenant owns Entra ID P1 (AAD_PREMIUM).
+	EntraP1 bool `yaml:"entraP1"`
+	// SecurityDefaults is true when security defaults are enabled.
+	SecurityDefaults bool `yaml:"securityDefaults"`
+	// ConditionalAccessMFA is true when an enabled conditional access policy requires MFA
+	// (needs EntraP1; excludes SecurityDefaults).
+	ConditionalAccessMFA bool `yaml:"conditionalAccessMfa"`
+	// OrchestratorConsented tells whether the orchestrator app was admin-consented (default true).
+	OrchestratorConsented *bool `yaml:"orchestratorConsented"`
+	// DataverseAppUser tells whether the orchestrator has an application user in the
+	// organisation (default true).
+	DataverseAppUser *bool `yaml:"dataverseAppUser"`
+	// Work365Consented is true when the Work 365 app's service principal and tenant-wide grant
+	// already exist.
+	Work365Consented bool `yaml:"work365Consented"`
+	// Jobs are Work 365's background jobs.
+	Jobs Jobs `yaml:"jobs"`
+	// Import shapes solution imports (duration; failures apply to the Work 365 solution).
+	Import Operation `yaml:"import"`
+	// Uninstall shapes solution uninstalls.
+	Uninstall Operation `yaml:"uninstall"`
+	// Upgrade shapes the promotion that Begin Upgrade starts.
+	Upgrade Operation `yaml:"upgrade"`
+	// PartnerCenters are a direct partner's Partner Center connections.
+	PartnerCenters []PartnerConnection `yaml:"partnerCenters"`
+	// Faults override the scenario's faults for this tenant.
+	Faults *Faults `yaml:"faults"`
+	// Autopilot overrides the scenario's autopilot settings for this tenant (merged by key).
+	Autopilot *AutopilotConfig `yaml:"autopilot"`
+}
+
+// User is a user of a tenant.
+type User struct {
+	// UPN is the user principal name.
+	UPN string `yaml:"upn"`
+	// ObjectID is the Entra object ID (GUID).
+	ObjectID string `yaml:"objectId"`
+	// DisplayName defaults to the UPN's local part.
+	DisplayName string `yaml:"displayName"`
+	// GlobalAdmin is true when the user holds Global Administrator.
+	GlobalAdmin bool `yaml:"globalAdmin"`
+	// SystemAdministrator is true when the user holds System Administrator in Dynamics 365.
+	SystemAdministrator bool `yaml:"systemAdministrator"`
+	// ServiceRole is true when the user holds 'Work 365 Service' in Dynamics 365.
+	ServiceRole bool `yaml:"serviceRole"`
+	// DynamicsLicence is true when the user has a Dynamics 365 licence.
+	DynamicsLicence bool `yaml:"dynamicsLicence"`
+	// MFARegistered is true when the user registered MFA methods.
+	MFARegistered bool `yaml:"mfaRegistered"`
+	// Disabled is true when the account is disabled.
+	Disabled bool `yaml:"disabled"`
+}
+
+// Jobs are Work 365's background jobs in the organisation.
+type Jobs struct {
+	// Pending is the number of pending jobs at the start.
+	Pending int `yaml:"pending"`
+	// DrainPerMinute is how many pending jobs finish per simulated minute.
+	DrainPerMinute float64 `yaml:"drainPerMinute"`
+	// ArrivePerMinute is how many new jobs arrive per minute while activity is not frozen.
+	ArrivePerMinute float64 `yaml:"arrivePerMinute"`
+}
+
+// Operation shapes a long-running operation.
+type Operation struct {
+	// Duration is the simulated time it takes (defaults: import 10m, uninstall 5m, upgrade 5m).
+	Duration time.Duration `yaml:"duration"`
+	// Failures is how many of the first attempts fail.
+	Failures int `yaml:"failures"`
+	// FailMessage is the failure's message.
+	FailMessage string `yaml:"failMessage"`
+}
+
+// PartnerConnection is one Partner Center connection of a direct partner.
+type PartnerConnection struct {
+	// Name is the provider's name in Work 365.
+	Name string `yaml:"name"`
+	// TenantID is the partner tenant the Partner Center account lives in.
+	TenantID string `yaml:"tenantId"`
+	// Primary is true when TenantID is the customer tenant itself.
+	Primary bool `yaml:"primary"`
+	// MFAPolicies is true when MFA policies are on in a non-primary partner tenant (the
+	// primary tenant's own settings apply to it).
+	MFAPolicies bool `yaml:"mfaPolicies"`
+	// Consented is true when the connection needs no re-consent.
+	Consented bool `yaml:"consented"`
+}
+
+// Faults inject throttling, outages and latency into API calls (not into token requests),
+// deterministically from the scenario's seed.
+type Faults struct {
+	// ThrottleRate is the probability (0..1) that a call is answered 429.
+	ThrottleRate float64 `yaml:"throttleRate"`
+	// RetryAfter is the Retry-After of 429 and 503 answers (default 1s, whole seconds).
+	RetryAfter time.Duration `yaml:"retryAfter"`
+	// UnavailableRate is the probability (0..1) that a call is answered 503.
+	UnavailableRate float64 `yaml:"unavailableRate"`
+	// Latency is real time added to every API call.
+	Latency time.Duration `yaml:"latency"`
+}
+
+// AutopilotConfig tells the human autopilot how people behave. Keys are task kinds
+// (workflows.TaskKind values such as "begin-upgrade").
+type AutopilotConfig struct {
+	// Delays is how long people take for each task kind, one entry per successive task of
+	// that kind in the tenant (the last entry repeats). Missing: act at once.
+	Delays map[string][]time.Duration `yaml:"delays"`
+	// Decisions is what the operator decides for decision tasks, per successive task (the
+	// last repeats). Missing: keep-waiting, or retry where keep-waiting is not offered.
+	Decisions map[string][]string `yaml:"decisions"`
+	// Ignore lists task kinds nobody acts on (to exercise reminders and escalations).
+	Ignore []string `yaml:"ignore"`
+}
+
+// Defaults.
+const (
+	DefaultLinkValidity      = 15 * time.Minute
+	DefaultTokenLifetime     = time.Hour
+	DefaultPageSize          = 100
+	DefaultImportDuration    = 10 * time.Minute
+	DefaultUninstallDuration = 5 * time.Minute
+	DefaultUpgradeDuration   = 5 * time.Minute
+)
+
+// DefaultOrchestrator is the application used when a scenario names none.
+func DefaultOrchestrator() App {
+	return App{
+		ClientID:     "0c1a5e00-0000-4000-8000-00000000c5b0",
+		ClientSecret: "sim-orchestrator-secret",
+		Certificate:  true,
+		DisplayName:  "CSP Work 365 Upgrade Orchestrator",
+	}
+}
+
+// WithDefaults returns a copy of the scenario with every default filled in.
+func (s Scenario) WithDefaults() Scenario {
+	if s.Orchestrator.ClientID == "" {
+		s.Orchestrator = DefaultOrchestrator()
+	}
+	if s.Orchestrator.DisplayName == "" {
+		s.Orchestrator.DisplayName = "Orchestrator"
+	}
+	def := work365.DefaultNames()
+	n := &s.Names
+	for _, f := range []struct {
+		v *string
+		d string
+	}{
+		{&n.SolutionUniqueName, def.SolutionUniqueName},
+		{&n.PortalSolutionUniqueName, def.PortalSolutionUniqueName},
+		{&n.JobsEntitySet, def.JobsEntitySet},
+		{&n.JobsIDColumn, def.JobsIDColumn},
+		{&n.PendingJobsFilter, def.PendingJobsFilter},
+		{&n.SettingsEntitySet, def.SettingsEntitySet},
+		{&n.SettingsIDColumn, def.SettingsIDColumn},
+		{&n.FreezeColumn, def.FreezeColumn},
+		{&n.ServiceRoleName, def.ServiceRoleName},
+		{&n.AppID, def.AppID},
+	} {
+		if *f.v == "" {
+			*f.v = f.d
+		}
+	}
+	if s.LinkValidity <= 0 {
+		s.LinkValidity = DefaultLinkValidity
+	}
+	if s.TokenLifetime <= 0 {
+		s.TokenLifetime = DefaultTokenLifetime
+	}
+	if s.PageSize <= 0 {
+		s.PageSize = DefaultPageSize
+	}
+	if s.Start.IsZero() {
+		s.Start = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+	}
+	tenants := make([]Tenant, len(s.Tenants))
+	for i, t := range s.Tenants {
+		if t.TimeZone == "" {
+			t.TimeZone = "UTC"
+		}
+		if t.PartnerType == "" {
+			t.PartnerType = "indirect"
+		}
+		if t.Portal && t.PortalVersion == "" {
+			t.PortalVersion = "1.0.0.0"
+		}
+		installed := t.Work365Version != ""
+		if t.Registered == nil {
+			t.Registered = &installed
+		}
+		if t.ServiceRoleExists == nil {
+			v := installed && !spec.AtMost21(t.Work365Version)
+			t.ServiceRoleExists = &v
+		}
+		yes := true
+		if t.OrchestratorConsented == nil {
+			t.OrchestratorConsented = &yes
+		}
+		if t.DataverseAppUser == nil {
+			v := true
+			t.DataverseAppUser = &v
+		}
+		if t.Import.Duration <= 0 {
+			t.Import.Duration = DefaultImportDuration
+		}
+		if t.Uninstall.Duration <= 0 {
+			t.Uninstall.Duration = DefaultUninstallDuration
+		}
+		if t.Upgrade.Duration <= 0 {
+			t.Upgrade.Duration = DefaultUpgradeDuration
+		}
+		for _, u := range []*User{&t.Admin, &t.ServiceAccount} {
+			if u.DisplayName == "" {
+				u.DisplayName, _, _ = strings.Cut(u.UPN, "@")
+			}
+		}
+		t.PartnerCenters = append([]PartnerConnection(nil), t.PartnerCenters...)
+		tenants[i] = t
+	}
+	s.Tenants = tenants
+	return s
+}
+
+// NewClock returns a FakeClock at the scenario's start (or its default start).
+func (s Scenario) NewClock() *FakeClock { return NewFakeClock(s.WithDefaults().Start) }
+
+var (
+	guidRE    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	upnRE     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	versionRE = regexp.MustCompile(`^\d+(\.\d+){1,3}$`)
+	orgHostRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*\.crm[0-9]*\.dynamics\.com$`)
+)
+
+// FieldProblem is one problem of a scenario: the field's path (e.g. tenants[2].admin.upn)
+// and, when the scenario came from a file, where.
+type FieldProblem struct {
+	File    string
+	Line    int
+	Field   string
+	Problem string
+}
+
+func (e *FieldProblem) Error() string {
+	loc := ""
+	switch {
+	case e.File != "" && e.Line > 0:
+		loc = fmt.Sprintf("%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		loc = e.File + ": "
+	case e.Line > 0:
+		loc = fmt.Sprintf("line %d: ", e.Line)
+	}
+	return loc + e.Field + ": " + e.Problem
+}
+
+// Validate checks the scenario (after defaults) and returns every problem as *FieldProblem.
+func (s Scenario) Validate() []*FieldProblem {
+	var out []*FieldProblem
+	bad := func(field, format string, args ...any) {
+		out = append(out, &FieldProblem{Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
+	s = s.WithDefaults()
+	if !guidRE.MatchString(s.Orchestrator.ClientID) {
+		bad("orchestrator.clientId", "%q is not a GUID", s.Orchestrator.ClientID)
+	}
+	if s.Orchestrator.ClientSecret == "" && !s.Orchestrator.Certificate {
+		bad("orchestrator", "needs a clientSecret or certificate: true")
+	}
+	if !guidRE.MatchString(s.Names.AppID) {
+		bad("names.appId", "%q is not a GUID", s.Names.AppID)
+	}
+	checkFaults := func(field string, f Faults) {
+		if f.ThrottleRate < 0 || f.ThrottleRate > 1 {
+			bad(field+".throttleRate", "%v is not a probability between 0 and 1", f.ThrottleRate)
+		}
+		if f.UnavailableRate < 0 || f.UnavailableRate > 1 || f.ThrottleRate+f.UnavailableRate > 1 {
+			bad(field+".unavailableRate", "%v is not a probability between 0 and 1 - throttleRate", f.UnavailableRate)
+		}
+		if f.RetryAfter < 0 || f.Latency < 0 {
+			bad(field, "durations must not be negative")
+		}
+	}
+	checkAutopilot := func(field string, a AutopilotConfig) {
+		for k, ds := range a.Delays {
+			for i, d := range ds {
+				if d < 0 {
+					bad(fmt.Sprintf("%s.delays.%s[%d]", field, k, i), "must not be negative")
+				}
+			}
+		}
+	}
+	checkFaults("faults", s.Faults)
+	checkAutopilot("autopilot", s.Autopilot)
+	ids, orgs := map[string]int{}, map[string]int{}
+	for i, t := range s.Tenants {
+		p := fmt.Sprintf("tenants[%d]", i)
+		if !guidRE.MatchString(t.TenantID) {
+			bad(p+".tenantId", "%q is not a GUID", t.TenantID)
+		} else if j, dup := ids[strings.ToLower(t.TenantID)]; dup {
+			bad(p+".tenantId", "%s is also tenants[%d]", t.TenantID, j)
+		} else {
+			ids[strings.ToLower(t.TenantID)] = i
+		}
+		if strings.TrimSpace(t.Name) == "" {
+			bad(p+".name", "is required")
+		}
+		if u, err := url.Parse(t.OrgURL); err != nil || u.Scheme != "https" || !orgHostRE.MatchString(strings.ToLower(u.Host)) || (u.Path != "" && u.Path != "/") {
+			bad(p+".orgUrl", "%q is not an organisation URL like https://contoso.crm.dynamics.com", t.OrgURL)
+		} else if j, dup := orgs[strings.ToLower(u.Host)]; dup {
+			bad(p+".orgUrl", "%s is also tenants[%d]", u.Host, j)
+		} else {
+			orgs[strings.ToLower(u.Host)] = i
+		}
+		if t.Work365Version != "" && !versionRE.MatchString(t.Work365Version) {
+			bad(p+".work365Version", "%q is not a version like 2.1.0.3", t.Work365Version)
+		}
+		if t.PortalVersion != "" && !versionRE.MatchString(t.PortalVersion) {
+			bad(p+".portalVersion", "%q is not a version like 1.0.0.0", t.PortalVersion)
+		}
+		if t.PartnerType != "direct" && t.PartnerType != "indirect" {
+			bad(p+".partnerType", "%q must be direct or indirect", t.PartnerType)
+		}
+		for _, u := range []struct {
+			f string
+			u User
+		}{{".admin", t.Admin}, {".serviceAccount", t.ServiceAccount}} {
+			if !upnRE.MatchString(u.u.UPN) {
+				bad(p+u.f+".upn", "%q is not a user principal name", u.u.UPN)
+			}
+			if !guidRE.MatchString(u.u.ObjectID) {
+				bad(p+u.f+".objectId", "%q is not a GUID", u.u.ObjectID)
+			}
+		}
+		if strings.EqualFold(t.Admin.UPN, t.ServiceAccount.UPN) && t.Admin.UPN != "" {
+			bad(p+".serviceAccount.upn", "must differ from admin.upn")
+		}
+		if strings.EqualFold(t.Admin.ObjectID, t.ServiceAccount.ObjectID) && t.Admin.ObjectID != "" {
+			bad(p+".serviceAccount.objectId", "must differ from admin.objectId")
+		}
+		if t.ConditionalAccessMFA && !t.EntraP1 {
+			bad(p+".conditionalAccessMfa", "conditional access needs entraP1: true")
+		}
+		if t.ConditionalAccessMFA && t.SecurityDefaults {
+			bad(p+".securityDefaults", "security defaults and conditional access are mutually exclusive")
+		}
+		if t.Jobs.Pending < 0 || t.Jobs.DrainPerMinute < 0 || t.Jobs.ArrivePerMinute < 0 {
+			bad(p+".jobs", "counts and rates must not be negative")
+		}
+		for _, o := range []struct {
+			f string
+			o Operation
+		}{{".import", t.Import}, {".uninstall", t.Uninstall}, {".upgrade", t.Upgrade}} {
+			if o.o.Failures < 0 {
+				bad(p+o.f+".failures", "must not be negative")
+			}
+		}
+		if t.PartnerType == "indirect" && len(t.PartnerCenters) > 0 {
+			bad(p+".partnerCenters", "indirect resellers have no Partner Center connection")
+		}
+		names := map[string]bool{}
+		for j, c := range t.PartnerCenters {
+			cp := fmt.Sprintf("%s.partnerCenters[%d]", p, j)
+			if strings.TrimSpace(c.Name) == "" {
+				bad(cp+".name", "is required")
+			} else if names[c.Name] {
+				bad(cp+".name", "%q is listed twice", c.Name)
+			}
+			names[c.Name] = true
+			if !guidRE.MatchString(c.TenantID) {
+				bad(cp+".tenantId", "%q is not a GUID", c.TenantID)
+			} else if c.Primary != strings.EqualFold(c.TenantID, t.TenantID) {
+				bad(cp+".primary", "must be true exactly when tenantId is the customer tenant %s", t.TenantID)
+			}
+		}
+		if t.Faults != nil {
+			checkFaults(p+".faults", *t.Faults)
+		}
+		if t.Autopilot != nil {
+			checkAutopilot(p+".autopilot", *t.Autopilot)
+		}
+	}
+	return out
+}
+
+// Tenant returns the scenario's tenant with this ID.
+func (s Scenario) Tenant(tenantID string) (Tenant, bool) {
+	for _, t := range s.Tenants {
+		if strings.EqualFold(t.TenantID, tenantID) {
+			return t, true
+		}
+	}
+	return Tenant{}, false
+}
+
+// EffectiveFaults returns the faults that apply to the tenant.
+func (s Scenario) EffectiveFaults(t Tenant) Faults {
+	if t.Faults != nil {
+		return *t.Faults
+	}
+	return s.Faults
+}
+
+// EffectiveAutopilot merges the tenant's autopilot settings over the scenario's.
+func (s Scenario) EffectiveAutopilot(t Tenant) AutopilotConfig {
+	out := AutopilotConfig{Delays: map[string][]time.Duration{}, Decisions: map[string][]string{}}
+	for _, a := range []*AutopilotConfig{&s.Autopilot, t.Autopilot} {
+		if a == nil {
+			continue
+		}
+		for k, v := range a.Delays {
+			out.Delays[k] = v
+		}
+		for k, v := range a.Decisions {
+			out.Decisions[k] = v
+		}
+		out.Ignore = append(out.Ignore, a.Ignore...)
+	}
+	return out
+}

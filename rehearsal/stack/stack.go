@@ -1,0 +1,278 @@
+// Package stack assembles a whole rehearsal in one process: a Temporal server (embedded,
+// or an existing one), the simulated Microsoft cloud, the production worker wiring pointed at
+// it, and the human autopilot. The one-command stack (devstack) and the integration tests use
+// it. Production code never imports it.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+
+	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
+	"github.com/csp-ops/work365-upgrade/ops"
+	"github.com/csp-ops/work365-upgrade/ops/inventory"
+	"github.com/csp-ops/work365-upgrade/rehearsal/autopilot"
+	"github.com/csp-ops/work365-upgrade/rehearsal/devserver"
+	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
+	"github.com/csp-ops/work365-upgrade/worker/app"
+	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
+)
+
+// Options shape a rehearsal.
+type Options struct {
+	// TemporalAddress uses an existing Temporal server; empty embeds one.
+	TemporalAddress string
+	Namespace       string
+	// StateDir keeps the embedded server's SQLite file (a rerun resumes); empty: in memory.
+	StateDir string
+	// UIPort serves the Temporal Web UI of the embedded server (0: none).
+	UIPort int
+	// Scenario is the simulated cloud.
+	Scenario *sim.Scenario
+	// Speed makes simulated time run this many times faster than real time (default 1). The
+	// workflow's durations (link validity, polls) are divided by it to match.
+	Speed float64
+	// Logger receives the worker's logs (default: none).
+	Logger *zap.Logger
+	// TaskQueue defaults to app.TaskQueue.
+	TaskQueue string
+}
+
+// Stack is a running rehearsal.
+type Stack struct {
+	Server    *devserver.Server
+	Client    client.Client
+	Cloud     *sim.Cloud
+	Autopilot *autopilot.Autopilot
+	Ops       ops.Ops
+	Worker    worker.Worker
+	// Packages is the folder of solution files the worker reads.
+	Packages string
+	opts     Options
+	cleanup  []func()
+}
+
+// Start brings the rehearsal up.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	if o.Scenario == nil {
+		return nil, errors.New("a rehearsal needs a scenario")
+	}
+	if o.Speed <= 0 {
+		o.Speed = 1
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.TaskQueue == "" {
+		o.TaskQueue = app.TaskQueue
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	s := &Stack{opts: o}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	address := o.TemporalAddress
+	if address == "" {
+		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort, SearchAttributes: searchattr.All()})
+		if err != nil {
+			return nil, fmt.Errorf("start the embedded Temporal server: %w", err)
+		}
+		s.Server = srv
+		s.cleanup = append(s.cleanup, func() { _ = srv.Stop() })
+		address = srv.FrontendAddress()
+	}
+	s.Client, err = client.DialContext(ctx, client.Options{HostPort: address, Namespace: o.Namespace, Logger: app.NewTemporalLogger(o.Logger)})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", address, err)
+	}
+	s.cleanup = append(s.cleanup, s.Client.Close)
+	if err := searchattr.Register(ctx, s.Client, o.Namespace); err != nil {
+		return nil, err
+	}
+	s.Ops = ops.Ops{Client: s.Client, TaskQueue: o.TaskQueue}
+
+	var clock sim.Clock = sim.SystemClock{}
+	if o.Speed != 1 {
+		clock = sim.NewScaledClock(o.Speed)
+		// MSAL caches tokens by wall time: a token must live as long in simulated time as
+		// MSAL believes it lives in real time.
+		if min := time.Duration(o.Speed * float64(2*time.Hour)); o.Scenario.TokenLifetime < min {
+			o.Scenario.TokenLifetime = min
+		}
+	}
+	s.Cloud = sim.New(o.Scenario, sim.Options{Clock: clock})
+	s.Cloud.Start()
+	s.cleanup = append(s.cleanup, s.Cloud.Close)
+
+	speed := o.Speed
+	s.Autopilot = autopilot.New(s.Cloud, confirmer{s.Ops}, autopilot.Options{
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(time.Duration(float64(d) / speed))
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+				return nil
+			}
+		},
+	})
+	s.cleanup = append(s.cleanup, s.Autopilot.Close)
+
+	dir, err := os.MkdirTemp("", "work365-rehearsal-")
+	if err != nil {
+		return nil, err
+	}
+	s.cleanup = append(s.cleanup, func() { _ = os.RemoveAll(dir) })
+	cfg, err := s.workerConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	acts, err := app.BuildActivities(cfg, app.Options{HTTPClient: s.Cloud.HTTPClient(), NoInstanceDiscovery: true, Notifier: s.Autopilot, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	acts.PollInterval = time.Duration(float64(10*time.Second) / speed)
+	if acts.PollInterval < 200*time.Millisecond {
+		acts.PollInterval = 200 * time.Millisecond
+	}
+	s.Worker = worker.New(s.Client, o.TaskQueue, worker.Options{})
+	app.Register(s.Worker, acts)
+	if err := s.Worker.Start(); err != nil {
+		return nil, fmt.Errorf("start the worker: %w", err)
+	}
+	s.cleanup = append(s.cleanup, s.Worker.Stop)
+	return s, nil
+}
+
+// workerConfig is the production configuration with the simulator's app registration; the
+// client secret goes to a file, as in production.
+func (s *Stack) workerConfig(dir string) (app.Config, error) {
+	orch := s.opts.Scenario.Orchestrator
+	secret := filepath.Join(dir, "client-secret")
+	if err := os.WriteFile(secret, []byte(orch.ClientSecret), 0o600); err != nil {
+		return app.Config{}, err
+	}
+	s.Packages = filepath.Join(dir, "packages")
+	cfg := app.Config{
+		Temporal:    app.TemporalConfig{Namespace: s.opts.Namespace, TaskQueue: s.opts.TaskQueue},
+		Microsoft:   msauth.Config{ClientID: orch.ClientID, SecretFile: secret, AppName: orch.DisplayName},
+		PackagesDir: s.Packages,
+	}
+	names := s.Cloud.Names()
+	cfg.Work365 = &names
+	cfg.Defaults()
+	for ref, sol := range map[string][2]string{
+		SolutionPackageRef: {names.SolutionUniqueName, TargetVersion},
+		PortalPackageRef:   {names.PortalSolutionUniqueName, "2.5.0.0"},
+	} {
+		p := filepath.Join(s.Packages, ref)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return cfg, err
+		}
+		if err := os.WriteFile(p, sim.SolutionPackage(sol[0], sol[1]), 0o600); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// Package references and the target of rehearsals.
+const (
+	SolutionPackageRef = "work365/Work365_2_5_0_1_managed.zip"
+	PortalPackageRef   = "work365/Work365Portal_2_5_0_0_managed.zip"
+	TargetVersion      = "2.5.0.1"
+)
+
+// Config returns upgrade durations scaled to the rehearsal's speed.
+func (s *Stack) Config() workflows.Config {
+	scale := func(d time.Duration) time.Duration {
+		v := time.Duration(float64(d) / s.opts.Speed)
+		if v < time.Second {
+			v = time.Second
+		}
+		return v
+	}
+	validity := s.opts.Scenario.LinkValidity
+	if validity == 0 {
+		validity = workflows.DefaultLinkValidity
+	}
+	return workflows.Config{
+		LinkValidity:             scale(validity),
+		DrainDeadline:            scale(workflows.DefaultDrainDeadline),
+		DrainPollInterval:        scale(time.Minute),
+		CompletionDeadline:       scale(workflows.DefaultCompletionDeadline),
+		CompletionPollInterval:   scale(30 * time.Second),
+		ReminderInterval:         scale(workflows.DefaultReminderInterval),
+		ImportTimeout:            scale(workflows.DefaultImportTimeout),
+		UpgradeStartPollInterval: scale(30 * time.Second),
+	}
+}
+
+// Inventory turns the scenario's tenants into an inventory whose downtime windows open now.
+func (s *Stack) Inventory(fleet string) *inventory.Inventory {
+	inv := &inventory.Inventory{Path: "(scenario)", Fleet: fleet, Config: s.Config()}
+	for i, t := range s.opts.Scenario.Tenants {
+		inv.Tenants = append(inv.Tenants, inventory.Entry{Tenant: TenantSpec(t, time.Now()), Line: i + 1})
+	}
+	return inv
+}
+
+// TenantSpec is the inventory entry an operator would write for a simulated tenant.
+func TenantSpec(t sim.Tenant, now time.Time) spec.Tenant {
+	tz := t.TimeZone
+	if tz == "" {
+		tz = "UTC"
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC
+	}
+	out := spec.Tenant{
+		TenantID: t.TenantID, DisplayName: t.Name, OrgURL: t.OrgURL,
+		PartnerType: spec.Indirect, GlobalAdminUPN: t.Admin.UPN, ServiceAccountUPN: t.ServiceAccount.UPN,
+		TimeZone: tz, Window: spec.Window{Start: now.In(loc).Format(spec.WindowLayout), Length: "8h"},
+		TargetVersion: TargetVersion, SolutionPackage: SolutionPackageRef, PortalPackage: PortalPackageRef,
+	}
+	if t.Work365Version == "" {
+		out.LicenseKeyRef = "vault://work365/licences/" + strings.ToLower(strings.ReplaceAll(t.Name, " ", "-"))
+	}
+	if strings.EqualFold(t.PartnerType, "direct") {
+		out.PartnerType = spec.Direct
+		for _, pc := range t.PartnerCenters {
+			out.PartnerCenters = append(out.PartnerCenters, spec.PartnerCenter{Name: pc.Name, TenantID: pc.TenantID, ConnectedToPrimary: pc.Primary})
+		}
+	}
+	return out
+}
+
+// Stop shuts everything down, newest first.
+func (s *Stack) Stop() {
+	for i := len(s.cleanup) - 1; i >= 0; i-- {
+		s.cleanup[i]()
+	}
+	s.cleanup = nil
+}
+
+// confirmer lets the autopilot confirm tasks as a person would, through the starter's path.
+type confirmer struct{ o ops.Ops }
+
+func (c confirmer) ConfirmTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
+	_, err := c.o.Confirm(ctx, workflowID, req, false)
+	return err
+}

@@ -1,0 +1,199 @@
+// Package app wires the product together: the worker's configuration file, the Microsoft
+// adapters behind the activities, the Temporal client, logging and metrics. The worker, the
+// rehearsal stack and the integration tests share it, so they run the same wiring.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/csp-ops/work365-upgrade/activities/notify"
+	"github.com/csp-ops/work365-upgrade/internal/yamlfile"
+	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
+	"github.com/csp-ops/work365-upgrade/workflows"
+)
+
+// TaskQueue is where upgrades run unless configured otherwise.
+const TaskQueue = "work365-upgrade"
+
+// Config is the worker's configuration file. Secrets are never in it: it names the files or
+// environment variables that hold them.
+type Config struct {
+	Temporal  TemporalConfig `yaml:"temporal"`
+	Microsoft msauth.Config  `yaml:"microsoft"`
+	// Work365 overrides Work 365's private names (work365.DefaultNames otherwise).
+	Work365 *work365.Names `yaml:"work365,omitempty"`
+	// PackagesDir holds the solution files that specs reference by relative path.
+	PackagesDir string `yaml:"packagesDir"`
+	Metrics     struct {
+		// Address serves /metrics (Prometheus) and /healthz; empty disables.
+		Address string `yaml:"address"`
+	} `yaml:"metrics"`
+	Log LogConfig `yaml:"log"`
+	// Notify says where notifications go; without webhooks they are only logged.
+	Notify NotifyConfig `yaml:"notify,omitempty"`
+}
+
+// NotifyConfig says where notifications (human tasks, reminders, escalations, outcomes,
+// fleet events) go. Without webhooks, the worker writes them to its log.
+type NotifyConfig struct {
+	// Webhooks receive every notification their filters let through.
+	Webhooks []notify.Target `yaml:"webhooks,omitempty"`
+}
+
+// validate reports every problem of the notify block, naming the key.
+func (c NotifyConfig) validate() []error {
+	var errs []error
+	audiences := []string{string(workflows.GlobalAdmin), string(workflows.ServiceAccount), string(workflows.Operator),
+		string(workflows.PartnerAdmin), string(workflows.Nobody)}
+	seen := map[string]int{}
+	for i, t := range c.Webhooks {
+		at := fmt.Sprintf("notify.webhooks[%d]", i)
+		for _, p := range t.Problems() {
+			key := at
+			if p.Field != "" {
+				key += "." + p.Field
+			}
+			errs = append(errs, fmt.Errorf("%s: %s", key, p.Message))
+		}
+		for j, a := range t.Audiences {
+			if !slices.Contains(audiences, a) {
+				errs = append(errs, fmt.Errorf("%s.audiences[%d]: %q is not an audience: use %s", at, j, a, strings.Join(audiences, ", ")))
+			}
+		}
+		if first, dup := seen[t.Name]; dup && t.Name != "" {
+			errs = append(errs, fmt.Errorf("%s.name: %q is already the name of notify.webhooks[%d]: names must be unique", at, t.Name, first))
+		} else {
+			seen[t.Name] = i
+		}
+	}
+	return errs
+}
+
+// TemporalConfig says how to reach Temporal (self-hosted or Temporal Cloud).
+type TemporalConfig struct {
+	Address   string `yaml:"address"`
+	Namespace string `yaml:"namespace"`
+	TaskQueue string `yaml:"taskQueue"`
+	// APIKeyFile or APIKeyEnv name where a Temporal Cloud API key is kept.
+	APIKeyFile string    `yaml:"apiKeyFile,omitempty"`
+	APIKeyEnv  string    `yaml:"apiKeyEnv,omitempty"`
+	TLS        TLSConfig `yaml:"tls,omitempty"`
+}
+
+// TLSConfig enables TLS or mTLS to Temporal.
+type TLSConfig struct {
+	Enabled    bool   `yaml:"enabled,omitempty"`
+	CertFile   string `yaml:"certFile,omitempty"`
+	KeyFile    string `yaml:"keyFile,omitempty"`
+	CAFile     string `yaml:"caFile,omitempty"`
+	ServerName string `yaml:"serverName,omitempty"`
+}
+
+// LogConfig chooses the log format: json (production) or console (development).
+type LogConfig struct {
+	Format string `yaml:"format"`
+	Level  string `yaml:"level"`
+	// File writes logs to this file instead of stderr ("" or "-": stderr).
+	File string `yaml:"file,omitempty"`
+}
+
+// Defaults fills what was left empty.
+func (c *Config) Defaults() {
+	if c.Temporal.Address == "" {
+		c.Temporal.Address = "localhost:7233"
+	}
+	if c.Temporal.Namespace == "" {
+		c.Temporal.Namespace = "default"
+	}
+	if c.Temporal.TaskQueue == "" {
+		c.Temporal.TaskQueue = TaskQueue
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	names := work365.DefaultNames()
+	if c.Work365 != nil {
+		mergeNames(&names, *c.Work365)
+	}
+	c.Work365 = &names
+}
+
+// Validate reports every problem, naming the key.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Microsoft.ClientID == "" {
+		errs = append(errs, errors.New("microsoft.clientId: required (the orchestrator app registration's client ID)"))
+	}
+	n := 0
+	for _, s := range []string{c.Microsoft.CertificateFile, c.Microsoft.CertificateEnv, c.Microsoft.SecretFile, c.Microsoft.SecretEnv} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		errs = append(errs, errors.New("microsoft: set exactly one of certificateFile, certificateEnv, secretFile, secretEnv"))
+	}
+	if c.PackagesDir == "" {
+		errs = append(errs, errors.New("packagesDir: required (the folder of Work 365 solution files)"))
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q must be json or console", c.Log.Format))
+	}
+	if (c.Temporal.TLS.CertFile == "") != (c.Temporal.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("temporal.tls: certFile and keyFile go together"))
+	}
+	errs = append(errs, c.Notify.validate()...)
+	return errors.Join(errs...)
+}
+
+// LoadConfig reads a YAML configuration file; errors name file:line. Environment variables
+// TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE override the file.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("read worker config: %w", err)
+	}
+	if err := yamlfile.Decode(path, data, &c); err != nil {
+		return c, err
+	}
+	if v := os.Getenv("TEMPORAL_ADDRESS"); v != "" {
+		c.Temporal.Address = v
+	}
+	if v := os.Getenv("TEMPORAL_NAMESPACE"); v != "" {
+		c.Temporal.Namespace = v
+	}
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func mergeNames(dst *work365.Names, src work365.Names) {
+	set := func(d *string, s string) {
+		if s != "" {
+			*d = s
+		}
+	}
+	set(&dst.SolutionUniqueName, src.SolutionUniqueName)
+	set(&dst.PortalSolutionUniqueName, src.PortalSolutionUniqueName)
+	set(&dst.JobsEntitySet, src.JobsEntitySet)
+	set(&dst.JobsIDColumn, src.JobsIDColumn)
+	set(&dst.PendingJobsFilter, src.PendingJobsFilter)
+	set(&dst.SettingsEntitySet, src.SettingsEntitySet)
+	set(&dst.SettingsIDColumn, src.SettingsIDColumn)
+	set(&dst.FreezeColumn, src.FreezeColumn)
+	set(&dst.ServiceRoleName, src.ServiceRoleName)
+	set(&dst.AppID, src.AppID)
+}

@@ -1,0 +1,169 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.uber.org/zap"
+
+	"github.com/csp-ops/work365-upgrade/activities"
+	"github.com/csp-ops/work365-upgrade/activities/notify"
+	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
+	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
+	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
+	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
+	"github.com/csp-ops/work365-upgrade/microsoft/partnercenter"
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
+	"github.com/csp-ops/work365-upgrade/workflows"
+)
+
+// Options change how the adapters reach Microsoft. Production leaves them empty; rehearsals
+// pass an HTTP client whose transport routes Microsoft's hosts to the simulator, and turn off
+// MSAL's instance discovery. Nothing else differs.
+type Options struct {
+	HTTPClient          *http.Client
+	NoInstanceDiscovery bool
+	Notifier            activities.Notifier
+	Logger              *zap.Logger
+}
+
+// BuildActivities makes the activities with the real adapters.
+func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
+	cfg.Defaults()
+	var authOpts []msauth.Option
+	if opts.HTTPClient != nil {
+		authOpts = append(authOpts, msauth.WithHTTPClient(opts.HTTPClient))
+	}
+	if opts.NoInstanceDiscovery {
+		authOpts = append(authOpts, msauth.WithInstanceDiscovery(false))
+	}
+	tokens, err := msauth.New(cfg.Microsoft, authOpts...)
+	if err != nil {
+		return nil, err
+	}
+	src := tokens.AsTokenSource()
+	dv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), msapi.WithHTTPClient(opts.HTTPClient))
+	logger := opts.Logger
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	notifier := opts.Notifier
+	switch {
+	case notifier != nil:
+	case len(cfg.Notify.Webhooks) > 0:
+		// Webhooks get their own client (10s timeout): opts.HTTPClient routes Microsoft's hosts.
+		w, err := notify.New(cfg.Notify.Webhooks, notify.WithLogger(logger.Named("notify")))
+		if err != nil {
+			return nil, err
+		}
+		notifier = w
+	default:
+		notifier = LogNotifier{Logger: logger}
+	}
+	return &activities.Activities{
+		Graph:         msgraph.New(src, msapi.WithHTTPClient(opts.HTTPClient)),
+		Dataverse:     dv,
+		Work365:       work365.NewStore(dv, *cfg.Work365),
+		PartnerCenter: partnercenter.New(src, msapi.WithHTTPClient(opts.HTTPClient)),
+		Notifier:      notifier,
+		Packages:      DirPackages{Dir: cfg.PackagesDir},
+		Names:         *cfg.Work365,
+	}, nil
+}
+
+// Register registers the workflows and activities on a worker.
+func Register(r worker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.TenantUpgrade, workflow.RegisterOptions{Name: workflows.TenantUpgradeWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.PartnerCenterReconsent, workflow.RegisterOptions{Name: workflows.PartnerCenterWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.FleetUpgrade, workflow.RegisterOptions{Name: workflows.FleetWorkflow})
+	r.RegisterActivity(acts)
+}
+
+// ClientOptions builds Temporal client options from the configuration: address, namespace,
+// TLS/mTLS and API key (Temporal Cloud), logging through zap.
+func ClientOptions(cfg TemporalConfig, logger *zap.Logger) (client.Options, error) {
+	o := client.Options{HostPort: cfg.Address, Namespace: cfg.Namespace, Logger: NewTemporalLogger(logger)}
+	if cfg.TLS.Enabled || cfg.TLS.CertFile != "" || cfg.TLS.CAFile != "" {
+		tc := &tls.Config{ServerName: cfg.TLS.ServerName, MinVersion: tls.VersionTLS12}
+		if cfg.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+			if err != nil {
+				return o, fmt.Errorf("temporal.tls: load client certificate %s: %w", cfg.TLS.CertFile, err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		if cfg.TLS.CAFile != "" {
+			pem, err := os.ReadFile(cfg.TLS.CAFile)
+			if err != nil {
+				return o, fmt.Errorf("temporal.tls: read CA %s: %w", cfg.TLS.CAFile, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return o, fmt.Errorf("temporal.tls: %s holds no PEM certificate", cfg.TLS.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		o.ConnectionOptions.TLS = tc
+	}
+	key, err := secretFrom(cfg.APIKeyFile, cfg.APIKeyEnv, "TEMPORAL_API_KEY")
+	if err != nil {
+		return o, err
+	}
+	if key != "" {
+		o.Credentials = client.NewAPIKeyStaticCredentials(key)
+		if o.ConnectionOptions.TLS == nil {
+			o.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+	}
+	return o, nil
+}
+
+// DirPackages serves solution files from a folder; references are paths relative to it.
+type DirPackages struct{ Dir string }
+
+// Read returns the referenced file, refusing references that leave the folder.
+func (p DirPackages) Read(_ context.Context, ref string) ([]byte, error) {
+	clean := filepath.Clean(ref)
+	if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return nil, fmt.Errorf("package reference %q must be a path inside the packages folder", ref)
+	}
+	return os.ReadFile(filepath.Join(p.Dir, clean))
+}
+
+// LogNotifier writes notifications to the log; the worker uses it when no webhook is
+// configured (notify.webhooks).
+type LogNotifier struct{ Logger *zap.Logger }
+
+// Notify logs the notification's fields (no secret is ever in them).
+func (n LogNotifier) Notify(_ context.Context, x activities.Notification) error {
+	n.Logger.Info("notification",
+		zap.String("key", x.Key), zap.String("event", x.Event), zap.String("workflowId", x.WorkflowID),
+		zap.String("tenantId", x.TenantID), zap.String("tenantName", x.TenantName), zap.String("stage", x.Stage),
+		zap.String("taskId", x.TaskID), zap.String("audience", x.Audience), zap.String("title", x.Title),
+		zap.String("command", x.Command), zap.String("outcome", x.Outcome))
+	return nil
+}
+
+func secretFrom(file, env, defaultEnv string) (string, error) {
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read secret file %s: %w", file, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case env != "":
+		return strings.TrimSpace(os.Getenv(env)), nil
+	default:
+		return strings.TrimSpace(os.Getenv(defaultEnv)), nil
+	}
+}
