@@ -31,8 +31,11 @@ const (
 )
 
 // Client sends JSON requests with a bearer token to one Microsoft service and turns every
-// failure into an *Error. It never retries: the caller (Temporal's activity retry policy) does,
-// guided by Error.Retryable and Error.RetryAfter.
+// failure into an *Error. Throttling (429), 503, 504 and transport failures of a request that
+// is safe to resend (Request.Idempotent) are retried in place, waiting at least the delay the
+// service asked for, within a bounded number of attempts, a bounded total wait and the
+// context's deadline; what is left over goes back to the caller (Temporal's activity retry
+// policy), guided by Error.Retryable and Error.RetryAfter. See retry.go.
 //
 // A Client is safe for concurrent use.
 type Client struct {
@@ -44,6 +47,7 @@ type Client struct {
 	maxBody  int64
 	now      func() time.Time
 	base     string
+	retry    retryConfig
 }
 
 // ClientOption configures a Client.
@@ -82,7 +86,8 @@ func WithMaxPages(n int) ClientOption {
 	}
 }
 
-// WithClock sets the clock used to turn an HTTP-date Retry-After into a delay (tests).
+// WithClock sets the clock used to turn an HTTP-date Retry-After into a delay and to check
+// whether a wait fits the context's deadline (tests; see also WithSleep).
 func WithClock(now func() time.Time) ClientOption {
 	return func(c *Client) {
 		if now != nil {
@@ -102,6 +107,7 @@ func NewClient(service string, tokens TokenSource, opts ...ClientOption) *Client
 		maxPages: DefaultMaxPages,
 		maxBody:  DefaultMaxBodyBytes,
 		now:      time.Now,
+		retry:    defaultRetry(),
 	}
 	c.header.Set("Accept", "application/json")
 	for _, o := range opts {
@@ -132,6 +138,12 @@ type Request struct {
 	DeniedHint string
 	// NotFoundHint is the Error.Hint of a 404.
 	NotFoundHint string
+	// Idempotent says that sending this POST, PATCH, PUT or DELETE twice has the effect of
+	// sending it once, so the client may resend it after a 503, a 504 or a lost answer, when it
+	// cannot know whether the first one was carried out. Set it only when the call is
+	// idempotent by design (If-Match with fixed values, a client-chosen ID the service
+	// deduplicates) and say why at the call site. GET and HEAD are always resent.
+	Idempotent bool
 }
 
 func (r Request) method() string {
@@ -200,7 +212,8 @@ func GetAll[T any](ctx context.Context, c *Client, req Request) ([]T, error) {
 	}
 }
 
-// send performs the request and returns the body of a 2xx answer.
+// send performs the request, retrying in place what may be retried (retry.go), and returns
+// the body of a 2xx answer.
 func (c *Client) send(ctx context.Context, req Request) ([]byte, error) {
 	if c.tokens == nil {
 		return nil, LocalError(c.service, req.Operation, "no token source configured", "wire the msauth token provider into the adapter")
@@ -209,17 +222,25 @@ func (c *Client) send(ctx context.Context, req Request) ([]byte, error) {
 	if err != nil {
 		return nil, LocalError(c.service, req.Operation, fmt.Sprintf("bad request URL %q: %v", req.URL, err), "")
 	}
+	var payload []byte
+	if req.Body != nil {
+		if payload, err = json.Marshal(req.Body); err != nil {
+			return nil, LocalError(c.service, req.Operation, "encode request body: "+err.Error(), "")
+		}
+	}
+	return c.withRetry(ctx, req, u, func() ([]byte, error) { return c.sendOnce(ctx, req, u, payload) })
+}
+
+// sendOnce makes one attempt: a token (MSAL's cache makes this cheap, and a long wait between
+// attempts may outlive a token), the request, the answer.
+func (c *Client) sendOnce(ctx context.Context, req Request, u *url.URL, payload []byte) ([]byte, error) {
 	token, err := c.tokens(ctx, req.TenantID, req.Scope)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: get a token for %s in tenant %s: %w", c.service, req.Operation, req.Scope, req.TenantID, err)
 	}
 	var reader io.Reader
-	if req.Body != nil {
-		b, err := json.Marshal(req.Body)
-		if err != nil {
-			return nil, LocalError(c.service, req.Operation, "encode request body: "+err.Error(), "")
-		}
-		reader = bytes.NewReader(b)
+	if payload != nil {
+		reader = bytes.NewReader(payload)
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method(), u.String(), reader)
 	if err != nil {
@@ -283,8 +304,8 @@ func (c *Client) statusError(req Request, method, path string, resp *http.Respon
 		e.Hint = req.DeniedHint
 	case http.StatusNotFound:
 		e.Hint = req.NotFoundHint
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		e.RetryAfter = retryAfter(resp.Header, c.now())
 		if resp.StatusCode == http.StatusTooManyRequests {
 			e.Hint = c.service + " is throttling the orchestrator app; the call is retried after the delay it asked for"
 		}

@@ -103,7 +103,8 @@ func TestThrottlingSetsRetryAfter(t *testing.T) {
 	srv := statusServer(http.StatusTooManyRequests, http.Header{"Retry-After": {"7"}},
 		`{"error":{"code":"TooManyRequests","message":"slow down"}}`)
 	defer srv.Close()
-	e := callErr(t, NewClient("graph", tokens(t)), req(srv.URL+"/users/u", "read user"))
+	// WithRetry(1, 0): one send, to see the error mapping (retry_test.go tests the retry).
+	e := callErr(t, NewClient("graph", tokens(t), WithRetry(1, 0)), req(srv.URL+"/users/u", "read user"))
 	assert.Equal(t, 429, e.Status)
 	assert.Equal(t, 7*time.Second, e.RetryAfter)
 	assert.True(t, e.Retryable())
@@ -118,7 +119,7 @@ func TestServiceUnavailableWithHTTPDate(t *testing.T) {
 	srv := statusServer(http.StatusServiceUnavailable,
 		http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, "")
 	defer srv.Close()
-	c := NewClient("dataverse", tokens(t), WithClock(func() time.Time { return now }))
+	c := NewClient("dataverse", tokens(t), WithClock(func() time.Time { return now }), WithRetry(1, 0))
 	e := callErr(t, c, req(srv.URL, "who am i"))
 	assert.Equal(t, 90*time.Second, e.RetryAfter)
 	assert.True(t, e.Retryable())
@@ -168,7 +169,7 @@ func TestTransportFailureIsRetryable(t *testing.T) {
 	srv := statusServer(200, nil, "{}")
 	u := srv.URL
 	srv.Close() // nothing listens any more
-	e := callErr(t, NewClient("graph", tokens(t)), req(u+"/users", "list users"))
+	e := callErr(t, NewClient("graph", tokens(t), WithRetry(1, 0)), req(u+"/users", "list users"))
 	assert.Equal(t, 0, e.Status)
 	assert.True(t, e.Retryable())
 	assert.Equal(t, "/users", e.Path)

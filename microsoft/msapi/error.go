@@ -22,8 +22,13 @@ type Error struct {
 	Code string
 	// Message is the service's message.
 	Message string
-	// RetryAfter is the delay the service asked for (429/503 Retry-After).
+	// RetryAfter is the delay the service asked for (429/503/504 Retry-After or
+	// x-ms-retry-after-ms). The client has already waited it out in place where it could; a
+	// non-zero value on a returned error is the wait that did not fit, for the caller's retry.
 	RetryAfter time.Duration
+	// Attempts is how many times the request was sent when the client gave up retrying it in
+	// place (0 or 1: sent once).
+	Attempts int
 	// Hint tells the operator what to do, e.g. which permission or consent is missing.
 	Hint string
 	// Local is true when the adapter refused the call itself, before sending it, because an
@@ -44,6 +49,9 @@ func (e *Error) Error() string {
 	}
 	if e.Message != "" {
 		s += ": " + e.Message
+	}
+	if e.Attempts > 1 {
+		s += fmt.Sprintf(" (sent %d times)", e.Attempts)
 	}
 	if e.Hint != "" {
 		s += " — " + e.Hint
