@@ -174,6 +174,7 @@ func (c *Client) ImportSolutionAsync(ctx context.Context, orgURL string, req Imp
 	}
 	r := k.request(op, http.MethodPost, "ImportSolutionAsync", nil)
 	r.Body = req
+	r.Idempotent = false // a resent start of the same ImportJobId is refused (400 duplicate key), not found: StartImport looks the job up on Temporal's retry
 	r.DeniedHint += "; importing solutions needs the System Administrator or System Customizer role"
 	var resp ImportSolutionAsyncResponse
 	err = c.api.Do(ctx, r, &resp)
@@ -192,6 +193,7 @@ func (c *Client) UninstallSolutionAsync(ctx context.Context, orgURL, uniqueName 
 	}
 	r := k.request(op, http.MethodPost, "UninstallSolutionAsync", nil)
 	r.Body = map[string]string{"SolutionUniqueName": uniqueName}
+	r.Idempotent = false // no client-chosen ID: a resent uninstall starts a second operation, which fails once the first has removed the solution
 	r.DeniedHint += "; uninstalling solutions needs the System Administrator or System Customizer role"
 	var resp UninstallSolutionAsyncResponse
 	err = c.api.Do(ctx, r, &resp)
@@ -407,6 +409,7 @@ func (c *Client) PatchRow(ctx context.Context, orgURL, entitySet, id string, col
 	r := k.request(op, http.MethodPatch, entitySet+"("+id+")", nil)
 	r.Body = columns
 	r.Header = http.Header{"If-Match": {"*"}}
+	r.Idempotent = true // If-Match: * on an existing row with fixed values: a second PATCH leaves the row as the first did
 	r.NotFoundHint = fmt.Sprintf("no row %s in %s of %s", id, entitySet, k.org)
 	return c.api.Do(ctx, r, nil)
 }
