@@ -5,9 +5,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
 )
 
 func TestDiscoverTenantsFromBearerChallenge(t *testing.T) {
@@ -42,3 +46,51 @@ func TestDiscoverTenantsFromBearerChallenge(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestDiscoverTenantsRefusesRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.Header().Set("WWW-Authenticate", `Bearer authorization_uri=https://login.microsoftonline.com/66666666-6666-6666-6666-666666666666/oauth2/authorize`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer other.Close()
+	org := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+APIPath+"?token=x", http.StatusFound)
+	}))
+	defer org.Close()
+
+	hc := org.Client() // trusts both test servers' certificate
+	resolve := DiscoverTenants(hc)
+	_, err := resolve(context.Background(), org.URL)
+	require.Error(t, err)
+	var me *msapi.Error
+	require.ErrorAs(t, err, &me)
+	require.True(t, me.Local, "a wrong orgUrl is fixed by a person, not by retrying")
+	require.Contains(t, err.Error(), "redirect to \""+other.URL+"\"")
+	require.Contains(t, err.Error(), "set orgUrl to the Dataverse environment URL")
+	require.NotContains(t, err.Error(), "token=x")
+	require.Zero(t, elsewhere.Load(), "the redirect was not followed")
+	require.Nil(t, hc.CheckRedirect, "the caller's client is not changed")
+}
+
+func TestDiscoverTenantsHasATimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	hc := srv.Client()
+	hc.Timeout = 50 * time.Millisecond // the caller's timeout is kept; a client without one gets DiscoveryTimeout
+	start := time.Now()
+	_, err := DiscoverTenants(hc)(context.Background(), srv.URL)
+	require.Less(t, time.Since(start), 5*time.Second)
+	var me *msapi.Error
+	require.ErrorAs(t, err, &me)
+	require.True(t, me.Retryable())
+	require.Contains(t, err.Error(), "Client.Timeout")
+}
