@@ -487,6 +487,26 @@ type SolutionState struct {
 	InstalledVersion string `json:"installedVersion,omitempty"`
 	StagedVersion    string `json:"stagedVersion,omitempty"`
 	Frozen           bool   `json:"frozen"`
+	// Initialisation is Work 365's own record of Begin Upgrade ("InProgress", "Completed",
+	// "Failed"; empty when it never ran), read where it decides.
+	Initialisation string `json:"initialisation,omitempty"`
+}
+
+// initialisation reads Work 365's record of Begin Upgrade for the target version; it is empty
+// when the record is about another version or absent.
+func (a *Activities) initialisation(ctx context.Context, c UpgradeCheck) (string, error) {
+	in, err := a.Work365.Initialisation(ctx, c.Tenant.OrgURL)
+	var me *msapi.Error
+	switch {
+	case errors.As(err, &me) && me.NotFound():
+		return "", nil // no settings table yet: never initialised
+	case err != nil:
+		return "", classify(err, "read Work 365's upgrade initialisation record")
+	}
+	if in.Version != "" && spec.CompareVersions(in.Version, c.TargetVersion) < 0 {
+		return "", nil
+	}
+	return in.Status, nil
 }
 
 func (a *Activities) solutionState(ctx context.Context, t TenantRef) (SolutionState, error) {
@@ -527,12 +547,23 @@ func (a *Activities) VerifyImport(ctx context.Context, c UpgradeCheck) (Solution
 	return s, nil
 }
 
-// WaitForUpgradeStarted succeeds once Begin Upgrade has visibly started: the staged upgrade
-// was promoted (holding solution gone) or the target version is installed.
+// WaitForUpgradeStarted succeeds once Begin Upgrade has visibly started: Work 365 records its
+// initialisation for the target version, or (upgrades) the staged upgrade was promoted
+// (holding solution gone) or the target version is installed. A new install has nothing
+// staged, so only Work 365's record shows its Begin Upgrade.
 func (a *Activities) WaitForUpgradeStarted(ctx context.Context, c UpgradeCheck) (SolutionState, error) {
 	s, err := a.solutionState(ctx, c.Tenant)
 	if err != nil {
 		return s, err
+	}
+	if s.Initialisation, err = a.initialisation(ctx, c); err != nil {
+		return s, err
+	}
+	if s.Initialisation != "" {
+		return s, nil
+	}
+	if c.NewInstall {
+		return s, pending(ErrUpgradeNotStarted, "Begin Upgrade not clicked yet: Work 365 %s is installed but not initialised", s.InstalledVersion)
 	}
 	if s.StagedVersion == "" || spec.CompareVersions(s.InstalledVersion, c.TargetVersion) >= 0 {
 		return s, nil
@@ -546,6 +577,15 @@ func (a *Activities) WaitForCompletion(ctx context.Context, c UpgradeCheck) (Sol
 	s, err := a.solutionState(ctx, c.Tenant)
 	if err != nil {
 		return s, err
+	}
+	if c.NewInstall {
+		if s.Initialisation, err = a.initialisation(ctx, c); err != nil {
+			return s, err
+		}
+		if spec.CompareVersions(s.InstalledVersion, c.TargetVersion) >= 0 && s.Initialisation == work365.UpgradeCompleted {
+			return s, nil
+		}
+		return s, pending(ErrUpgradeNotComplete, "initialisation of Work 365 %s: %s", c.TargetVersion, orWord(s.Initialisation, "not started"))
 	}
 	if spec.CompareVersions(s.InstalledVersion, c.TargetVersion) >= 0 && s.StagedVersion == "" {
 		return s, nil
@@ -738,4 +778,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+func orWord(s, word string) string {
+	if s == "" {
+		return word
+	}
+	return s
 }

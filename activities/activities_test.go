@@ -33,16 +33,17 @@ const (
 
 // fakes implements every port with in-memory state.
 type fakes struct {
-	users        map[string]msgraph.User
-	globalAdmins map[string]bool
-	skus         []msgraph.SubscribedSku
-	mfa          map[string]bool
-	secDefaults  bool
-	caPolicies   []msgraph.ConditionalAccessPolicy
-	caErr        error
-	sp           *msgraph.ServicePrincipal
-	spErr        error
-	grants       []msgraph.OAuth2PermissionGrant
+	initialisation work365.Initialisation
+	users          map[string]msgraph.User
+	globalAdmins   map[string]bool
+	skus           []msgraph.SubscribedSku
+	mfa            map[string]bool
+	secDefaults    bool
+	caPolicies     []msgraph.ConditionalAccessPolicy
+	caErr          error
+	sp             *msgraph.ServicePrincipal
+	spErr          error
+	grants         []msgraph.OAuth2PermissionGrant
 
 	solutions  map[string]dataverse.Solution
 	sysUsers   map[string]dataverse.SystemUser
@@ -158,6 +159,9 @@ func (f *fakes) FindSystemUser(_ context.Context, _, upn string) (*dataverse.Sys
 func (f *fakes) CountPendingJobs(context.Context, string) (int, error) { return f.pending, f.countErr }
 func (f *fakes) Frozen(context.Context, string) (bool, error)          { return f.frozen, nil }
 func (f *fakes) SetFrozen(_ context.Context, _ string, v bool) error   { f.frozen = v; return nil }
+func (f *fakes) Initialisation(context.Context, string) (work365.Initialisation, error) {
+	return f.initialisation, nil
+}
 func (f *fakes) GetOrganizationProfile(context.Context, string) (partnercenter.OrganizationProfile, error) {
 	return partnercenter.OrganizationProfile{CompanyName: "Fabrikam"}, f.pcErr
 }

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
+	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 )
 
 // Error types the workflow and on-call see in failures. Non-retryable ones need a person.
@@ -23,6 +24,10 @@ const (
 	ErrSolutionMissing       = "SolutionMissing"
 	ErrUpgradeNotStarted     = "UpgradeNotStarted"
 	ErrUpgradeNotComplete    = "UpgradeNotComplete"
+	// ErrOrchestratorFault is the orchestrator's own credential or app registration failing
+	// (expired or wrong secret, unknown certificate, disabled app). It is nobody's tenant's
+	// fault: the workflow waits and retries instead of failing the upgrade.
+	ErrOrchestratorFault = "OrchestratorFault"
 )
 
 // classify turns an adapter error into a Temporal error: throttling and outages retry (after the
@@ -38,6 +43,8 @@ func classify(err error, doing string) error {
 	}
 	msg := fmt.Sprintf("%s: %v", doing, me)
 	switch {
+	case msauth.OrchestratorFault(me):
+		return temporal.NewNonRetryableApplicationError(msg+" (the orchestrator's own credential: fix it once for every tenant; upgrades wait and retry)", ErrOrchestratorFault, nil)
 	case me.Retryable():
 		return temporal.NewApplicationErrorWithOptions(msg, ErrMicrosoftTransient,
 			temporal.ApplicationErrorOptions{NextRetryDelay: me.RetryAfter})

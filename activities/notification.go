@@ -12,6 +12,13 @@ const (
 	// EventFleet is a fleet event for operators: a wave finished or awaits approval, a halt,
 	// a pause, a resume, a cancellation, a failed tenant.
 	EventFleet = "fleet-event"
+	// EventOrchestratorFault: the orchestrator's own credential or configuration fails (an
+	// expired secret, a disabled app): operators fix it once for every tenant.
+	EventOrchestratorFault = "orchestrator-fault"
+	// EventFrozenTooLong: Work 365 has been frozen longer than the frozen-time cap.
+	EventFrozenTooLong = "frozen-too-long"
+	// EventCleanupFailed: the cleanup could not leave the tenant safe (e.g. still frozen).
+	EventCleanupFailed = "cleanup-failed"
 )
 
 // Notification is one message to people about an upgrade. It carries no secret: links and

@@ -6,6 +6,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
 	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
 	"github.com/csp-ops/work365-upgrade/microsoft/partnercenter"
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 )
 
 // The interfaces below are what the activities need of the outside world, one per external
@@ -63,6 +64,9 @@ type Work365 interface {
 	Frozen(ctx context.Context, orgURL string) (bool, error)
 	// SetFrozen writes the activity freeze setting (idempotent).
 	SetFrozen(ctx context.Context, orgURL string, frozen bool) error
+	// Initialisation reads what Work 365 records of its upgrade initialisation (Begin
+	// Upgrade), the observable trace of a new install's initialisation.
+	Initialisation(ctx context.Context, orgURL string) (work365.Initialisation, error)
 }
 
 // PartnerCenter is the Partner Center API of a direct partner's connection.

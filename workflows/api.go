@@ -63,6 +63,21 @@ const (
 	TaskPartnerMFAPolicies TaskKind = "partner-mfa-policies"
 	TaskPartnerReconsent   TaskKind = "partner-reconsent"
 	TaskImportFailed       TaskKind = "import-failed"
+	// TaskWindowClosed asks the operator what to do when the downtime window closed before
+	// the freeze: start now, move the window (starter move-window) or abort.
+	TaskWindowClosed TaskKind = "window-closed"
+	// TaskRoundsExhausted asks the operator to decide after a bounded number of rounds of a
+	// human loop (prerequisite fixes, MFA, consent, service role) did not succeed.
+	TaskRoundsExhausted TaskKind = "rounds-exhausted"
+	// TaskConfirmCompletion asks the service account what the upgrade page showed at the end.
+	TaskConfirmCompletion TaskKind = "confirm-completion"
+	// TaskCompletionError asks the operator to look at an upgrade page that showed an error.
+	TaskCompletionError TaskKind = "completion-error"
+	// TaskPostUpgradeFailed asks the operator to retry or skip a stage that failed after the
+	// upgrade went in (the tenant stays upgraded either way).
+	TaskPostUpgradeFailed TaskKind = "post-upgrade-failed"
+	// TaskOrchestratorCredential asks the operator to fix the orchestrator's own credential.
+	TaskOrchestratorCredential TaskKind = "orchestrator-credential"
 )
 
 // Decisions an operator task accepts.
@@ -71,6 +86,13 @@ const (
 	DecisionProceed     = "proceed"
 	DecisionAbort       = "abort"
 	DecisionRetry       = "retry"
+	DecisionSkip        = "skip"
+	DecisionStartNow    = "start-now"
+	// DecisionCongratulations: the page showed "Congratulations! The Work 365 upgrade process
+	// was completed successfully!".
+	DecisionCongratulations = "congratulations"
+	// DecisionShowedError: the page showed an error instead.
+	DecisionShowedError = "showed-an-error"
 )
 
 // Stage is a step of the runbook as the workflow runs it.
@@ -93,6 +115,8 @@ const (
 	StagePartnerCenter   Stage = "partner-center"
 	StagePortalReinstall Stage = "portal-reinstall"
 	StageUnfreeze        Stage = "unfreeze"
+	// StageVerify is the safe runbook's last stage: the end state checked once more.
+	StageVerify Stage = "verify"
 	StageDone            Stage = "done"
 	// Partner Center child stages.
 	StagePartnerMFA       Stage = "partner-mfa-policies"
@@ -135,6 +159,22 @@ type Config struct {
 	// UpgradeStartPollInterval is how often the workflow looks for the upgrade having started
 	// while waiting for Begin Upgrade (default 30s).
 	UpgradeStartPollInterval time.Duration `json:"upgradeStartPollInterval,omitempty" yaml:"upgradeStartPollInterval,omitempty"`
+	// MaxFixRounds bounds every human fix loop (prerequisites, MFA, service role, consent):
+	// after this many rounds the operator decides (default 3).
+	MaxFixRounds int `json:"maxFixRounds,omitempty" yaml:"maxFixRounds,omitempty"`
+	// CongratulationsGrace is how long, once the APIs show the upgrade complete, the workflow
+	// waits for the service account to say what the page showed before going on (default 30m).
+	CongratulationsGrace time.Duration `json:"congratulationsGrace,omitempty" yaml:"congratulationsGrace,omitempty"`
+	// UnfreezeAfterPartnerCenter keeps Work 365 frozen until every Partner Center connection is
+	// re-consented (for partners whose Work 365 jobs need Partner Center at once). Default
+	// false: unfreeze right after the upgrade and the portal reinstall.
+	UnfreezeAfterPartnerCenter bool `json:"unfreezeAfterPartnerCenter,omitempty" yaml:"unfreezeAfterPartnerCenter,omitempty"`
+	// MaxFrozen is the frozen-time cap: the operator is alerted when Work 365 stays frozen
+	// longer (default 6h).
+	MaxFrozen time.Duration `json:"maxFrozen,omitempty" yaml:"maxFrozen,omitempty"`
+	// CredentialRetryInterval is the first wait before retrying after the orchestrator's own
+	// credential failed; it doubles up to 2h (default 15m).
+	CredentialRetryInterval time.Duration `json:"credentialRetryInterval,omitempty" yaml:"credentialRetryInterval,omitempty"`
 }
 
 // Input starts a TenantUpgrade workflow.
@@ -199,6 +239,9 @@ type Confirmation struct {
 	At       time.Time `json:"at"`
 	// Via is "update" or "signal".
 	Via string `json:"via"`
+	// Late is true for a confirmation that arrived after its task closed, kept as evidence
+	// (the workflow looks at the tenant again) rather than lost.
+	Late bool `json:"late,omitempty"`
 }
 
 // StageRecord is one stage's span.
@@ -246,6 +289,8 @@ type Result struct {
 	// PartnerCenters has one entry per Partner Center connection.
 	PartnerCenters []PartnerCenterResult `json:"partnerCenters,omitempty"`
 	LinkRounds     int                   `json:"linkRounds,omitempty"`
+	// Frozen is how long Work 365 activity was frozen, when it was.
+	Frozen time.Duration `json:"frozen,omitempty"`
 }
 
 // PartnerCenterInput starts a PartnerCenterReconsent child.

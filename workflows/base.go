@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,6 +20,9 @@ type taskRequest struct {
 	title        string
 	instructions string
 	options      []string
+	// quiet tasks are announced by a shared alert instead of one notification each (an
+	// orchestrator fault reaches every tenant at once).
+	quiet bool
 }
 
 // run is the state both workflows share: stages passed, human tasks, warnings.
@@ -39,6 +43,8 @@ type run struct {
 	// reportTo is the fleet to tell about stage changes and the end, if any.
 	reportTo    string
 	fromVersion string
+	// safe is true for runs of the changeSafeRunbook version (see upgrade.go).
+	safe bool
 }
 
 func newRun(ctx workflow.Context, tenantID, tenantName, fleet string, cfg Config, taskPrefix string) *run {
@@ -149,7 +155,9 @@ func (r *run) askAsync(ctx workflow.Context, req taskRequest) *pendingTask {
 }
 
 func (r *run) waitTask(ctx workflow.Context, t *openTask) (Confirmation, error) {
-	r.notifyTask(ctx, activities.EventTaskOpened, t)
+	if !t.quiet {
+		r.notifyTask(ctx, activities.EventTaskOpened, t)
+	}
 	for {
 		tctx, cancelTimer := workflow.WithCancel(ctx)
 		timer := workflow.NewTimerWithOptions(tctx, r.cfg.ReminderInterval,
@@ -169,6 +177,9 @@ func (r *run) waitTask(ctx workflow.Context, t *openTask) (Confirmation, error) 
 			return Confirmation{}, temporal.NewCanceledError("task " + t.ID + " closed without confirmation")
 		}
 		t.Reminders++
+		if t.quiet {
+			continue
+		}
 		r.notifyTask(ctx, activities.EventTaskReminder, t)
 		if t.Reminders == r.cfg.EscalateAfterReminders && t.Audience != Operator {
 			r.notify(ctx, activities.Notification{
@@ -188,6 +199,105 @@ func (r *run) ask(ctx workflow.Context, req taskRequest) (Confirmation, error) {
 	var c Confirmation
 	err := p.future.Get(ctx, &c)
 	return c, err
+}
+
+// exec runs an activity and waits for its result. When the orchestrator's own credential
+// fails (an expired or wrong secret, a disabled app: no tenant is to blame), the upgrade does
+// not fail: operators are alerted once for all tenants, and the activity is retried after a
+// doubling wait or as soon as an operator confirms the fix; after MaxFixRounds waits only the
+// operator's decision (retry or abort) continues.
+func (r *run) exec(ctx, actx workflow.Context, activity, arg, out any) error {
+	wait := r.cfg.CredentialRetryInterval
+	for round := 1; ; round++ {
+		err := workflow.ExecuteActivity(actx, activity, arg).Get(ctx, out)
+		if err == nil || !r.safe || !isOrchestratorFault(err) || ctx.Err() != nil {
+			return err
+		}
+		if err := r.orchestratorFault(ctx, lastFailure(err), round, wait); err != nil {
+			return err
+		}
+		wait = min(wait*2, maxCredentialRetryInterval)
+	}
+}
+
+// orchestratorFault alerts (once a day per fault, shared by every tenant), records a
+// warning, and waits for the retry time or an operator's decision.
+func (r *run) orchestratorFault(ctx workflow.Context, msg string, round int, wait time.Duration) error {
+	r.warn(ctx, fmt.Sprintf("orchestrator fault, round %d: %s", round, msg))
+	if round == 1 {
+		day := workflow.Now(ctx).UTC().Format("2006-01-02")
+		r.notify(ctx, activities.Notification{
+			Key: "orchestrator-fault/" + faultCode(msg) + "/" + day, Event: activities.EventOrchestratorFault, Audience: string(Operator),
+			Title:   "The orchestrator's own Microsoft sign-in fails",
+			Message: msg + " — fix the worker's credential once; every waiting upgrade retries on its own (or confirm its orchestrator-credential task with --decision retry).",
+		})
+	}
+	bounded := round <= r.cfg.MaxFixRounds
+	p := r.askAsync(ctx, orchestratorFaultTask(msg, wait, bounded))
+	if !bounded {
+		var c Confirmation
+		if err := p.future.Get(ctx, &c); err != nil {
+			return err
+		}
+		if c.Decision == DecisionAbort {
+			return aborted(c, "the orchestrator's own credential kept failing")
+		}
+		return nil
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timer := workflow.NewTimerWithOptions(tctx, wait, workflow.TimerOptions{Summary: "Retry after the orchestrator fault in " + wait.String()})
+	var (
+		c       Confirmation
+		err     error
+		decided bool
+	)
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(p.future, func(f workflow.Future) { err = f.Get(ctx, &c); decided = true })
+	sel.AddFuture(timer, func(workflow.Future) {})
+	sel.Select(ctx)
+	if !decided {
+		p.stop("retried after " + wait.String())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.Decision == DecisionAbort {
+		return aborted(c, "the orchestrator's own credential kept failing")
+	}
+	return nil
+}
+
+// roundsExhausted asks the operator to decide after a human loop ran its bounded rounds: retry
+// (another MaxFixRounds rounds) or abort.
+func (r *run) roundsExhausted(ctx workflow.Context, what string, rounds int, left string) error {
+	r.warn(ctx, fmt.Sprintf("%s: still not done after %d rounds (%s)", what, rounds, left))
+	c, err := r.ask(ctx, roundsExhaustedTask(what, rounds, left))
+	if err != nil {
+		return err
+	}
+	if c.Decision == DecisionAbort {
+		return aborted(c, what+" not done after "+fmt.Sprint(rounds)+" rounds")
+	}
+	return nil
+}
+
+func isOrchestratorFault(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == activities.ErrOrchestratorFault
+}
+
+// faultCode is the AADSTS code in a fault's message, so one alert covers every tenant.
+func faultCode(msg string) string {
+	if i := strings.Index(msg, "AADSTS"); i >= 0 {
+		j := i + len("AADSTS")
+		for j < len(msg) && msg[j] >= '0' && msg[j] <= '9' {
+			j++
+		}
+		return msg[i:j]
+	}
+	return "login"
 }
 
 // askAll opens several tasks at once (people can work in parallel) and waits for all.

@@ -171,3 +171,70 @@ func importFailedTask(message string, attempt int) taskRequest {
 			" Read the import log (Settings > Solutions > History), fix the cause (e.g. a missing dependency), then decide: retry (a new import) or abort (unfreeze and stop). Do not click Upgrade in Dynamics.",
 	}
 }
+
+func windowClosedTask(t spec.Tenant, opens, closes time.Time) taskRequest {
+	return taskRequest{
+		kind: TaskWindowClosed, audience: Operator,
+		title:   "The downtime window closed before the upgrade could freeze Work 365",
+		options: []string{DecisionStartNow, DecisionAbort},
+		instructions: fmt.Sprintf("The downtime window of %s (%s to %s UTC, %s) has closed: nothing was frozen, and nothing will be outside a window. ",
+			t.DisplayName, opens.UTC().Format("2006-01-02 15:04"), closes.UTC().Format("2006-01-02 15:04"), t.TimeZone) +
+			"Agree a new window with the customer and move it (`starter move-window <id> --start YYYY-MM-DDTHH:MM --length 6h --by <you>`; this task then closes by itself), " +
+			"or decide: start-now (freeze now, with the customer's agreement: billing stops while frozen) or abort (stop; nothing was changed).",
+	}
+}
+
+func roundsExhaustedTask(what string, rounds int, left string) taskRequest {
+	return taskRequest{
+		kind: TaskRoundsExhausted, audience: Operator,
+		title:   fmt.Sprintf("%s: not done after %d rounds", what, rounds),
+		options: []string{DecisionRetry, DecisionAbort},
+		instructions: fmt.Sprintf("The customer's people confirmed %d rounds of %s, yet the tenant still shows: %s. ", rounds, what, left) +
+			"Contact them (the tasks' instructions say what is needed), then decide: retry (another round of tasks, checked again) or abort (stop the upgrade; Work 365 is unfrozen if it was frozen).",
+	}
+}
+
+func orchestratorFaultTask(msg string, wait time.Duration, retrying bool) taskRequest {
+	next := "The upgrade retries on its own in " + wait.String() + "; confirm retry once the credential is fixed to retry at once."
+	if !retrying {
+		next = "It retried several times without success and now waits for you: retry once the credential is fixed."
+	}
+	return taskRequest{
+		kind: TaskOrchestratorCredential, audience: Operator, quiet: true,
+		title:   "The orchestrator's own Microsoft sign-in fails (not this tenant's fault)",
+		options: []string{DecisionRetry, DecisionAbort},
+		instructions: "Entra ID refuses the orchestrator's app registration: " + msg + ". This is the worker's credential or app registration (an expired or wrong client secret, an unknown certificate, a disabled app), " +
+			"the same for every tenant: fix it in the worker's configuration (secretFile/certificateFile) and the app registration. " + next + " Abort only to stop this tenant's upgrade.",
+	}
+}
+
+func confirmCompletionTask(t spec.Tenant) taskRequest {
+	return taskRequest{
+		kind: TaskConfirmCompletion, audience: ServiceAccount,
+		title:   "Tell us what the upgrade page showed at the end",
+		options: []string{DecisionCongratulations, DecisionShowedError},
+		instructions: "As the Work 365 service account " + t.ServiceAccountUPN + ", keep the upgrade page open until it finishes. " +
+			"The upgrade process is completed when the page shows 'Congratulations! The Work 365 upgrade process was completed successfully!': confirm with congratulations. " +
+			"If the page showed an error instead, confirm with showed-an-error and put the error text in the note.",
+	}
+}
+
+func completionErrorTask(note string) taskRequest {
+	return taskRequest{
+		kind: TaskCompletionError, audience: Operator,
+		title:   "The service account's upgrade page showed an error",
+		options: []string{DecisionRetry, DecisionProceed},
+		instructions: "The service account reported an error on the upgrade page" + noteSuffix(note) + ", although Dynamics 365 shows the target version installed and nothing staged. " +
+			"Check Work 365 in Dynamics 365 (its settings and a job), then decide: retry (check the tenant again and ask the service account again) or proceed (the upgrade is in; go on, with a warning).",
+	}
+}
+
+func postUpgradeFailedTask(stage Stage, message string, attempt int) taskRequest {
+	return taskRequest{
+		kind: TaskPostUpgradeFailed, audience: Operator,
+		title:   fmt.Sprintf("Stage %s failed after the upgrade went in (attempt %d): retry or skip", stage, attempt),
+		options: []string{DecisionRetry, DecisionSkip},
+		instructions: "Work 365 is upgraded; the stage " + string(stage) + " failed afterwards: " + message +
+			" The tenant stays upgraded whatever you decide. Fix the cause if you can, then decide: retry (run the stage again) or skip (leave it to be done by hand; it is listed in the upgrade's warnings).",
+	}
+}

@@ -24,6 +24,12 @@ const (
 	DefaultImportTimeout            = 2 * time.Hour
 	DefaultUpgradeStartPollInterval = 30 * time.Second
 	DefaultEscalateAfterReminders   = 3
+	DefaultMaxFixRounds             = 3
+	DefaultCongratulationsGrace     = 30 * time.Minute
+	DefaultMaxFrozen                = 6 * time.Hour
+	DefaultCredentialRetryInterval  = 15 * time.Minute
+	// maxCredentialRetryInterval caps the doubling wait after an orchestrator credential fault.
+	maxCredentialRetryInterval = 2 * time.Hour
 )
 
 func (c Config) withDefaults() Config {
@@ -40,6 +46,12 @@ func (c Config) withDefaults() Config {
 	def(&c.ReminderInterval, DefaultReminderInterval)
 	def(&c.ImportTimeout, DefaultImportTimeout)
 	def(&c.UpgradeStartPollInterval, DefaultUpgradeStartPollInterval)
+	def(&c.CongratulationsGrace, DefaultCongratulationsGrace)
+	def(&c.MaxFrozen, DefaultMaxFrozen)
+	def(&c.CredentialRetryInterval, DefaultCredentialRetryInterval)
+	if c.MaxFixRounds <= 0 {
+		c.MaxFixRounds = DefaultMaxFixRounds
+	}
 	if c.MaxLinkRounds <= 0 {
 		c.MaxLinkRounds = DefaultMaxLinkRounds
 	}
@@ -98,6 +110,20 @@ func longOpts(ctx workflow.Context, summary string, timeout time.Duration) workf
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 10 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
 			MaximumAttempts: 10, NonRetryableErrorTypes: nonRetryable,
+		},
+	})
+}
+
+// cleanupOpts: leaving a tenant safe (the unfreeze after a failure or cancellation) is retried
+// for hours, long after an upgrade would give up.
+func cleanupOpts(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                summary,
+		StartToCloseTimeout:    2 * time.Minute,
+		ScheduleToCloseTimeout: 12 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
+			NonRetryableErrorTypes: nonRetryable,
 		},
 	})
 }

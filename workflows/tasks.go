@@ -16,16 +16,22 @@ type taskBoard struct {
 	open          []*openTask
 	closed        map[string]string
 	confirmations []Confirmation
+	// closedTasks keeps closed tasks, so that a late confirmation can be judged.
+	closedTasks map[string]Task
+	// lateEvidence names the task kinds whose late confirmations are kept as evidence (their
+	// effect is observable, so the workflow looks again) and where to send them.
+	lateEvidence map[TaskKind]workflow.Channel
 }
 
 type openTask struct {
 	Task
 	// replies carries the accepted confirmation to the waiting stage.
 	replies workflow.Channel
+	quiet   bool
 }
 
 func newTaskBoard(prefix string) *taskBoard {
-	return &taskBoard{prefix: prefix, closed: map[string]string{}}
+	return &taskBoard{prefix: prefix, closed: map[string]string{}, closedTasks: map[string]Task{}}
 }
 
 // newTask opens a task; the caller waits on its replies channel.
@@ -39,6 +45,7 @@ func (b *taskBoard) newTask(ctx workflow.Context, stage Stage, req taskRequest) 
 			OpenedAt: workflow.Now(ctx),
 		},
 		replies: workflow.NewBufferedChannel(ctx, 1),
+		quiet:   req.quiet,
 	}
 	b.open = append(b.open, t)
 	return t
@@ -46,8 +53,26 @@ func (b *taskBoard) newTask(ctx workflow.Context, stage Stage, req taskRequest) 
 
 // close removes a task from the open list, remembering why.
 func (b *taskBoard) close(id, why string) {
+	if t := b.find(id); t != nil {
+		b.closedTasks[id] = t.Task
+	}
 	b.open = slices.DeleteFunc(b.open, func(t *openTask) bool { return t.ID == id })
 	b.closed[id] = why
+}
+
+// late returns the closed task a confirmation may still be evidence for: its kind's effect is
+// observable and nobody confirmed it yet.
+func (b *taskBoard) late(req ConfirmRequest) (Task, bool) {
+	t, ok := b.closedTasks[req.TaskID]
+	if !ok || b.lateEvidence[t.Kind] == nil {
+		return Task{}, false
+	}
+	for _, c := range b.confirmations {
+		if c.TaskID == t.ID {
+			return Task{}, false
+		}
+	}
+	return t, true
 }
 
 func (b *taskBoard) find(id string) *openTask {
@@ -70,6 +95,12 @@ func (b *taskBoard) validate(req ConfirmRequest) error {
 	}
 	t := b.find(req.TaskID)
 	if t == nil {
+		if lt, ok := b.late(req); ok {
+			if req.As != lt.Audience {
+				return fmt.Errorf("task %s is for the %s, not the %s", lt.ID, lt.Audience, orNone(req.As))
+			}
+			return nil // kept as evidence: the workflow looks at the tenant again
+		}
 		if why, ok := b.closed[req.TaskID]; ok {
 			return fmt.Errorf("task %s is not open (%s); see the open tasks with `starter tasks`", req.TaskID, why)
 		}
@@ -90,6 +121,17 @@ func (b *taskBoard) validate(req ConfirmRequest) error {
 // accept records a validated confirmation and hands it to the waiting stage.
 func (b *taskBoard) accept(ctx workflow.Context, req ConfirmRequest, via string) Confirmation {
 	t := b.find(req.TaskID)
+	if t == nil {
+		// A late confirmation of a closed task (validated): evidence, not a decision.
+		lt, _ := b.late(req)
+		c := Confirmation{
+			TaskID: lt.ID, Kind: lt.Kind, Audience: lt.Audience, By: req.By, Note: req.Note,
+			At: workflow.Now(ctx), Via: via, Late: true,
+		}
+		b.confirmations = append(b.confirmations, c)
+		b.lateEvidence[lt.Kind].SendAsync(c)
+		return c
+	}
 	c := Confirmation{
 		TaskID: t.ID, Kind: t.Kind, Audience: t.Audience, By: req.By, Note: req.Note,
 		Decision: req.Decision, At: workflow.Now(ctx), Via: via,

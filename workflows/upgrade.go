@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -46,7 +47,25 @@ type upgrade struct {
 	linkRound          int
 	partnerCenters     []PartnerCenterResult
 	cleanup            []string
+	// upgradeIn is set once the upgrade went in (completion seen): from then on nothing turns
+	// the outcome into failed.
+	upgradeIn bool
+	// frozenAt is when Work 365 was frozen; frozenFor accumulates the frozen time.
+	frozenAt  time.Time
+	frozenFor time.Duration
+	// lookNow carries late confirmations (evidence) to the stage that can look at the tenant.
+	lookNow workflow.Channel
 }
+
+// Workflow versions (README, "Evolving running upgrades"): each release that changes the
+// commands a running upgrade issues adds one change ID here, read once at the start.
+const (
+	// changeSafeRunbook gates issue 10's runbook: preparation before the window, a closed
+	// window asks the operator, bounded human loops, observed Begin Upgrade, the completion
+	// page, portal and unfreeze before Partner Center, post-upgrade stages that never fail
+	// the tenant, and waits instead of failures on orchestrator faults.
+	changeSafeRunbook = "safe-on-real-tenant"
+)
 
 // TenantUpgrade upgrades one tenant to Work 365 v2.5, following the runbook stage by stage.
 // It returns a Result for upgraded and already-current tenants; failed and cancelled upgrades
@@ -59,6 +78,11 @@ func TenantUpgrade(ctx workflow.Context, in Input) (Result, error) {
 	}
 	u.reportTo = in.ReportTo
 	u.windowChanged = workflow.NewBufferedChannel(ctx, 10)
+	u.lookNow = workflow.NewBufferedChannel(ctx, 10)
+	u.safe = workflow.GetVersion(ctx, changeSafeRunbook, workflow.DefaultVersion, 1) >= 1
+	if u.safe {
+		u.board.lateEvidence = map[TaskKind]workflow.Channel{TaskBeginUpgrade: u.lookNow}
+	}
 	if err := u.registerHandlers(ctx); err != nil {
 		return Result{}, err
 	}
@@ -66,9 +90,31 @@ func TenantUpgrade(ctx workflow.Context, in Input) (Result, error) {
 	return u.finish(ctx, err)
 }
 
-// runbook runs the stages in the runbook's order.
+// runbook runs the stages in the runbook's order. Human preparation that needs no freeze
+// (prerequisites, MFA) comes before the window; once the upgrade is in, the portal comes back
+// and Work 365 is unfrozen before Partner Center re-consent (which may take days), and later
+// stages never fail the upgraded tenant.
 func (u *upgrade) runbook(ctx workflow.Context) error {
-	steps := []func(workflow.Context) error{
+	if u.safe {
+		return u.steps(ctx,
+			u.validate,
+			u.discover,
+			u.prerequisites,
+			u.enableMFA,
+			u.downtimeWindow, // re-verifies the preparation when it opens
+			u.freezeAndDrain,
+			u.uninstallPortal,
+			u.importSolution,
+			u.recheckServiceRole,
+			u.registrationAndConsent,
+			u.completion, // the completion page and the final checks through the APIs
+			u.afterUpgrade(u.reinstallPortal),
+			u.afterUpgrade(u.unfreezeUnlessPartnerCenterFirst),
+			u.afterUpgrade(u.partnerCenterReconsent),
+			u.afterUpgrade(u.verify),
+		)
+	}
+	return u.steps(ctx,
 		u.validate,
 		u.discover,
 		u.prerequisites,
@@ -83,7 +129,10 @@ func (u *upgrade) runbook(ctx workflow.Context) error {
 		u.partnerCenterReconsent,
 		u.reinstallPortal,
 		u.unfreezeAndVerify,
-	}
+	)
+}
+
+func (u *upgrade) steps(ctx workflow.Context, steps ...func(workflow.Context) error) error {
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -98,13 +147,13 @@ func (u *upgrade) validate(ctx workflow.Context) error {
 	if err := u.in.Tenant.Validate(); err != nil {
 		return temporal.NewNonRetryableApplicationError("invalid tenant spec: "+err.Error(), activities.ErrInvalidSpec, nil)
 	}
-	return workflow.ExecuteActivity(readOpts(ctx, "Resolve the downtime window in "+u.in.Tenant.TimeZone), a.ResolveWindow, u.in.Tenant).Get(ctx, &u.window)
+	return u.exec(ctx, readOpts(ctx, "Resolve the downtime window in "+u.in.Tenant.TimeZone), a.ResolveWindow, u.in.Tenant, &u.window)
 }
 
 // 1. Discover: installed Work 365 version (none = new install) and portal.
 func (u *upgrade) discover(ctx workflow.Context) error {
 	u.enter(ctx, StageDiscover)
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Discover installed Work 365 and portal"), a.Discover, u.ref).Get(ctx, &u.discovery); err != nil {
+	if err := u.exec(ctx, readOpts(ctx, "Discover installed Work 365 and portal"), a.Discover, u.ref, &u.discovery); err != nil {
 		return err
 	}
 	u.fromVersion = u.discovery.InstalledVersion
@@ -125,22 +174,36 @@ func (u *upgrade) discover(ctx workflow.Context) error {
 }
 
 // 2. Prerequisites (runbook table). Blocking failures become "fix X" tasks, re-verified until
-// they pass. The Work 365 Service role may be missing now; it is re-checked after the import.
+// they pass, for at most MaxFixRounds rounds before the operator decides. The Work 365 Service
+// role may be missing now; it is re-checked after the import.
 func (u *upgrade) prerequisites(ctx workflow.Context) error {
 	u.enter(ctx, StagePrerequisites)
+	_, err := u.fixPrerequisites(ctx, false)
+	return err
+}
+
+// fixPrerequisites checks the prerequisites and asks for fixes until they pass; it reports
+// whether anything had to be fixed. recheck is the re-verification when the window opens.
+func (u *upgrade) fixPrerequisites(ctx workflow.Context, recheck bool) (bool, error) {
 	in := activities.PrerequisiteInput{Tenant: u.ref, GlobalAdminUPN: u.in.Tenant.GlobalAdminUPN, ServiceAccountUPN: u.in.Tenant.ServiceAccountUPN}
+	asked := false
 	for round := 1; ; round++ {
 		var rep activities.PrerequisiteReport
-		if err := workflow.ExecuteActivity(readOpts(ctx, "Check the runbook's prerequisites"), a.CheckPrerequisites, in).Get(ctx, &rep); err != nil {
-			return err
+		if err := u.exec(ctx, readOpts(ctx, "Check the runbook's prerequisites"), a.CheckPrerequisites, in, &rep); err != nil {
+			return asked, err
 		}
 		var fixes []taskRequest
+		var left []string
 		for _, c := range rep.Checks {
 			if c.Blocking && !c.Passed {
 				fixes = append(fixes, fixPrerequisiteTask(u.in.Tenant, c))
+				left = append(left, c.Title+": "+c.Detail)
 			}
 		}
 		if len(fixes) == 0 {
+			if recheck {
+				return asked, nil
+			}
 			if c, ok := rep.Check(activities.CheckServiceRole); ok && !c.Passed {
 				u.serviceRoleMissing = true
 				u.note("'Work 365 Service' role missing: allowed now, re-checked after the import")
@@ -148,10 +211,21 @@ func (u *upgrade) prerequisites(ctx workflow.Context) error {
 			if c, ok := rep.Check(activities.CheckPremiumLicences); ok && !c.Passed {
 				u.warn(ctx, "advice: "+c.Detail)
 			}
-			return nil
+			u.note("prerequisites met")
+			return asked, nil
 		}
+		if recheck && !asked {
+			u.warn(ctx, "prerequisites no longer met when the window opened: "+strings.Join(left, "; "))
+		}
+		if u.safe && round > u.cfg.MaxFixRounds {
+			if err := u.roundsExhausted(ctx, "prerequisite fixes", round-1, strings.Join(left, "; ")); err != nil {
+				return asked, err
+			}
+			round = 1
+		}
+		asked = true
 		if _, err := u.askAll(ctx, fixes); err != nil {
-			return err
+			return asked, err
 		}
 	}
 }
@@ -160,6 +234,9 @@ func (u *upgrade) prerequisites(ctx workflow.Context) error {
 // or move it.
 func (u *upgrade) downtimeWindow(ctx workflow.Context) error {
 	u.enter(ctx, StageDowntimeWindow)
+	if u.safe {
+		return u.windowContract(ctx)
+	}
 	for !u.startNow {
 		now := workflow.Now(ctx)
 		if !now.Before(u.window.Opens) {
@@ -187,6 +264,87 @@ func (u *upgrade) downtimeWindow(ctx workflow.Context) error {
 	return nil
 }
 
+// windowContract never lets the freeze happen outside the window: it waits for the window;
+// a closed window asks the operator (start now, move the window, or abort); once it is open,
+// the preparation (prerequisites, MFA) is verified again, and if fixes took time, the window
+// is checked again.
+func (u *upgrade) windowContract(ctx workflow.Context) error {
+	for {
+		if err := u.waitForWindow(ctx); err != nil {
+			return err
+		}
+		fixedPrereqs, err := u.fixPrerequisites(ctx, true)
+		if err != nil {
+			return err
+		}
+		fixedMFA, err := u.fixMFA(ctx, true)
+		if err != nil {
+			return err
+		}
+		if !fixedPrereqs && !fixedMFA {
+			break
+		}
+		u.note("preparation fixed again after the window opened; window checked again")
+	}
+	if u.startNow {
+		u.note("started now by an operator")
+	} else {
+		u.note("window open until " + u.window.Closes.UTC().Format(time.RFC3339) + "; preparation re-verified")
+	}
+	return nil
+}
+
+// waitForWindow returns once the window is open (or an operator started it now).
+func (u *upgrade) waitForWindow(ctx workflow.Context) error {
+	for !u.startNow {
+		now := workflow.Now(ctx)
+		wctx, cancel := workflow.WithCancel(ctx)
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(u.windowChanged, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, nil) })
+		var task *pendingTask
+		var decided *Confirmation
+		var taskErr error
+		switch {
+		case now.Before(u.window.Opens):
+			timer := workflow.NewTimerWithOptions(wctx, u.window.Opens.Sub(now), workflow.TimerOptions{
+				Summary: "Downtime window opens " + u.in.Tenant.Window.Start + " " + u.in.Tenant.TimeZone,
+			})
+			sel.AddFuture(timer, func(workflow.Future) {})
+		case !now.After(u.window.Closes):
+			cancel()
+			return nil
+		default:
+			u.warn(ctx, "the downtime window closed at "+u.window.Closes.UTC().Format(time.RFC3339)+" before the freeze: nothing frozen; the operator decides")
+			task = u.askAsync(wctx, windowClosedTask(u.in.Tenant, u.window.Opens, u.window.Closes))
+			sel.AddFuture(task.future, func(f workflow.Future) {
+				var c Confirmation
+				if taskErr = f.Get(ctx, &c); taskErr == nil {
+					decided = &c
+				}
+			})
+		}
+		sel.Select(ctx)
+		if task != nil && decided == nil && taskErr == nil {
+			task.stop("the downtime window was changed")
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return temporal.NewCanceledError("cancelled while waiting for the downtime window")
+		}
+		if taskErr != nil {
+			return taskErr
+		}
+		if decided != nil {
+			if decided.Decision == DecisionAbort {
+				return aborted(*decided, "the downtime window closed before the upgrade could start")
+			}
+			u.startNow = true
+			u.warnings = append(u.warnings, "downtime window started now by "+decided.By+" after it had closed"+noteSuffix(decided.Note))
+		}
+	}
+	return nil
+}
+
 // 4. Freeze Work 365 activity, then wait for pending jobs to drain, bounded by a deadline after
 // which the operator decides.
 func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
@@ -196,12 +354,16 @@ func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
 		return nil
 	}
 	u.frozen = true // set first: cleanup unfreezes (idempotently) even if the freeze's answer is lost
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Freeze Work 365 activity"), a.Freeze, u.ref).Get(ctx, nil); err != nil {
+	if err := u.exec(ctx, readOpts(ctx, "Freeze Work 365 activity"), a.Freeze, u.ref, nil); err != nil {
 		return err
+	}
+	if u.safe {
+		u.frozenAt = workflow.Now(ctx)
+		u.watchFrozenTime(ctx)
 	}
 	for {
 		summary := "Wait for pending Work 365 jobs to complete"
-		err := workflow.ExecuteActivity(pollOpts(ctx, summary, u.cfg.DrainPollInterval, u.cfg.DrainDeadline), a.DrainJobs, u.ref).Get(ctx, nil)
+		err := u.exec(ctx, pollOpts(ctx, summary, u.cfg.DrainPollInterval, u.cfg.DrainDeadline), a.DrainJobs, u.ref, nil)
 		if err == nil {
 			u.note("no Work 365 jobs pending")
 			return nil
@@ -225,31 +387,56 @@ func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
 }
 
 // 5. MFA: policies enabled, MFA registered for the service account and the admin; each missing
-// one is a human task, re-verified after confirmation.
+// one is a human task, re-verified after confirmation, for at most MaxFixRounds rounds. It needs
+// no freeze, so it runs before the downtime window and is re-verified when the window opens.
 func (u *upgrade) enableMFA(ctx workflow.Context) error {
 	u.enter(ctx, StageMFA)
+	_, err := u.fixMFA(ctx, false)
+	return err
+}
+
+// fixMFA checks MFA and asks for what is missing until it is all in place; it reports whether
+// anything had to be done.
+func (u *upgrade) fixMFA(ctx workflow.Context, recheck bool) (bool, error) {
 	in := activities.MFAInput{Tenant: u.ref, GlobalAdminUPN: u.in.Tenant.GlobalAdminUPN, ServiceAccountUPN: u.in.Tenant.ServiceAccountUPN}
-	for {
+	asked := false
+	for round := 1; ; round++ {
 		var rep activities.MFAReport
-		if err := workflow.ExecuteActivity(readOpts(ctx, "Check MFA policies and registrations"), a.CheckMFA, in).Get(ctx, &rep); err != nil {
-			return err
+		if err := u.exec(ctx, readOpts(ctx, "Check MFA policies and registrations"), a.CheckMFA, in, &rep); err != nil {
+			return asked, err
 		}
 		var todo []taskRequest
+		var left []string
 		if !rep.Policies.Enabled {
 			todo = append(todo, mfaPoliciesTask(u.in.Tenant.TenantID, GlobalAdmin, TaskEnableMFAPolicies))
+			left = append(left, "MFA policies not enabled")
 		}
 		if !rep.ServiceRegistered {
 			todo = append(todo, registerMFATask(u.in.Tenant, true))
+			left = append(left, "service account has no MFA method")
 		}
 		if !rep.AdminRegistered {
 			todo = append(todo, registerMFATask(u.in.Tenant, false))
+			left = append(left, "Global Administrator has no MFA method")
 		}
 		if len(todo) == 0 {
-			u.note("MFA enforced by " + rep.Policies.Source + "; both accounts registered")
-			return nil
+			if !recheck {
+				u.note("MFA enforced by " + rep.Policies.Source + "; both accounts registered")
+			}
+			return asked, nil
 		}
+		if recheck && !asked {
+			u.warn(ctx, "MFA no longer in place when the window opened: "+strings.Join(left, "; "))
+		}
+		if u.safe && round > u.cfg.MaxFixRounds {
+			if err := u.roundsExhausted(ctx, "MFA set-up", round-1, strings.Join(left, "; ")); err != nil {
+				return asked, err
+			}
+			round = 1
+		}
+		asked = true
 		if _, err := u.askAll(ctx, todo); err != nil {
-			return err
+			return asked, err
 		}
 	}
 }
@@ -262,11 +449,11 @@ func (u *upgrade) uninstallPortal(ctx workflow.Context) error {
 		return nil
 	}
 	var op activities.AsyncOp
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Start uninstalling the Work 365 portal solution"), a.StartPortalUninstall, u.ref).Get(ctx, &op); err != nil {
+	if err := u.exec(ctx, readOpts(ctx, "Start uninstalling the Work 365 portal solution"), a.StartPortalUninstall, u.ref, &op); err != nil {
 		return err
 	}
 	u.portalUninstalled = true
-	if err := workflow.ExecuteActivity(longOpts(ctx, "Wait for the portal uninstall", u.cfg.ImportTimeout), a.WaitForAsyncOperation, op).Get(ctx, nil); err != nil {
+	if err := u.exec(ctx, longOpts(ctx, "Wait for the portal uninstall", u.cfg.ImportTimeout), a.WaitForAsyncOperation, op, nil); err != nil {
 		return err
 	}
 	u.note("portal " + u.discovery.PortalVersion + " uninstalled; reinstalled after the upgrade")
@@ -293,13 +480,13 @@ func (u *upgrade) importSolution(ctx workflow.Context) error {
 			ImportJobID: importJobID(ctx, what), TargetVersion: u.in.Tenant.TargetVersion,
 		}
 		var st activities.ImportStarted
-		if err := workflow.ExecuteActivity(readOpts(ctx, summary), a.StartImport, in).Get(ctx, &st); err != nil {
+		if err := u.exec(ctx, readOpts(ctx, summary), a.StartImport, in, &st); err != nil {
 			return err
 		}
 		if st.Already != "" {
 			u.note(st.Already)
 		}
-		err := workflow.ExecuteActivity(longOpts(ctx, "Wait for the import of Work 365 "+u.in.Tenant.TargetVersion, u.cfg.ImportTimeout), a.WaitForImport, st).Get(ctx, nil)
+		err := u.exec(ctx, longOpts(ctx, "Wait for the import of Work 365 "+u.in.Tenant.TargetVersion, u.cfg.ImportTimeout), a.WaitForImport, st, nil)
 		if err == nil {
 			break
 		}
@@ -317,7 +504,7 @@ func (u *upgrade) importSolution(ctx workflow.Context) error {
 		}
 	}
 	var s activities.SolutionState
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Verify the import"), a.VerifyImport, u.check()).Get(ctx, &s); err != nil {
+	if err := u.exec(ctx, readOpts(ctx, "Verify the import"), a.VerifyImport, u.check(), &s); err != nil {
 		return err
 	}
 	if newInstall {
@@ -347,13 +534,20 @@ func (u *upgrade) recheckServiceRole(ctx workflow.Context) error {
 		return nil
 	}
 	in := activities.PrerequisiteInput{Tenant: u.ref, GlobalAdminUPN: u.in.Tenant.GlobalAdminUPN, ServiceAccountUPN: u.in.Tenant.ServiceAccountUPN}
-	for {
+	for round := 1; ; round++ {
 		var ok bool
-		if err := workflow.ExecuteActivity(readOpts(ctx, "Check the service account's Work 365 Service role"), a.CheckServiceRole, in).Get(ctx, &ok); err != nil {
+		if err := u.exec(ctx, readOpts(ctx, "Check the service account's Work 365 Service role"), a.CheckServiceRole, in, &ok); err != nil {
 			return err
 		}
 		if ok {
+			u.note("'Work 365 Service' role assigned")
 			return nil
+		}
+		if u.safe && round > u.cfg.MaxFixRounds {
+			if err := u.roundsExhausted(ctx, "the Work 365 Service role", round-1, u.in.Tenant.ServiceAccountUPN+" does not hold the role"); err != nil {
+				return err
+			}
+			round = 1
 		}
 		if _, err := u.ask(ctx, serviceRoleTask(u.in.Tenant, "Work 365 Service")); err != nil {
 			return err
@@ -374,20 +568,30 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 	} else {
 		u.note("registration form skipped: upgrading from a previous version")
 	}
-	expired, why := 0, ""
+	expired, notFound, why := 0, 0, ""
 	for {
 		if u.stage != StageRegistration {
 			u.enter(ctx, StageRegistration)
 		}
+		// Observe, don't trust: Begin Upgrade may already have happened in an earlier round
+		// (a click in the last seconds, a confirmation that reached a closed task).
+		if u.safe && u.linkRound > 0 && u.lookForBeginUpgrade(ctx) {
+			u.note("Begin Upgrade of an earlier round seen in the tenant; no new consent needed")
+			return nil
+		}
 		u.linkRound++
 		u.extra = []temporal.SearchAttributeUpdate{searchattr.FromVersion.ValueSet(versionOrNone(u.fromVersion)), searchattr.LinkRound.ValueSet(int64(u.linkRound))}
-		c, err := u.ask(ctx, getConsentTask(u.in.Tenant, u.linkRound, newInstall, why))
+		c, began, err := u.askConsent(ctx, getConsentTask(u.in.Tenant, u.linkRound, newInstall, why))
 		if err != nil {
 			return err
 		}
+		if began {
+			u.note("Begin Upgrade seen in the tenant after a late confirmation; Get Consent closed")
+			return nil
+		}
 		linkIssued := c.At
 		var consent activities.ConsentState
-		if err := workflow.ExecuteActivity(readOpts(ctx, "Verify the Work 365 app's admin consent"), a.VerifyConsent, u.ref).Get(ctx, &consent); err != nil {
+		if err := u.exec(ctx, readOpts(ctx, "Verify the Work 365 app's admin consent"), a.VerifyConsent, u.ref, &consent); err != nil {
 			return err
 		}
 		switch {
@@ -396,13 +600,19 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 		case !consent.Granted:
 			u.warn(ctx, "round "+fmt.Sprint(u.linkRound)+": "+consent.Detail)
 			why = "The consent was not found in the tenant (" + consent.Detail + "): accept the permissions this time."
+			if notFound++; u.safe && notFound >= u.cfg.MaxFixRounds {
+				if err := u.roundsExhausted(ctx, "the Work 365 app's consent", notFound, consent.Detail); err != nil {
+					return err
+				}
+				notFound = 0
+			}
 			continue
 		default:
 			u.note("consent verified: " + consent.Detail)
 		}
 
 		u.enter(ctx, StageConsentInit)
-		began, err := u.waitForBeginUpgrade(ctx, linkIssued)
+		began, err = u.waitForBeginUpgrade(ctx, linkIssued)
 		if err != nil {
 			return err
 		}
@@ -423,6 +633,47 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 			expired = 0
 		}
 	}
+}
+
+// askConsent opens the Get Consent task and waits for it. In the safe runbook a late
+// confirmation of an earlier Begin Upgrade task makes it look at the tenant at once; when the
+// upgrade is seen started, the task closes and began is true.
+func (u *upgrade) askConsent(ctx workflow.Context, req taskRequest) (c Confirmation, began bool, err error) {
+	if !u.safe {
+		c, err = u.ask(ctx, req)
+		return c, false, err
+	}
+	p := u.askAsync(ctx, req)
+	for {
+		done := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(p.future, func(f workflow.Future) { err = f.Get(ctx, &c); done = true })
+		sel.AddReceive(u.lookNow, func(ch workflow.ReceiveChannel, _ bool) {
+			var late Confirmation
+			ch.Receive(ctx, &late)
+			u.note("late confirmation of " + late.TaskID + " by " + late.By + ": looking at the tenant")
+			began = u.lookForBeginUpgrade(ctx)
+		})
+		sel.Select(ctx)
+		if done {
+			return c, false, err
+		}
+		if began {
+			p.stop("Begin Upgrade already seen in the tenant")
+			return Confirmation{}, true, nil
+		}
+	}
+}
+
+// lookForBeginUpgrade looks once whether Begin Upgrade has started (Work 365's record, or the
+// staged upgrade promoted).
+func (u *upgrade) lookForBeginUpgrade(ctx workflow.Context) bool {
+	once := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary: "Look for Begin Upgrade in the tenant", StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	var s activities.SolutionState
+	return u.exec(ctx, once, a.WaitForUpgradeStarted, u.check(), &s) == nil
 }
 
 // waitForBeginUpgrade waits for the service account's Begin Upgrade: its confirmation, or the
@@ -453,9 +704,9 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 			failure = err
 		}
 	})
-	if !check.NewInstall {
+	if !check.NewInstall || u.safe {
 		// An upgrade shows in Dataverse once the staged solution is promoted; a new install's
-		// initialisation does not, so only the person's confirmation counts there.
+		// initialisation shows in Work 365's settings record (the safe runbook reads it).
 		detect := workflow.ExecuteActivity(pollOpts(wctx, "Watch for Begin Upgrade in Dynamics", u.cfg.UpgradeStartPollInterval, remaining+u.cfg.UpgradeStartPollInterval), a.WaitForUpgradeStarted, check)
 		sel.AddFuture(detect, func(f workflow.Future) {
 			if err := f.Get(ctx, nil); err == nil {
@@ -482,7 +733,7 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 		return true, nil
 	}
 	// The link timer fired: look once more, in case the click landed in the last seconds.
-	if check.NewInstall {
+	if check.NewInstall && !u.safe {
 		task.stop(fmt.Sprintf("the upgrade link expired at %s; a new Get Consent task follows", expires.UTC().Format(time.RFC3339)))
 		return false, nil
 	}
@@ -491,7 +742,7 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 		Summary: "Check once more for Begin Upgrade", StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
-	if err := workflow.ExecuteActivity(last, a.WaitForUpgradeStarted, check).Get(ctx, &s); err == nil {
+	if err := u.exec(ctx, last, a.WaitForUpgradeStarted, check, &s); err == nil {
 		task.stop("Begin Upgrade detected")
 		u.note("Begin Upgrade detected in Dynamics as the link expired")
 		return true, nil
@@ -501,12 +752,80 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 }
 
 // 11. Completion: the target version installed and no staged upgrade left, with a deadline.
+// The safe runbook also asks the service account what the page showed ("Congratulations! …"
+// or an error) and verifies the end state through the APIs before anything else.
 func (u *upgrade) completion(ctx workflow.Context) error {
 	u.enter(ctx, StageCompletion)
+	if !u.safe {
+		return u.waitForCompletion(ctx)
+	}
+	page := u.askAsync(ctx, confirmCompletionTask(u.in.Tenant))
+	if err := u.waitForCompletion(ctx); err != nil {
+		page.stop("the upgrade did not complete")
+		return err
+	}
+	u.upgradeIn = true
+	return u.afterUpgrade(func(ctx workflow.Context) error { return u.confirmCompletion(ctx, page) })(ctx)
+}
+
+// confirmCompletion waits, for CongratulationsGrace, for the service account to say what the
+// page showed, then verifies the end state through the APIs.
+func (u *upgrade) confirmCompletion(ctx workflow.Context, page *pendingTask) error {
+	for page != nil {
+		tctx, cancel := workflow.WithCancel(ctx)
+		grace := workflow.NewTimerWithOptions(tctx, u.cfg.CongratulationsGrace, workflow.TimerOptions{Summary: "Wait for the service account's word on the completion page"})
+		var (
+			c        Confirmation
+			err      error
+			answered bool
+		)
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(page.future, func(f workflow.Future) { err = f.Get(ctx, &c); answered = true })
+		sel.AddFuture(grace, func(workflow.Future) {})
+		sel.Select(ctx)
+		cancel()
+		switch {
+		case !answered:
+			page.stop("not confirmed within " + u.cfg.CongratulationsGrace.String() + "; the APIs show the upgrade complete")
+			u.warn(ctx, "the service account did not say what the completion page showed within "+u.cfg.CongratulationsGrace.String()+"; the APIs show the upgrade complete")
+			page = nil
+		case err != nil:
+			return err
+		case c.Decision == DecisionCongratulations:
+			u.note("the service account saw 'Congratulations! The Work 365 upgrade process was completed successfully!'")
+			page = nil
+		default:
+			u.warn(ctx, "the service account's completion page showed an error"+noteSuffix(c.Note))
+			d, err := u.ask(ctx, completionErrorTask(c.Note))
+			if err != nil {
+				return err
+			}
+			if d.Decision == DecisionProceed {
+				u.warn(ctx, "proceeded after the completion page's error on "+d.By+"'s decision")
+				page = nil
+				break
+			}
+			page = u.askAsync(ctx, confirmCompletionTask(u.in.Tenant))
+		}
+	}
+	var s activities.SolutionState
+	if err := u.exec(ctx, readOpts(ctx, "Verify the upgrade through the APIs"), a.FinalCheck, u.check(), &s); err != nil {
+		return err
+	}
+	if spec.CompareVersions(s.InstalledVersion, u.in.Tenant.TargetVersion) < 0 || s.StagedVersion != "" {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("verification through the APIs failed: installed %q, staged %q — check Settings > Solutions in Dynamics 365", s.InstalledVersion, s.StagedVersion), ErrUpgradeFailed, nil)
+	}
+	u.note("verified through the APIs: Work 365 " + s.InstalledVersion + " installed, nothing staged, Work 365 answering")
+	return nil
+}
+
+// waitForCompletion polls until the target is installed and nothing is staged; at the
+// deadline the operator decides.
+func (u *upgrade) waitForCompletion(ctx workflow.Context) error {
 	check := u.check()
 	for {
 		var s activities.SolutionState
-		err := workflow.ExecuteActivity(pollOpts(ctx, "Wait for Work 365 "+u.in.Tenant.TargetVersion+" to finish upgrading", u.cfg.CompletionPollInterval, u.cfg.CompletionDeadline), a.WaitForCompletion, check).Get(ctx, &s)
+		err := u.exec(ctx, pollOpts(ctx, "Wait for Work 365 "+u.in.Tenant.TargetVersion+" to finish upgrading", u.cfg.CompletionPollInterval, u.cfg.CompletionDeadline), a.WaitForCompletion, check, &s)
 		if err == nil {
 			u.note("Work 365 " + s.InstalledVersion + " installed; no staged upgrade left")
 			return nil
@@ -537,6 +856,9 @@ func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
 	}
 	futures := make([]workflow.ChildWorkflowFuture, 0, len(u.in.Tenant.PartnerCenters))
 	for _, pc := range u.in.Tenant.PartnerCenters {
+		if u.safe && u.partnerCenterDone(pc.Name) {
+			continue // a retry after a failure re-runs only the connections not done
+		}
 		sas := []temporal.SearchAttributeUpdate{
 			searchattr.TenantID.ValueSet(u.in.Tenant.TenantID),
 			searchattr.TenantName.ValueSet(u.in.Tenant.DisplayName),
@@ -572,6 +894,15 @@ func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
 	return firstErr
 }
 
+func (u *upgrade) partnerCenterDone(name string) bool {
+	for _, r := range u.partnerCenters {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // 13. Portal reinstall, when it was uninstalled in stage 6.
 func (u *upgrade) reinstallPortal(ctx workflow.Context) error {
 	u.enter(ctx, StagePortalReinstall)
@@ -591,10 +922,10 @@ func (u *upgrade) reinstallPortal(ctx workflow.Context) error {
 		ImportJobID: importJobID(ctx, "portal"),
 	}
 	var st activities.ImportStarted
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Reinstall the latest Work 365 portal solution"), a.StartImport, in).Get(ctx, &st); err != nil {
+	if err := u.exec(ctx, readOpts(ctx, "Reinstall the latest Work 365 portal solution"), a.StartImport, in, &st); err != nil {
 		return err
 	}
-	if err := workflow.ExecuteActivity(longOpts(ctx, "Wait for the portal install", u.cfg.ImportTimeout), a.WaitForImport, st).Get(ctx, nil); err != nil {
+	if err := u.exec(ctx, longOpts(ctx, "Wait for the portal install", u.cfg.ImportTimeout), a.WaitForImport, st, nil); err != nil {
 		return err
 	}
 	u.portalReinstalled = true
@@ -602,17 +933,109 @@ func (u *upgrade) reinstallPortal(ctx workflow.Context) error {
 	return nil
 }
 
+// 14 (safe runbook). Unfreeze right after the upgrade and the portal, before Partner Center
+// re-consent, which may take days; unless UnfreezeAfterPartnerCenter asks to wait for it.
+func (u *upgrade) unfreezeUnlessPartnerCenterFirst(ctx workflow.Context) error {
+	u.enter(ctx, StageUnfreeze)
+	switch {
+	case !u.frozen:
+		u.note("skipped: Work 365 was not frozen")
+	case u.cfg.UnfreezeAfterPartnerCenter && u.in.Tenant.PartnerType == spec.Direct && len(u.in.Tenant.PartnerCenters) > 0:
+		u.note("kept frozen until Partner Center re-consent (unfreezeAfterPartnerCenter)")
+	default:
+		if err := u.unfreeze(ctx, "Unfreeze Work 365 activity"); err != nil {
+			return err
+		}
+		u.note(fmt.Sprintf("Work 365 activity unfrozen after %s frozen", u.frozenFor.Round(time.Second)))
+	}
+	return nil
+}
+
+// unfreeze unfreezes Work 365 activity and counts the frozen time.
+func (u *upgrade) unfreeze(ctx workflow.Context, summary string) error {
+	if err := u.exec(ctx, readOpts(ctx, summary), a.Unfreeze, u.ref, nil); err != nil {
+		return err
+	}
+	u.frozen = false
+	if !u.frozenAt.IsZero() {
+		u.frozenFor += workflow.Now(ctx).Sub(u.frozenAt)
+		u.frozenAt = time.Time{}
+	}
+	return nil
+}
+
+// watchFrozenTime alerts the operator once when Work 365 stays frozen past MaxFrozen.
+func (u *upgrade) watchFrozenTime(ctx workflow.Context) {
+	frozenAt := u.frozenAt
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if err := workflow.NewTimerWithOptions(ctx, u.cfg.MaxFrozen, workflow.TimerOptions{Summary: "Frozen-time cap " + u.cfg.MaxFrozen.String()}).Get(ctx, nil); err != nil {
+			return
+		}
+		if !u.frozen || !u.frozenAt.Equal(frozenAt) {
+			return
+		}
+		msg := fmt.Sprintf("Work 365 of %s has been frozen for %s (cap %s), at stage %s: billing and Work 365 jobs are stopped. Help the people the upgrade waits on, or decide its open operator task.", u.in.Tenant.DisplayName, u.cfg.MaxFrozen, u.cfg.MaxFrozen, u.stage)
+		u.warn(ctx, msg)
+		u.notify(ctx, activities.Notification{Key: u.workflowID + "/frozen-too-long", Event: activities.EventFrozenTooLong, Audience: string(Operator), Title: "ESCALATED: Work 365 frozen too long at " + u.in.Tenant.DisplayName, Message: msg})
+	})
+}
+
+// 15 (safe runbook). Verify: unfreeze if still frozen, and check the end state once more.
+func (u *upgrade) verify(ctx workflow.Context) error {
+	u.enter(ctx, StageVerify)
+	if u.frozen {
+		if err := u.unfreeze(ctx, "Unfreeze Work 365 activity"); err != nil {
+			return err
+		}
+		u.note(fmt.Sprintf("Work 365 activity unfrozen after %s frozen", u.frozenFor.Round(time.Second)))
+	}
+	var s activities.SolutionState
+	if err := u.exec(ctx, readOpts(ctx, "Final verification"), a.FinalCheck, u.check(), &s); err != nil {
+		return err
+	}
+	if s.Frozen {
+		u.warn(ctx, "Work 365 still reports activity frozen after unfreeze: check the Work 365 settings")
+	}
+	u.note("Work 365 " + s.InstalledVersion + " verified; activity not frozen")
+	return nil
+}
+
+// afterUpgrade wraps a stage that runs once the upgrade is in: its failure never fails the
+// upgraded tenant; the operator retries it or skips it (a warning says what is left to do).
+func (u *upgrade) afterUpgrade(step func(workflow.Context) error) func(workflow.Context) error {
+	return func(ctx workflow.Context) error {
+		for attempt := 1; ; attempt++ {
+			err := step(ctx)
+			if err == nil || ctx.Err() != nil || temporal.IsCanceledError(err) || isAbort(err) {
+				return err
+			}
+			stage := u.stage
+			msg := truncate(lastFailure(err), 1500)
+			u.warn(ctx, fmt.Sprintf("stage %s failed after the upgrade went in (attempt %d): %s", stage, attempt, msg))
+			c, aerr := u.ask(ctx, postUpgradeFailedTask(stage, msg, attempt))
+			if aerr != nil {
+				return aerr
+			}
+			if c.Decision == DecisionSkip {
+				u.warn(ctx, fmt.Sprintf("stage %s skipped by %s after its failure: do it by hand%s", stage, c.By, noteSuffix(c.Note)))
+				u.note("skipped by " + c.By + " after a failure")
+				return nil
+			}
+		}
+	}
+}
+
 // 14. Unfreeze Work 365 activity and verify the end state.
 func (u *upgrade) unfreezeAndVerify(ctx workflow.Context) error {
 	u.enter(ctx, StageUnfreeze)
 	if u.frozen {
-		if err := workflow.ExecuteActivity(readOpts(ctx, "Unfreeze Work 365 activity"), a.Unfreeze, u.ref).Get(ctx, nil); err != nil {
+		if err := u.exec(ctx, readOpts(ctx, "Unfreeze Work 365 activity"), a.Unfreeze, u.ref, nil); err != nil {
 			return err
 		}
 		u.frozen = false
 	}
 	var s activities.SolutionState
-	if err := workflow.ExecuteActivity(readOpts(ctx, "Final verification"), a.FinalCheck, u.check()).Get(ctx, &s); err != nil {
+	if err := u.exec(ctx, readOpts(ctx, "Final verification"), a.FinalCheck, u.check(), &s); err != nil {
 		return err
 	}
 	if spec.CompareVersions(s.InstalledVersion, u.in.Tenant.TargetVersion) < 0 || s.StagedVersion != "" {
@@ -636,10 +1059,19 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 			Outcome: o, FromVersion: u.fromVersion, ToVersion: u.in.Tenant.TargetVersion,
 			Stages: u.stages, Confirmations: u.board.confirmations, Warnings: u.warnings,
 			Cleanup: u.cleanup, PartnerCenters: u.partnerCenters, LinkRounds: u.linkRound,
+			Frozen: u.frozenFor,
 		}
+	}
+	if err != nil && u.upgradeIn && !temporal.IsCanceledError(err) && !isAbort(err) {
+		// Once the upgrade is in, the tenant is upgraded: what failed later is a warning.
+		u.warn(ctx, "after the upgrade: "+err.Error())
+		err = nil
 	}
 	switch {
 	case err == nil:
+		if u.frozen && u.safe {
+			u.cleanupUnfreeze(ctx)
+		}
 		u.enter(ctx, StageDone)
 		u.endStage(ctx, "upgraded")
 		r := res(OutcomeUpgraded)
@@ -658,8 +1090,10 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	u.endStage(dctx, "ended: "+err.Error())
-	if u.frozen {
-		if uerr := workflow.ExecuteActivity(readOpts(dctx, "Cleanup: unfreeze Work 365 activity"), a.Unfreeze, u.ref).Get(dctx, nil); uerr != nil {
+	if u.frozen && u.safe {
+		u.cleanupUnfreeze(dctx)
+	} else if u.frozen {
+		if uerr := u.exec(dctx, readOpts(dctx, "Cleanup: unfreeze Work 365 activity"), a.Unfreeze, u.ref, nil); uerr != nil {
 			u.cleanup = append(u.cleanup, "FAILED to unfreeze Work 365 activity ("+uerr.Error()+"): unfreeze it by hand in the Work 365 settings")
 		} else {
 			u.frozen = false
@@ -687,6 +1121,24 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 	return r, temporal.NewNonRetryableApplicationError("upgrade failed at stage "+string(u.stage)+": "+err.Error(), ErrUpgradeFailed, err, r)
 }
 
+// cleanupUnfreeze leaves the tenant unfrozen, retrying for hours (and through orchestrator
+// faults); when even that fails it says so loudly: in the result and to the operators.
+func (u *upgrade) cleanupUnfreeze(ctx workflow.Context) {
+	err := u.exec(ctx, cleanupOpts(ctx, "Cleanup: unfreeze Work 365 activity"), a.Unfreeze, u.ref, nil)
+	if err == nil {
+		u.frozen = false
+		if !u.frozenAt.IsZero() {
+			u.frozenFor += workflow.Now(ctx).Sub(u.frozenAt)
+			u.frozenAt = time.Time{}
+		}
+		u.cleanup = append(u.cleanup, "unfroze Work 365 activity")
+		return
+	}
+	msg := "FAILED to unfreeze Work 365 activity (" + err.Error() + "): unfreeze it by hand in the Work 365 settings now"
+	u.cleanup = append(u.cleanup, msg)
+	u.notify(ctx, activities.Notification{Key: u.workflowID + "/cleanup-failed", Event: activities.EventCleanupFailed, Audience: string(Operator), Title: "URGENT: Work 365 of " + u.in.Tenant.DisplayName + " is still frozen", Message: msg})
+}
+
 func (u *upgrade) registerHandlers(ctx workflow.Context) error {
 	if err := u.board.register(ctx, func(msg string) { u.warn(ctx, msg) }); err != nil {
 		return err
@@ -704,7 +1156,7 @@ func (u *upgrade) registerHandlers(ctx workflow.Context) error {
 		t := u.in.Tenant
 		t.Window = req.Window
 		var w activities.WindowTimes
-		if err := workflow.ExecuteActivity(readOpts(ctx, "Resolve the moved downtime window"), a.ResolveWindow, t).Get(ctx, &w); err != nil {
+		if err := u.exec(ctx, readOpts(ctx, "Resolve the moved downtime window"), a.ResolveWindow, t, &w); err != nil {
 			return err
 		}
 		u.in.Tenant.Window, u.window = req.Window, w
@@ -713,7 +1165,7 @@ func (u *upgrade) registerHandlers(ctx workflow.Context) error {
 		return nil
 	}
 	windowOpen := func() error {
-		if u.stage != StageDowntimeWindow && u.stage != StageValidate && u.stage != StageDiscover && u.stage != StagePrerequisites {
+		if u.stage != StageDowntimeWindow && u.stage != StageValidate && u.stage != StageDiscover && u.stage != StagePrerequisites && (!u.safe || u.stage != StageMFA) {
 			return fmt.Errorf("the downtime window has already opened (stage %s): nothing to change", u.stage)
 		}
 		return nil

@@ -28,6 +28,7 @@ func Events() []string {
 	return []string{
 		activities.EventTaskOpened, activities.EventTaskReminder, activities.EventTaskEscalated,
 		activities.EventTaskClosed, activities.EventUpgradeEnded, activities.EventFleet,
+		activities.EventOrchestratorFault, activities.EventFrozenTooLong, activities.EventCleanupFailed,
 	}
 }
 

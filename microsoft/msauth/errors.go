@@ -135,3 +135,23 @@ func firstLine(s string) string {
 	}
 	return strings.TrimSpace(s)
 }
+
+// OrchestratorFault reports whether err is a sign-in failure of the orchestrator's own
+// credential or app registration, as opposed to a missing consent in one tenant: the same
+// answer comes from every tenant, so operators fix it once and no tenant is to blame.
+// https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+func OrchestratorFault(err error) bool {
+	var me *msapi.Error
+	if !errors.As(err, &me) || me.Service != "login" {
+		return false
+	}
+	switch me.Code {
+	case codeInvalidSecret, // AADSTS7000215: wrong client secret
+		codeExpiredSecret,  // AADSTS7000222: expired client secret
+		codeBadCertificate, // AADSTS700027: certificate unknown to the app registration or expired
+		codeAppDisabled,    // AADSTS7000112: the application is disabled
+		"AADSTS700024":     // client assertion outside its validity: the worker's clock
+		return true
+	}
+	return false
+}

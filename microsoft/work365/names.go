@@ -26,6 +26,14 @@ type Names struct {
 	SettingsIDColumn string `json:"settingsIdColumn" yaml:"settingsIdColumn"`
 	// FreezeColumn is the boolean column of the settings row that freezes Work 365 activity.
 	FreezeColumn string `json:"freezeColumn" yaml:"freezeColumn"`
+	// UpgradeStatusColumn is the text column of the settings row where Work 365 records its
+	// upgrade initialisation (Begin Upgrade): "InProgress", "Completed" or "Failed". It is the
+	// trace that makes a new install's initialisation observable (assumption: Work 365 keeps
+	// the state of its upgrade page in its settings record).
+	UpgradeStatusColumn string `json:"upgradeStatusColumn" yaml:"upgradeStatusColumn"`
+	// UpgradeVersionColumn is the text column of the settings row with the version that
+	// initialisation is for.
+	UpgradeVersionColumn string `json:"upgradeVersionColumn" yaml:"upgradeVersionColumn"`
 	// ServiceRoleName is the Dataverse security role the service account needs.
 	ServiceRoleName string `json:"serviceRoleName" yaml:"serviceRoleName"`
 	// AppID is the Work 365 multi-tenant application (client) ID whose consent the Global
@@ -44,10 +52,19 @@ func DefaultNames() Names {
 		SettingsEntitySet:        "w365_settings",
 		SettingsIDColumn:         "w365_settingid",
 		FreezeColumn:             "w365_activityfreeze",
+		UpgradeStatusColumn:      "w365_upgradestatus",
+		UpgradeVersionColumn:     "w365_upgradeversion",
 		ServiceRoleName:          "Work 365 Service",
 		AppID:                    "5b3e7d1c-0a65-4c1e-9d39-365000000365",
 	}
 }
+
+// Values of UpgradeStatusColumn.
+const (
+	UpgradeInProgress = "InProgress"
+	UpgradeCompleted  = "Completed"
+	UpgradeFailed     = "Failed"
+)
 
 // HoldingSolutionName is the name of the staged upgrade of the Work 365 solution.
 func (n Names) HoldingSolutionName() string { return n.SolutionUniqueName + "_Upgrade" }

@@ -54,6 +54,29 @@ func (s *Store) SetFrozen(ctx context.Context, orgURL string, frozen bool) error
 	return s.rows.PatchRow(ctx, orgURL, s.names.SettingsEntitySet, id, map[string]bool{s.names.FreezeColumn: frozen})
 }
 
+// Initialisation is what Work 365's settings record shows of its upgrade initialisation (the
+// service account's Begin Upgrade): empty Status when it never ran.
+type Initialisation struct {
+	Status  string `json:"status,omitempty"`
+	Version string `json:"version,omitempty"`
+}
+
+// Initialisation reads UpgradeStatusColumn and UpgradeVersionColumn of the settings row.
+// https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/overview
+func (s *Store) Initialisation(ctx context.Context, orgURL string) (Initialisation, error) {
+	n := s.names
+	rows, err := s.rows.ListRows(ctx, orgURL, n.SettingsEntitySet, dataverse.RowQuery{
+		Select: []string{n.SettingsIDColumn, n.UpgradeStatusColumn, n.UpgradeVersionColumn},
+		Top:    1,
+	})
+	if err != nil || len(rows) == 0 {
+		return Initialisation{}, err
+	}
+	status, _ := rows[0].String(n.UpgradeStatusColumn)
+	version, _ := rows[0].String(n.UpgradeVersionColumn)
+	return Initialisation{Status: status, Version: version}, nil
+}
+
 // settings reads the ID and freeze value of the first settings row.
 func (s *Store) settings(ctx context.Context, orgURL, op string) (id string, frozen bool, err error) {
 	n := s.names

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 )
 
 // Reasons an action is refused; ActionError wraps one of them.
@@ -360,6 +362,13 @@ func (c *Cloud) beginUpgrade(t *tenantState, token string, now time.Time) error 
 	}
 	l.used = true
 	o.upgradeAttempts++
+	// Work 365 records the initialisation in its settings row as it starts and as it ends.
+	o.upgradeStatus = work365.UpgradeInProgress
+	if staged != nil {
+		o.upgradeVersion = staged.version
+	} else if main := o.get(c.names.SolutionUniqueName); main != nil {
+		o.upgradeVersion = main.version
+	}
 	spec := t.spec.Upgrade
 	fails := o.upgradeAttempts <= spec.Failures
 	msg := ""
@@ -373,8 +382,10 @@ func (c *Cloud) beginUpgrade(t *tenantState, token string, now time.Time) error 
 	op.apply = func(at time.Time) {
 		if op.fails {
 			t.counters.PromotionsFailed++
+			o.upgradeStatus = work365.UpgradeFailed
 			return
 		}
+		o.upgradeStatus = work365.UpgradeCompleted
 		if initialise {
 			t.initialised = true
 			t.counters.Initialisations++

@@ -497,7 +497,8 @@ func (k *call) dvSettings() {
 	if !k.work365Installed(n.SettingsEntitySet) {
 		return
 	}
-	row := map[string]any{"@odata.etag": `W/"1"`, n.SettingsIDColumn: k.t.org.settingsID, n.FreezeColumn: k.t.org.frozen, "w365_name": "Work 365 Settings"}
+	row := map[string]any{"@odata.etag": `W/"1"`, n.SettingsIDColumn: k.t.org.settingsID, n.FreezeColumn: k.t.org.frozen, "w365_name": "Work 365 Settings",
+		n.UpgradeStatusColumn: nullable(k.t.org.upgradeStatus), n.UpgradeVersionColumn: nullable(k.t.org.upgradeVersion)}
 	writeJSON(k.w, http.StatusOK, map[string]any{
 		"@odata.context": k.dvBase() + "$metadata#" + n.SettingsEntitySet,
 		"value":          []map[string]any{selectFields(row, k.q.Get("$select"), n.SettingsIDColumn)},
@@ -544,4 +545,12 @@ func (k *call) dvPatchSettings() {
 		}
 	}
 	k.w.WriteHeader(http.StatusNoContent)
+}
+
+// nullable is how Dataverse returns an empty text column: null.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

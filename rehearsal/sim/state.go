@@ -143,6 +143,9 @@ type orgState struct {
 
 	frozen            bool
 	settingsID        string
+	// upgradeStatus and upgradeVersion are Work 365's record of Begin Upgrade in its settings
+	// row (InProgress, Completed, Failed), the observable trace of an initialisation.
+	upgradeStatus, upgradeVersion string
 	serviceRoleExists bool
 	sysAdminRoleID    string
 	serviceRoleID     string
