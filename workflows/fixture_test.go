@@ -149,6 +149,7 @@ func (h *harness) defaultReplies() {
 	h.replies[TaskReinstallPortal] = []reply{{delay: time.Hour, act: func(f *fakeTenant) { f.portal = true }}}
 	h.replies[TaskPartnerReconsent] = []reply{{delay: time.Hour}}
 	h.replies[TaskPartnerMFAPolicies] = []reply{{delay: time.Hour}}
+	h.replies[TaskConfirmCompletion] = []reply{{delay: 2 * time.Minute, decision: DecisionCongratulations}}
 }
 
 // onTask answers a task-opened notification as its person would.

@@ -23,15 +23,17 @@ func TestUpgradeFrom21HappyPath(t *testing.T) {
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
 	require.Equal(t, "2.1.0.3", r.FromVersion)
 	require.Equal(t, "2.5.0.1", r.ToVersion)
-	require.Equal(t, []Stage{StageValidate, StageDiscover, StagePrerequisites, StageDowntimeWindow, StageFreezeAndDrain, StageMFA,
+	require.Equal(t, []Stage{StageValidate, StageDiscover, StagePrerequisites, StageMFA, StageDowntimeWindow, StageFreezeAndDrain,
 		StagePortalUninstall, StageImport, StageServiceRole, StageRegistration, StageConsentInit, StageCompletion,
-		StagePartnerCenter, StagePortalReinstall, StageUnfreeze, StageDone}, stagesOf(r))
-	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
-	require.Equal(t, []string{"ResolveWindow", "Discover", "CheckPrerequisites", "Freeze", "DrainJobs", "CheckMFA",
-		"StartImport:work365", "WaitForImport", "VerifyImport", "VerifyConsent"}, h.f.callList()[:10])
+		StagePortalReinstall, StageUnfreeze, StagePartnerCenter, StageVerify, StageDone}, stagesOf(r))
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade, TaskConfirmCompletion}, confirmedKinds(r.Confirmations))
+	// Preparation before the window, re-verified when it opens; then freeze.
+	require.Equal(t, []string{"ResolveWindow", "Discover", "CheckPrerequisites", "CheckMFA", "CheckPrerequisites", "CheckMFA", "Freeze", "DrainJobs",
+		"StartImport:work365", "WaitForImport", "VerifyImport", "VerifyConsent"}, h.f.callList()[:12])
 	before(t, h.f.callList(), "VerifyConsent", "WaitForCompletion")
-	before(t, h.f.callList(), "WaitForCompletion", "Unfreeze")
-	before(t, h.f.callList(), "Unfreeze", "FinalCheck")
+	before(t, h.f.callList(), "WaitForCompletion", "FinalCheck")
+	before(t, h.f.callList(), "FinalCheck", "Unfreeze")
+	require.Greater(t, r.Frozen, time.Duration(0), "the result says how long Work 365 was frozen")
 	require.Equal(t, 1, h.f.callCount("StartImport:work365"))
 	require.Equal(t, 0, h.f.callCount("StartPortalUninstall"))
 	require.Equal(t, 1, r.LinkRounds)
@@ -78,7 +80,7 @@ func TestPortalReinstallWithoutPackageIsAHumanTask(t *testing.T) {
 	h.run(testTenant(), Config{})
 	r, err := h.result()
 	require.NoError(t, err)
-	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade, TaskReinstallPortal}, confirmedKinds(r.Confirmations))
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade, TaskConfirmCompletion, TaskReinstallPortal}, confirmedKinds(r.Confirmations))
 }
 
 func TestNewInstallAsksForRegistrationForm(t *testing.T) {
@@ -92,12 +94,12 @@ func TestNewInstallAsksForRegistrationForm(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
 	require.Equal(t, "", r.FromVersion)
-	require.Equal(t, []TaskKind{TaskSubmitRegistration, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Equal(t, []TaskKind{TaskSubmitRegistration, TaskGetConsent, TaskBeginUpgrade, TaskConfirmCompletion}, confirmedKinds(r.Confirmations))
 	require.Zero(t, h.f.callCount("Freeze"), "nothing to freeze before Work 365 exists")
 	require.Zero(t, h.f.callCount("DrainJobs"))
 	require.Zero(t, h.f.callCount("Unfreeze"))
 	require.Equal(t, 1, h.f.callCount("StartImport:work365-install"), "a new install is installed, not staged")
-	require.Zero(t, h.f.callCount("WaitForUpgradeStarted"), "initialisation is not visible in Dataverse: only the confirmation counts")
+	require.NotZero(t, h.f.callCount("WaitForUpgradeStarted"), "a new install's initialisation is observed in Work 365's record")
 	for _, n := range h.f.notifications {
 		if n.TaskKind == string(TaskSubmitRegistration) {
 			require.Contains(t, n.Instructions, "vault://work365/contoso", "licence key reference, never the key")
@@ -131,7 +133,7 @@ func TestLinkExpiresTwiceThenSucceeds(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
 	require.Equal(t, 3, r.LinkRounds)
-	require.Equal(t, []TaskKind{TaskGetConsent, TaskGetConsent, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskGetConsent, TaskGetConsent, TaskBeginUpgrade, TaskConfirmCompletion}, confirmedKinds(r.Confirmations))
 	require.Equal(t, 1, h.tasksOpened(TaskSubmitRegistration)+1, "no registration form for an upgrade")
 	require.Zero(t, h.tasksOpened(TaskLinkEscalation))
 	// each expiry sends the tenant back to Get Consent
@@ -153,7 +155,7 @@ func TestLinkExpiresThreeTimesEscalatesThenRetry(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
 	require.Equal(t, 4, r.LinkRounds)
-	require.Equal(t, []TaskKind{TaskGetConsent, TaskGetConsent, TaskGetConsent, TaskLinkEscalation, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskGetConsent, TaskGetConsent, TaskLinkEscalation, TaskGetConsent, TaskBeginUpgrade, TaskConfirmCompletion}, confirmedKinds(r.Confirmations))
 	require.Equal(t, DecisionRetry, r.Confirmations[3].Decision)
 }
 
@@ -249,11 +251,11 @@ func TestPrerequisitesFailingThenFixed(t *testing.T) {
 	r, err := h.result()
 	require.NoError(t, err)
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
-	require.Equal(t, 3, h.f.callCount("CheckPrerequisites"))
+	require.Equal(t, 4, h.f.callCount("CheckPrerequisites"), "three rounds, then re-verified when the window opens")
 	require.Equal(t, 3, h.tasksOpened(TaskFixPrerequisite))
 	before(t, h.f.callList(), "CheckPrerequisites", "Freeze")
 	calls := h.f.callList()
-	require.Equal(t, "CheckPrerequisites", calls[len(calls)-len(calls)+4], "third check before freezing")
+	require.Equal(t, "CheckPrerequisites", calls[4], "third check before MFA")
 }
 
 func TestServiceRoleMissingUntilAfterImport(t *testing.T) {
@@ -268,7 +270,7 @@ func TestServiceRoleMissingUntilAfterImport(t *testing.T) {
 	before(t, calls, "VerifyImport", "CheckServiceRole")
 	before(t, calls, "CheckServiceRole", "VerifyConsent")
 	require.Equal(t, 2, h.f.callCount("CheckServiceRole"), "checked, task, re-checked")
-	require.Equal(t, []TaskKind{TaskAssignServiceRole, TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Equal(t, []TaskKind{TaskAssignServiceRole, TaskGetConsent, TaskBeginUpgrade, TaskConfirmCompletion}, confirmedKinds(r.Confirmations))
 }
 
 func TestMFAMissingBecomesTasks(t *testing.T) {
@@ -280,8 +282,8 @@ func TestMFAMissingBecomesTasks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
 	require.ElementsMatch(t, []TaskKind{TaskEnableMFAPolicies, TaskRegisterMFAService, TaskRegisterMFAAdmin}, confirmedKinds(r.Confirmations)[:3])
-	require.Equal(t, 2, h.f.callCount("CheckMFA"))
-	before(t, h.f.callList(), "CheckMFA", "StartImport:work365")
+	require.Equal(t, 3, h.f.callCount("CheckMFA"), "checked, tasks, re-checked; re-verified when the window opens")
+	before(t, h.f.callList(), "CheckMFA", "Freeze")
 	for _, c := range r.Confirmations[:3] {
 		switch c.Kind {
 		case TaskRegisterMFAService:
@@ -316,7 +318,8 @@ func TestDirectPartnerWithTwoPartnerCenters(t *testing.T) {
 	require.Equal(t, 2, h.f.callCount("CheckMFAPolicies:"+other), "checked, task, re-checked")
 	require.Zero(t, h.f.callCount("CheckMFAPolicies:"+tn.TenantID), "primary tenant's MFA was checked in stage 5")
 	before(t, calls, "WaitForCompletion", "CheckMFAPolicies:"+other)
-	before(t, calls, "ProbePartnerCenter:"+other, "Unfreeze")
+	// Frozen as briefly as possible: unfrozen before Partner Center re-consent (days, maybe).
+	before(t, calls, "Unfreeze", "CheckMFAPolicies:"+other)
 	for _, n := range h.f.notifications {
 		if n.TaskKind == string(TaskPartnerReconsent) {
 			require.Contains(t, n.Instructions, "Do NOT create new providers")
@@ -429,7 +432,7 @@ func TestRefusedConfirmationsLeaveNoTrace(t *testing.T) {
 	require.Contains(t, h.refused[2], "by is required")
 	require.Contains(t, h.refused[3], "takes no decision")
 	require.Contains(t, h.refused[4], "confirmed by person:global-admin")
-	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade}, confirmedKinds(r.Confirmations))
+	require.Equal(t, []TaskKind{TaskGetConsent, TaskBeginUpgrade, TaskConfirmCompletion}, confirmedKinds(r.Confirmations))
 	require.Equal(t, "person:global-admin", r.Confirmations[0].By)
 	require.True(t, containsText(r.Warnings, `refused a signalled confirmation from "mallory"`), r.Warnings)
 }
