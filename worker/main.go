@@ -60,16 +60,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	var c client.Client
-	ready := func() error {
-		if c == nil {
-			return fmt.Errorf("not connected to Temporal yet")
-		}
-		_, err := c.CheckHealth(context.Background(), &client.CheckHealthRequest{})
-		return err
-	}
+	// /healthz is served from its own goroutines while the client is dialled below.
+	health := &app.TemporalHealth{}
 	if cfg.Metrics.Address != "" {
-		obs, err := app.StartObservability(cfg.Metrics.Address, logger, ready)
+		obs, err := app.StartObservability(cfg.Metrics.Address, logger, health.Check)
 		if err != nil {
 			return fmt.Errorf("metrics endpoint %s: %w", cfg.Metrics.Address, err)
 		}
@@ -81,11 +75,12 @@ func run() error {
 		copts.MetricsHandler = obs.Handler
 		logger.Info("metrics and health endpoint up", zap.String("address", cfg.Metrics.Address))
 	}
-	c, err = client.DialContext(ctx, copts)
+	c, err := client.DialContext(ctx, copts)
 	if err != nil {
 		return fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.Temporal.Address, cfg.Temporal.Namespace, err)
 	}
 	defer c.Close()
+	health.Set(c)
 	if err := searchattr.Register(ctx, c, cfg.Temporal.Namespace); err != nil {
 		return err
 	}
@@ -93,9 +88,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{})
+	// Without a stop timeout every deploy would cancel the activities in flight at once.
+	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{WorkerStopTimeout: cfg.Worker.StopTimeout})
 	app.Register(w, acts)
-	logger.Info("worker starting", zap.String("address", cfg.Temporal.Address), zap.String("namespace", cfg.Temporal.Namespace), zap.String("taskQueue", cfg.Temporal.TaskQueue))
+	logger.Info("worker starting", zap.String("address", cfg.Temporal.Address), zap.String("namespace", cfg.Temporal.Namespace),
+		zap.String("taskQueue", cfg.Temporal.TaskQueue), zap.Duration("stopTimeout", cfg.Worker.StopTimeout))
 	// Run stops on the interrupt channel: in-flight activities get the worker's stop timeout.
 	if err := w.Run(interrupt(ctx)); err != nil {
 		return err

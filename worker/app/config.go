@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/csp-ops/work365-upgrade/activities/notify"
 	"github.com/csp-ops/work365-upgrade/internal/yamlfile"
@@ -34,6 +35,8 @@ type Config struct {
 		Address string `yaml:"address"`
 	} `yaml:"metrics"`
 	Log LogConfig `yaml:"log"`
+	// Worker tunes the Temporal worker itself.
+	Worker WorkerConfig `yaml:"worker,omitempty"`
 	// Notify says where notifications go; without webhooks they are only logged.
 	Notify NotifyConfig `yaml:"notify,omitempty"`
 }
@@ -72,6 +75,18 @@ func (c NotifyConfig) validate() []error {
 		}
 	}
 	return errs
+}
+
+// DefaultWorkerStopTimeout is how long a stopping worker lets running activities finish:
+// longer than a read's 2-minute start-to-close timeout, so a deploy does not cut calls short.
+const DefaultWorkerStopTimeout = 2 * time.Minute
+
+// WorkerConfig tunes the Temporal worker.
+type WorkerConfig struct {
+	// StopTimeout is how long the worker waits, on SIGTERM, for running activities before it
+	// cancels them (they are retried by the next worker). The container's stop grace period
+	// must be longer, or the process is killed first.
+	StopTimeout time.Duration `yaml:"stopTimeout,omitempty"`
 }
 
 // TemporalConfig says how to reach Temporal (self-hosted or Temporal Cloud).
@@ -119,6 +134,9 @@ func (c *Config) Defaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.Worker.StopTimeout == 0 {
+		c.Worker.StopTimeout = DefaultWorkerStopTimeout
+	}
 	names := work365.DefaultNames()
 	if c.Work365 != nil {
 		mergeNames(&names, *c.Work365)
@@ -148,6 +166,9 @@ func (c Config) Validate() error {
 	case "json", "console":
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q must be json or console", c.Log.Format))
+	}
+	if c.Worker.StopTimeout < 0 {
+		errs = append(errs, fmt.Errorf("worker.stopTimeout: %v must not be negative (e.g. 2m)", c.Worker.StopTimeout))
 	}
 	if (c.Temporal.TLS.CertFile == "") != (c.Temporal.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("temporal.tls: certFile and keyFile go together"))

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -30,6 +31,19 @@ packagesDir: /var/lib/work365/packages
 	require.Equal(t, TaskQueue, c.Temporal.TaskQueue)
 	require.Equal(t, "custom_jobs", c.Work365.JobsEntitySet)
 	require.Equal(t, "Work365", c.Work365.SolutionUniqueName, "unset names keep their defaults")
+	require.Equal(t, DefaultWorkerStopTimeout, c.Worker.StopTimeout)
+}
+
+func TestLoadConfigWorkerStopTimeout(t *testing.T) {
+	base := `
+microsoft: {clientId: "11111111-1111-1111-1111-111111111111", secretFile: /run/secrets/ms_client_secret}
+packagesDir: /var/lib/work365/packages
+`
+	c, err := LoadConfig(write(t, base+"worker: {stopTimeout: 5m30s}\n"))
+	require.NoError(t, err)
+	require.Equal(t, 5*time.Minute+30*time.Second, c.Worker.StopTimeout)
+	_, err = LoadConfig(write(t, base+"worker: {stopTimeout: -1m}\n"))
+	require.ErrorContains(t, err, "worker.stopTimeout")
 }
 
 func TestLoadConfigErrorsNameLineAndKey(t *testing.T) {

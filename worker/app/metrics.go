@@ -3,16 +3,21 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/uber-go/tally/v4"
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdktally "go.temporal.io/sdk/contrib/tally"
 	"go.uber.org/zap"
+
+	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
 )
 
 // Observability serves Prometheus metrics at /metrics and liveness at /healthz.
@@ -62,7 +67,90 @@ func StartObservability(addr string, logger *zap.Logger, ready func() error) (*O
 	return o, nil
 }
 
+// healthCheckTimeout bounds one Temporal health check of /healthz.
+const healthCheckTimeout = 5 * time.Second
+
+// TemporalHealth is a worker's /healthz check: unhealthy until the Temporal client is set,
+// then whatever Temporal's health check says. The endpoint starts before the client is dialled
+// and serves requests on its own goroutines, so the client is published atomically.
+type TemporalHealth struct {
+	c atomic.Pointer[client.Client]
+}
+
+// Set publishes the connected client.
+func (h *TemporalHealth) Set(c client.Client) { h.c.Store(&c) }
+
+// Check reports whether Temporal is reachable through the published client.
+func (h *TemporalHealth) Check() error {
+	c := h.c.Load()
+	if c == nil || *c == nil {
+		return errors.New("not connected to Temporal yet")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), healthCheckTimeout)
+	defer cancel()
+	_, err := (*c).CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
+}
+
 // Close stops the endpoint.
 func (o *Observability) Close(ctx context.Context) error {
 	return errors.Join(o.server.Shutdown(ctx), o.closer())
+}
+
+// Metrics of the Microsoft calls, on the SDK's metrics handler (so /metrics) with the
+// activity's tags and the service ("graph", "dataverse", "partnercenter").
+const (
+	metricMicrosoftResends = "work365_microsoft_resends"
+	metricMicrosoftWait    = "work365_microsoft_retry_wait"
+)
+
+// microsoftHooks are the msapi options the worker gives every adapter: heartbeats while a
+// call waits out throttling, and a log line and metrics for every call that had to be resent.
+// The hooks live here, not in msapi, because only the worker knows that the adapters run
+// inside Temporal activities.
+func microsoftHooks(logger *zap.Logger) []msapi.ClientOption {
+	return []msapi.ClientOption{
+		msapi.WithWaitHook(heartbeatWhileWaiting),
+		msapi.WithStatsHook(func(ctx context.Context, s msapi.CallStats) { recordMicrosoftCall(ctx, logger, s) }),
+	}
+}
+
+// heartbeatWhileWaiting records an activity heartbeat naming the wait, so an activity with a
+// heartbeat timeout (import, uninstall) is not taken for lost while a call waits out
+// throttling, and on-call reads why it is slow. It replaces the activity's own heartbeat
+// details until its next heartbeat; nothing reads them back. Outside an activity it does
+// nothing.
+func heartbeatWhileWaiting(ctx context.Context, w msapi.Wait) {
+	if !activity.IsActivity(ctx) {
+		return
+	}
+	activity.RecordHeartbeat(ctx, fmt.Sprintf("%s: %s answered %s; sending it again in %s (attempt %d failed)",
+		w.Service, w.Operation, statusText(w.Status), w.Remaining.Round(time.Second), w.Attempt))
+}
+
+// recordMicrosoftCall logs a call that was resent (operation, path, counts: never a token or
+// a body) and counts resends and waiting time.
+func recordMicrosoftCall(ctx context.Context, logger *zap.Logger, s msapi.CallStats) {
+	if s.Attempts <= 1 {
+		return
+	}
+	fields := []zap.Field{zap.String("service", s.Service), zap.String("operation", s.Operation),
+		zap.String("method", s.Method), zap.String("path", s.Path),
+		zap.Int("attempts", s.Attempts), zap.Duration("waited", s.Waited)}
+	if s.Err != nil {
+		fields = append(fields, zap.Error(s.Err))
+	}
+	logger.Info("microsoft call resent in place", fields...)
+	if activity.IsActivity(ctx) {
+		h := activity.GetMetricsHandler(ctx).WithTags(map[string]string{"service": s.Service})
+		h.Counter(metricMicrosoftResends).Inc(int64(s.Attempts - 1))
+		h.Timer(metricMicrosoftWait).Record(s.Waited)
+	}
+}
+
+func statusText(status int) string {
+	if status == 0 {
+		return "nothing (no answer)"
+	}
+	return fmt.Sprintf("HTTP %d", status)
 }

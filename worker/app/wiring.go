@@ -51,11 +51,12 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		return nil, err
 	}
 	src := tokens.AsTokenSource()
-	dv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), msapi.WithHTTPClient(opts.HTTPClient))
 	logger := opts.Logger
 	if logger == nil {
 		logger = zap.NewNop()
 	}
+	api := append([]msapi.ClientOption{msapi.WithHTTPClient(opts.HTTPClient)}, microsoftHooks(logger.Named("microsoft"))...)
+	dv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), api...)
 	notifier := opts.Notifier
 	switch {
 	case notifier != nil:
@@ -70,10 +71,10 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		notifier = LogNotifier{Logger: logger}
 	}
 	return &activities.Activities{
-		Graph:         msgraph.New(src, msapi.WithHTTPClient(opts.HTTPClient)),
+		Graph:         msgraph.New(src, api...),
 		Dataverse:     dv,
 		Work365:       work365.NewStore(dv, *cfg.Work365),
-		PartnerCenter: partnercenter.New(src, msapi.WithHTTPClient(opts.HTTPClient)),
+		PartnerCenter: partnercenter.New(src, api...),
 		Notifier:      notifier,
 		Packages:      DirPackages{Dir: cfg.PackagesDir},
 		Names:         *cfg.Work365,
