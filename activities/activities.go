@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
 	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
 	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
+	"github.com/csp-ops/work365-upgrade/microsoft/partnercenter"
 	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
@@ -159,7 +161,7 @@ func (a *Activities) CheckPrerequisites(ctx context.Context, in PrerequisiteInpu
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the Work 365 service account "+in.ServiceAccountUPN)
 	}
-	roles, err := a.Graph.ListRoleAssignments(ctx, t.TenantID, admin.ID, msgraph.GlobalAdministratorRoleTemplateID)
+	roles, err := a.Graph.DirectoryRoleStatus(ctx, t.TenantID, admin.ID, msgraph.GlobalAdministratorRoleTemplateID)
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the directory roles of "+in.GlobalAdminUPN)
 	}
@@ -176,15 +178,14 @@ func (a *Activities) CheckPrerequisites(ctx context.Context, in PrerequisiteInpu
 	add := func(id, title string, blocking, passed bool, detail string) {
 		r.Checks = append(r.Checks, Check{ID: id, Title: title, Blocking: blocking, Passed: passed, Detail: detail})
 	}
-	add(CheckAdminGlobalAdmin, in.GlobalAdminUPN+" is a Global Administrator of the tenant", true, len(roles) > 0,
-		yesNo(len(roles) > 0, "Global Administrator role assigned", "no Global Administrator role assignment found"))
+	add(CheckAdminGlobalAdmin, in.GlobalAdminUPN+" is a Global Administrator of the tenant", true, roles.Active(), globalAdminDetail(roles))
 	sysAdmin := adminDV != nil && adminDV.HasRoleTemplate(dataverse.SystemAdministratorRoleTemplateID)
 	add(CheckAdminSystemAdmin, in.GlobalAdminUPN+" has the 'System Administrator' role in Dynamics 365", true, sysAdmin,
 		userDetail(adminDV, sysAdmin, "System Administrator role found", "no System Administrator role in Dynamics"))
-	adminLic := dynamicsLicensed(admin, skus)
+	adminLic := msgraph.HasDynamicsLicence(admin, skus)
 	add(CheckAdminLicence, in.GlobalAdminUPN+" has a Dynamics 365 licence", true, adminLic,
 		yesNo(adminLic, "Dynamics 365 licence assigned", "no Dynamics 365 licence assigned (needed only for the upgrade)"))
-	svcLic := dynamicsLicensed(svc, skus)
+	svcLic := msgraph.HasDynamicsLicence(svc, skus)
 	add(CheckServiceLicence, in.ServiceAccountUPN+" has a Dynamics 365 licence", true, svcLic,
 		yesNo(svcLic, "Dynamics 365 licence assigned", "no Dynamics 365 licence assigned (it must stay assigned)"))
 	svcRole := svcDV != nil && svcDV.HasRoleNamed(a.Names.ServiceRoleName)
@@ -245,8 +246,11 @@ type MFAInput struct {
 // MFAPolicies says whether MFA is enforced in a tenant, and how.
 type MFAPolicies struct {
 	Enabled bool `json:"enabled"`
-	// Source is "security defaults", "conditional access: <name>" or empty.
+	// Source is "security defaults", "conditional access: <name>[, <name>…]" or empty.
 	Source string `json:"source,omitempty"`
+	// Detail tells what was seen when it matters: policies that require MFA of selected users
+	// or groups only (not tenant-wide), or an account no policy covers.
+	Detail string `json:"detail,omitempty"`
 }
 
 // MFAReport is the MFA state of a tenant and its two accounts.
@@ -256,9 +260,26 @@ type MFAReport struct {
 	ServiceRegistered bool        `json:"serviceRegistered"`
 }
 
-// CheckMFAPolicies tells whether MFA policies are enabled: security defaults on, or an enabled
-// conditional-access policy requiring MFA (the runbook's retired "baseline policies").
+// CheckMFAPolicies tells whether MFA policies are enabled tenant-wide: security defaults on, or
+// an enabled (not report-only) conditional-access policy for all users that requires MFA, by
+// the built-in control or an authentication strength (the runbook's retired "baseline
+// policies"). A policy scoped to users or groups is reported in Detail, not counted.
 func (a *Activities) CheckMFAPolicies(ctx context.Context, tenantID string) (MFAPolicies, error) {
+	return a.mfaPolicies(ctx, tenantID, nil)
+}
+
+// mfaAccount is an account whose MFA enforcement matters, with its group memberships.
+type mfaAccount struct {
+	upn, id  string
+	groupIDs []string
+}
+
+// mfaPolicies decides whether MFA is enforced. Without accounts, only tenant-wide policies
+// count. With accounts (the Global Administrator and the service account), a policy scoped to
+// users or groups counts too, but only when every account is covered by some enforced policy
+// requiring MFA (included, not excluded); roles in conditions are not evaluated.
+// https://learn.microsoft.com/en-us/graph/api/conditionalaccessroot-list-policies
+func (a *Activities) mfaPolicies(ctx context.Context, tenantID string, accounts []mfaAccount) (MFAPolicies, error) {
 	sd, err := a.Graph.GetSecurityDefaults(ctx, tenantID)
 	if err != nil {
 		return MFAPolicies{}, classify(err, "read security defaults")
@@ -275,34 +296,82 @@ func (a *Activities) CheckMFAPolicies(ctx context.Context, tenantID string) (MFA
 		}
 		return MFAPolicies{}, classify(err, "list conditional access policies")
 	}
+	var scoped []string
 	for _, p := range policies {
-		if p.RequiresMFA() {
+		if !p.RequiresMFA() {
+			continue
+		}
+		if p.TenantWide() && len(accounts) == 0 {
 			return MFAPolicies{Enabled: true, Source: "conditional access: " + p.DisplayName}, nil
 		}
+		if !p.TenantWide() {
+			scoped = append(scoped, "'"+p.DisplayName+"'")
+		}
 	}
-	return MFAPolicies{}, nil
+	scopedNote := ""
+	if len(scoped) > 0 {
+		scopedNote = "conditional access " + strings.Join(scoped, ", ") + " requires MFA of selected users or groups only: not tenant-wide"
+	}
+	if len(accounts) == 0 {
+		return MFAPolicies{Detail: scopedNote}, nil
+	}
+	var sources, uncovered []string
+	for _, acct := range accounts {
+		covered := false
+		for _, p := range policies {
+			if p.RequiresMFA() && p.Covers(acct.id, acct.groupIDs) {
+				covered = true
+				if !slices.Contains(sources, p.DisplayName) {
+					sources = append(sources, p.DisplayName)
+				}
+			}
+		}
+		if !covered {
+			uncovered = append(uncovered, acct.upn)
+		}
+	}
+	if len(uncovered) > 0 {
+		detail := "no enforced conditional access policy requiring MFA covers " + strings.Join(uncovered, " and ")
+		if scopedNote != "" {
+			detail += "; " + scopedNote
+		}
+		return MFAPolicies{Detail: detail}, nil
+	}
+	return MFAPolicies{Enabled: true, Source: "conditional access: " + strings.Join(sources, ", "), Detail: scopedNote}, nil
 }
 
-// CheckMFA reads MFA policies and both accounts' registrations.
+// CheckMFA reads MFA policies as they apply to both accounts, and their registrations.
 func (a *Activities) CheckMFA(ctx context.Context, in MFAInput) (MFAReport, error) {
-	pol, err := a.CheckMFAPolicies(ctx, in.Tenant.TenantID)
+	var users []msgraph.User
+	for _, upn := range []string{in.ServiceAccountUPN, in.GlobalAdminUPN} {
+		u, err := a.Graph.GetUser(ctx, in.Tenant.TenantID, upn)
+		if err != nil {
+			return MFAReport{}, classify(err, "read "+upn)
+		}
+		users = append(users, u)
+	}
+	accounts := make([]mfaAccount, len(users))
+	for i, u := range users {
+		groups, err := a.Graph.ListGroupMemberships(ctx, in.Tenant.TenantID, u.ID)
+		if err != nil {
+			return MFAReport{}, classify(err, "read the group memberships of "+u.UserPrincipalName)
+		}
+		accounts[i] = mfaAccount{upn: u.UserPrincipalName, id: u.ID}
+		for _, g := range groups {
+			accounts[i].groupIDs = append(accounts[i].groupIDs, g.ID)
+		}
+	}
+	pol, err := a.mfaPolicies(ctx, in.Tenant.TenantID, accounts)
 	if err != nil {
 		return MFAReport{}, err
 	}
 	r := MFAReport{Policies: pol}
-	for _, acct := range []struct {
-		upn string
-		out *bool
-	}{{in.ServiceAccountUPN, &r.ServiceRegistered}, {in.GlobalAdminUPN, &r.AdminRegistered}} {
-		u, err := a.Graph.GetUser(ctx, in.Tenant.TenantID, acct.upn)
+	for i, out := range []*bool{&r.ServiceRegistered, &r.AdminRegistered} {
+		reg, err := a.Graph.GetMFARegistration(ctx, in.Tenant.TenantID, users[i].ID)
 		if err != nil {
-			return MFAReport{}, classify(err, "read "+acct.upn)
+			return MFAReport{}, classify(err, "read the MFA registration of "+users[i].UserPrincipalName)
 		}
-		reg, err := a.Graph.GetMFARegistration(ctx, in.Tenant.TenantID, u.ID)
-		if err != nil {
-			return MFAReport{}, classify(err, "read the MFA registration of "+acct.upn)
-		}
-		*acct.out = reg.Registered
+		*out = reg.Registered
 	}
 	return r, nil
 }
@@ -662,18 +731,45 @@ type PartnerCenterProbe struct {
 	Detail   string `json:"detail"`
 }
 
-// ProbePartnerCenter checks that a Partner Center connection answers after re-consent. A
-// refusal is a result (not verified), not an error.
+// ProbePartnerCenter verifies a Partner Center re-consent with what Work 365's own connection
+// leaves in the partner tenant: the Work 365 app's delegated grant on Microsoft Partner Center
+// (user_impersonation, the Secure Application Model consent), read app-only through Graph.
+// Partner Center's own API accepts App+User tokens only, which the orchestrator never holds,
+// so it is not called. A refusal is a result (not verified), not an error.
+// https://learn.microsoft.com/en-us/partner-center/developer/partner-center-authentication
+// https://learn.microsoft.com/en-us/graph/api/serviceprincipal-list-oauth2permissiongrants
 func (a *Activities) ProbePartnerCenter(ctx context.Context, partnerTenantID string) (PartnerCenterProbe, error) {
-	p, err := a.PartnerCenter.GetOrganizationProfile(ctx, partnerTenantID)
-	if err != nil {
+	refused := func(err error, what string) (PartnerCenterProbe, error) {
 		var me *msapi.Error
 		if errors.As(err, &me) && !me.Retryable() {
-			return PartnerCenterProbe{Detail: "Partner Center refused the probe: " + me.Error()}, nil
+			return PartnerCenterProbe{Detail: "cannot " + what + " in partner tenant " + partnerTenantID + ": " + me.Error()}, nil
 		}
-		return PartnerCenterProbe{}, classify(err, "probe Partner Center")
+		return PartnerCenterProbe{}, classify(err, what+" in partner tenant "+partnerTenantID)
 	}
-	return PartnerCenterProbe{Verified: true, Detail: "Partner Center answered for " + p.CompanyName}, nil
+	w365, err := a.Graph.FindServicePrincipal(ctx, partnerTenantID, a.Names.AppID)
+	if err != nil {
+		return refused(err, "look for the Work 365 app")
+	}
+	if w365 == nil {
+		return PartnerCenterProbe{Detail: "the Work 365 app has no service principal in partner tenant " + partnerTenantID + ": the Partner Center re-consent was not given there"}, nil
+	}
+	pc, err := a.Graph.FindServicePrincipal(ctx, partnerTenantID, partnercenter.AppID)
+	if err != nil {
+		return refused(err, "look for Microsoft Partner Center")
+	}
+	if pc == nil {
+		return PartnerCenterProbe{Detail: "partner tenant " + partnerTenantID + " has no Microsoft Partner Center service principal: check the connection's tenant ID (indirect resellers have no Partner Center API)"}, nil
+	}
+	grants, err := a.Graph.ListOAuth2PermissionGrants(ctx, partnerTenantID, w365.ID)
+	if err != nil {
+		return refused(err, "read the Work 365 app's delegated grants")
+	}
+	for _, g := range grants {
+		if strings.EqualFold(g.ResourceID, pc.ID) && slices.Contains(strings.Fields(g.Scope), "user_impersonation") {
+			return PartnerCenterProbe{Verified: true, Detail: fmt.Sprintf("the Work 365 app holds the delegated Partner Center permission (user_impersonation, consent %s) in partner tenant %s", g.ConsentType, partnerTenantID)}, nil
+		}
+	}
+	return PartnerCenterProbe{Detail: "the Work 365 app has no delegated Partner Center permission in partner tenant " + partnerTenantID + ": the Partner Center re-consent was not completed"}, nil
 }
 
 // Notify delivers a notification.
@@ -707,20 +803,19 @@ func (a *Activities) sleep(ctx context.Context) error {
 	}
 }
 
-func dynamicsLicensed(u msgraph.User, skus []msgraph.SubscribedSku) bool {
-	for _, l := range u.AssignedLicenses {
-		for _, s := range skus {
-			if strings.EqualFold(s.SkuID, l.SkuID) && isDynamicsSku(s.SkuPartNumber) {
-				return true
-			}
-		}
+// globalAdminDetail says how the Global Administrator role is held. An active group
+// assignment passes (the role is in effect); a PIM eligibility does not: the role must be
+// activated before the window, since consent and MFA enablement need it active.
+func globalAdminDetail(s msgraph.RoleStatus) string {
+	switch {
+	case s.Direct:
+		return "Global Administrator role assigned"
+	case len(s.ViaGroups) > 0:
+		return "Global Administrator role assigned through group " + strings.Join(s.ViaGroups, ", ") + " (active)"
+	case s.Eligible:
+		return "Global Administrator role is eligible in Privileged Identity Management but not active: activate the role in PIM before the window"
 	}
-	return false
-}
-
-func isDynamicsSku(part string) bool {
-	p := strings.ToUpper(part)
-	return strings.HasPrefix(p, "DYN365_") || strings.HasPrefix(p, "DYNAMICS_365") || strings.HasPrefix(p, "CRM")
+	return "no Global Administrator role assignment found"
 }
 
 // Entra ID P1 comes as its own SKU, inside EMS, or inside bundles: match the service plan.

@@ -36,6 +36,9 @@ type fakes struct {
 	initialisation work365.Initialisation
 	users          map[string]msgraph.User
 	globalAdmins   map[string]bool
+	roleStatus     map[string]msgraph.RoleStatus // group-assigned or PIM-eligible roles, by user ID
+	groups         map[string][]msgraph.Group    // direct group memberships, by user ID
+	spsByApp       map[string]*msgraph.ServicePrincipal
 	skus           []msgraph.SubscribedSku
 	mfa            map[string]bool
 	secDefaults    bool
@@ -66,9 +69,10 @@ func newFakes() *fakes {
 			service: {ID: "u-svc", UserPrincipalName: service, AssignedLicenses: []msgraph.AssignedLicense{{SkuID: dynSku}}},
 		},
 		globalAdmins: map[string]bool{"u-admin": true},
-		skus:         []msgraph.SubscribedSku{{SkuID: dynSku, SkuPartNumber: "DYN365_ENTERPRISE_PLAN1"}},
-		mfa:          map[string]bool{},
-		solutions:    map[string]dataverse.Solution{"Work365": {UniqueName: "Work365", Version: "2.1.0.3"}},
+		skus: []msgraph.SubscribedSku{{SkuID: dynSku, SkuPartNumber: "DYN365_ENTERPRISE_PLAN1",
+			ServicePlans: []msgraph.ServicePlanInfo{{ServicePlanID: "d56f3deb-50d8-465a-bedb-f079817ccac1", ServicePlanName: "DYN365_ENTERPRISE_P1"}}}},
+		mfa:       map[string]bool{},
+		solutions: map[string]dataverse.Solution{"Work365": {UniqueName: "Work365", Version: "2.1.0.3"}},
 		sysUsers: map[string]dataverse.SystemUser{
 			admin:   {DomainName: admin, Roles: []dataverse.Role{{Name: "System Administrator", RoleTemplateID: dataverse.SystemAdministratorRoleTemplateID}}},
 			service: {DomainName: service, Roles: []dataverse.Role{{Name: "Work 365 Service"}}},
@@ -103,7 +107,10 @@ func (f *fakes) GetSecurityDefaults(context.Context, string) (msgraph.SecurityDe
 func (f *fakes) ListConditionalAccessPolicies(context.Context, string) ([]msgraph.ConditionalAccessPolicy, error) {
 	return f.caPolicies, f.caErr
 }
-func (f *fakes) FindServicePrincipal(context.Context, string, string) (*msgraph.ServicePrincipal, error) {
+func (f *fakes) FindServicePrincipal(_ context.Context, _, appID string) (*msgraph.ServicePrincipal, error) {
+	if sp, ok := f.spsByApp[appID]; ok {
+		return sp, f.spErr
+	}
 	return f.sp, f.spErr
 }
 func (f *fakes) ListOAuth2PermissionGrants(context.Context, string, string) ([]msgraph.OAuth2PermissionGrant, error) {
@@ -276,7 +283,8 @@ func TestMFAPolicies(t *testing.T) {
 	require.False(t, p.Enabled)
 	f.caPolicies = []msgraph.ConditionalAccessPolicy{
 		{DisplayName: "report only", State: "enabledForReportingButNotEnforced", GrantControls: &msgraph.ConditionalAccessGrantControls{BuiltInControls: []string{"mfa"}}},
-		{DisplayName: "Require MFA", State: "enabled", GrantControls: &msgraph.ConditionalAccessGrantControls{BuiltInControls: []string{"mfa"}}},
+		{DisplayName: "Require MFA", State: "enabled", GrantControls: &msgraph.ConditionalAccessGrantControls{BuiltInControls: []string{"mfa"}},
+			Conditions: &msgraph.ConditionalAccessConditions{Users: &msgraph.ConditionalAccessUsers{IncludeUsers: []string{"All"}}}},
 	}
 	p, err = acts.CheckMFAPolicies(ctx, tenant)
 	require.NoError(t, err)
@@ -425,14 +433,33 @@ func TestProbePartnerCenter(t *testing.T) {
 	ctx := context.Background()
 	f := newFakes()
 	acts := newActs(f)
+	// Partner Center itself refuses app-only tokens (issue 11 item 2): the probe never asks it.
+	f.pcErr = &msapi.Error{Service: "partnercenter", Operation: "probe", Status: 401}
 	p, err := acts.ProbePartnerCenter(ctx, tenant)
 	require.NoError(t, err)
-	require.True(t, p.Verified)
-	f.pcErr = &msapi.Error{Service: "partnercenter", Operation: "probe", Status: 401}
+	require.False(t, p.Verified, "no Work 365 app in the partner tenant")
+	require.Contains(t, p.Detail, "re-consent")
+
+	f.spsByApp = map[string]*msgraph.ServicePrincipal{
+		acts.Names.AppID:    {ID: "sp-w365", AppID: acts.Names.AppID},
+		partnercenter.AppID: {ID: "sp-pc", AppID: partnercenter.AppID},
+	}
+	f.grants = []msgraph.OAuth2PermissionGrant{{ClientID: "sp-w365", ConsentType: "AllPrincipals", ResourceID: "sp-graph", Scope: "User.Read"}}
 	p, err = acts.ProbePartnerCenter(ctx, tenant)
 	require.NoError(t, err)
+	require.False(t, p.Verified, "a grant on another resource is no Partner Center consent")
+
+	f.grants = append(f.grants, msgraph.OAuth2PermissionGrant{ClientID: "sp-w365", ConsentType: "AllPrincipals", ResourceID: "sp-pc", Scope: "user_impersonation"})
+	p, err = acts.ProbePartnerCenter(ctx, tenant)
+	require.NoError(t, err)
+	require.True(t, p.Verified, p.Detail)
+	require.Contains(t, p.Detail, "user_impersonation")
+
+	f.spErr = &msapi.Error{Service: "graph", Status: 403}
+	p, err = acts.ProbePartnerCenter(ctx, tenant)
+	require.NoError(t, err, "a refusal is a result")
 	require.False(t, p.Verified)
-	f.pcErr = &msapi.Error{Status: 503}
+	f.spErr = &msapi.Error{Service: "graph", Status: 503}
 	_, err = acts.ProbePartnerCenter(ctx, tenant)
 	require.False(t, appErr(t, err).NonRetryable())
 }

@@ -17,8 +17,12 @@ import (
 type Graph interface {
 	// GetUser reads a user by object ID or UPN, with assignedLicenses.
 	GetUser(ctx context.Context, tenantID, idOrUPN string) (msgraph.User, error)
-	// ListRoleAssignments lists directory role assignments of a principal for one role definition.
-	ListRoleAssignments(ctx context.Context, tenantID, principalID, roleDefinitionID string) ([]msgraph.UnifiedRoleAssignment, error)
+	// DirectoryRoleStatus tells how a user holds a directory role: assigned directly, through
+	// a group, or only eligible in PIM.
+	DirectoryRoleStatus(ctx context.Context, tenantID, userID, roleDefinitionID string) (msgraph.RoleStatus, error)
+	// ListGroupMemberships lists the groups a user is a direct member of (who a conditional
+	// access policy scoped to groups covers).
+	ListGroupMemberships(ctx context.Context, tenantID, userID string) ([]msgraph.Group, error)
 	// ListSubscribedSkus lists the tenant's licence SKUs.
 	ListSubscribedSkus(ctx context.Context, tenantID string) ([]msgraph.SubscribedSku, error)
 	// GetMFARegistration tells whether a user registered MFA (report, or methods fallback
@@ -69,7 +73,10 @@ type Work365 interface {
 	Initialisation(ctx context.Context, orgURL string) (work365.Initialisation, error)
 }
 
-// PartnerCenter is the Partner Center API of a direct partner's connection.
+// PartnerCenter is the Partner Center API of a direct partner's connection. Its endpoints take
+// App+User tokens only, so with the orchestrator's app-only tokens it is not used to verify a
+// re-consent (ProbePartnerCenter reads Work 365's Partner Center grant through Graph); it stays
+// for a delegated token source.
 type PartnerCenter interface {
 	// GetOrganizationProfile is a cheap authenticated probe of a connection.
 	GetOrganizationProfile(ctx context.Context, partnerTenantID string) (partnercenter.OrganizationProfile, error)

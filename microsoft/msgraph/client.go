@@ -25,6 +25,9 @@ const (
 	PermUserAuthenticationMethodRead = "UserAuthenticationMethod.Read.All"
 	PermPolicyReadAll                = "Policy.Read.All"
 	PermApplicationReadAll           = "Application.Read.All"
+	// PermDirectoryReadAll is the least privileged application permission to list a service
+	// principal's delegated grants and a user's group memberships.
+	PermDirectoryReadAll = "Directory.Read.All"
 )
 
 // Sources of an MFARegistration.
@@ -36,7 +39,6 @@ const (
 const (
 	// codeNonPremiumTenant is the 403 of the registration report in a tenant without P1.
 	codeNonPremiumTenant = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
-	passwordMethodType   = "#microsoft.graph.passwordAuthenticationMethod"
 	userSelect           = "id,userPrincipalName,displayName,accountEnabled,assignedLicenses"
 )
 
@@ -107,7 +109,9 @@ func (c *Client) ListSubscribedSkus(ctx context.Context, tenantID string) ([]Sub
 // GetMFARegistration tells whether a user registered MFA: from the authentication methods
 // report, or, when the tenant lacks Entra ID P1 (403
 // Authentication_RequestFromNonPremiumTenantOrB2CTenant), from the user's authentication
-// methods, where any method other than a password counts.
+// methods, where only methods that can satisfy MFA count (CanSatisfyMFA: not a password, not
+// email, not a temporary access pass).
+// https://learn.microsoft.com/en-us/graph/api/authenticationmethodsroot-get-userregistrationdetails
 func (c *Client) GetMFARegistration(ctx context.Context, tenantID, userID string) (MFARegistration, error) {
 	if err := required("read MFA registration", "user ID", userID); err != nil {
 		return MFARegistration{}, err
@@ -125,6 +129,7 @@ func (c *Client) GetMFARegistration(ctx context.Context, tenantID, userID string
 		return MFARegistration{}, err
 	}
 
+	// https://learn.microsoft.com/en-us/graph/api/authentication-list-methods
 	req = c.request(tenantID, "list authentication methods of "+userID,
 		"users/"+url.PathEscape(userID)+"/authentication/methods", nil, PermUserAuthenticationMethodRead)
 	req.NotFoundHint = fmt.Sprintf("no user %s in tenant %s: check the user ID", userID, tenantID)
@@ -134,7 +139,7 @@ func (c *Client) GetMFARegistration(ctx context.Context, tenantID, userID string
 	}
 	reg := MFARegistration{Source: SourceAuthenticationMethods, Methods: []string{}}
 	for _, m := range methods {
-		if m.ODataType == passwordMethodType {
+		if !CanSatisfyMFA(m.ODataType) {
 			continue
 		}
 		reg.Registered = true
@@ -178,13 +183,16 @@ func (c *Client) FindServicePrincipal(ctx context.Context, tenantID, appID strin
 	return &sps[0], nil
 }
 
-// ListOAuth2PermissionGrants lists delegated grants of a service principal.
+// ListOAuth2PermissionGrants lists delegated grants of a service principal. Graph documents
+// Directory.Read.All as the least privileged application permission for this list
+// (Application.Read.All is refused with 403 Authorization_RequestDenied).
+// https://learn.microsoft.com/en-us/graph/api/serviceprincipal-list-oauth2permissiongrants
 func (c *Client) ListOAuth2PermissionGrants(ctx context.Context, tenantID, servicePrincipalID string) ([]OAuth2PermissionGrant, error) {
 	if err := required("list delegated permission grants", "service principal ID", servicePrincipalID); err != nil {
 		return nil, err
 	}
 	req := c.request(tenantID, "list delegated permission grants of service principal "+servicePrincipalID,
-		"servicePrincipals/"+url.PathEscape(servicePrincipalID)+"/oauth2PermissionGrants", nil, PermApplicationReadAll)
+		"servicePrincipals/"+url.PathEscape(servicePrincipalID)+"/oauth2PermissionGrants", nil, PermDirectoryReadAll)
 	req.NotFoundHint = fmt.Sprintf("no service principal %s in tenant %s", servicePrincipalID, tenantID)
 	return msapi.GetAll[OAuth2PermissionGrant](ctx, c.api, req)
 }
@@ -198,4 +206,92 @@ func (c *Client) ListAppRoleAssignments(ctx context.Context, tenantID, servicePr
 		"servicePrincipals/"+url.PathEscape(servicePrincipalID)+"/appRoleAssignments", nil, PermApplicationReadAll)
 	req.NotFoundHint = fmt.Sprintf("no service principal %s in tenant %s", servicePrincipalID, tenantID)
 	return msapi.GetAll[AppRoleAssignment](ctx, c.api, req)
+}
+
+// ListGroupMemberships lists the groups a user is a direct member of (directory roles and
+// administrative units in the answer are skipped). Role-assignable groups cannot be nested, so
+// direct memberships are the ones that carry directory roles.
+// https://learn.microsoft.com/en-us/graph/api/user-list-memberof
+func (c *Client) ListGroupMemberships(ctx context.Context, tenantID, userID string) ([]Group, error) {
+	if err := required("list group memberships", "user ID", userID); err != nil {
+		return nil, err
+	}
+	req := c.request(tenantID, "list group memberships of "+userID, "users/"+url.PathEscape(userID)+"/memberOf",
+		url.Values{"$select": {"id,displayName,isAssignableToRole"}}, PermDirectoryReadAll)
+	req.NotFoundHint = fmt.Sprintf("no user %s in tenant %s: check the user ID", userID, tenantID)
+	type member struct {
+		ODataType string `json:"@odata.type"`
+		Group
+	}
+	ms, err := msapi.GetAll[member](ctx, c.api, req)
+	if err != nil {
+		return nil, err
+	}
+	groups := []Group{}
+	for _, m := range ms {
+		if m.ODataType == "#microsoft.graph.group" {
+			groups = append(groups, m.Group)
+		}
+	}
+	return groups, nil
+}
+
+// ListRoleEligibilities lists a principal's PIM eligibilities for one role definition: roles
+// it may activate but does not hold until it does.
+// https://learn.microsoft.com/en-us/graph/api/rbacapplication-list-roleeligibilityscheduleinstances
+func (c *Client) ListRoleEligibilities(ctx context.Context, tenantID, principalID, roleDefinitionID string) ([]RoleEligibility, error) {
+	filter := "principalId eq " + msapi.ODataString(principalID) + " and roleDefinitionId eq " + msapi.ODataString(roleDefinitionID)
+	req := c.request(tenantID, "list role eligibilities of "+principalID, "roleManagement/directory/roleEligibilityScheduleInstances",
+		url.Values{"$filter": {filter}}, PermRoleManagementReadDirectory)
+	return msapi.GetAll[RoleEligibility](ctx, c.api, req)
+}
+
+// DirectoryRoleStatus tells how a user holds a directory role: an active assignment to the
+// user, an active assignment to a group the user belongs to, or only a PIM eligibility. Three
+// documented reads: role assignments of the user, assignments of the role (matched with the
+// user's groups), eligibility schedule instances.
+// https://learn.microsoft.com/en-us/graph/api/rbacapplication-list-roleassignments
+func (c *Client) DirectoryRoleStatus(ctx context.Context, tenantID, userID, roleDefinitionID string) (RoleStatus, error) {
+	var st RoleStatus
+	direct, err := c.ListRoleAssignments(ctx, tenantID, userID, roleDefinitionID)
+	if err != nil {
+		return st, err
+	}
+	if len(direct) > 0 {
+		st.Direct = true
+		return st, nil
+	}
+	groups, err := c.ListGroupMemberships(ctx, tenantID, userID)
+	if err != nil {
+		return st, err
+	}
+	if len(groups) > 0 {
+		req := c.request(tenantID, "list assignments of role "+roleDefinitionID, "roleManagement/directory/roleAssignments",
+			url.Values{"$filter": {"roleDefinitionId eq " + msapi.ODataString(roleDefinitionID)}}, PermRoleManagementReadDirectory)
+		all, err := msapi.GetAll[UnifiedRoleAssignment](ctx, c.api, req)
+		if err != nil {
+			return st, err
+		}
+		for _, g := range groups {
+			for _, a := range all {
+				if strings.EqualFold(a.PrincipalID, g.ID) {
+					name := g.DisplayName
+					if name == "" {
+						name = g.ID
+					}
+					st.ViaGroups = append(st.ViaGroups, name)
+					break
+				}
+			}
+		}
+		if len(st.ViaGroups) > 0 {
+			return st, nil
+		}
+	}
+	el, err := c.ListRoleEligibilities(ctx, tenantID, userID, roleDefinitionID)
+	if err != nil {
+		return st, err
+	}
+	st.Eligible = len(el) > 0
+	return st, nil
 }

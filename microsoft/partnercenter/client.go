@@ -14,11 +14,12 @@ const DefaultBaseURL = "https://api.partnercenter.microsoft.com"
 // Client probes a direct partner's Partner Center connection. It implements
 // activities.PartnerCenter; failures are *msapi.Error with Service "partnercenter".
 //
-// Assumption: the probe uses an app-only token of the orchestrator app in the partner tenant
-// (scope msauth.PartnerCenterScope). Getting one proves the app is consented there and the
-// profile read proves Partner Center accepts it. The delegated App+User flow (Admin Agent
-// with MFA) that Work 365's own connection uses is Work 365's, done in its web pages; this
-// client does not exercise it.
+// Partner Center's profile endpoints accept App+User tokens only (an Admin Agent signed in
+// with MFA, the Secure Application Model); app-only tokens are refused with 401/403. The
+// orchestrator runs app-only, so the upgrade verifies a re-consent through Graph instead
+// (activities.ProbePartnerCenter); this client needs a token source that yields App+User
+// tokens to succeed.
+// https://learn.microsoft.com/en-us/partner-center/developer/partner-center-authentication
 type Client struct {
 	api *msapi.Client
 }
@@ -30,15 +31,16 @@ func New(tokens msapi.TokenSource, opts ...msapi.ClientOption) *Client {
 }
 
 // GetOrganizationProfile reads the partner's organisation profile: a cheap authenticated
-// probe of the connection in partnerTenantID.
+// probe of the connection in partnerTenantID. It needs an App+User token.
+// https://learn.microsoft.com/en-us/partner-center/developer/get-an-organization-profile
 func (c *Client) GetOrganizationProfile(ctx context.Context, partnerTenantID string) (OrganizationProfile, error) {
 	req := msapi.Request{
 		Operation: "read the organization profile of partner tenant " + partnerTenantID,
 		URL:       c.api.URL("v1/profiles/organization", nil),
 		TenantID:  partnerTenantID,
 		Scope:     msauth.PartnerCenterScope,
-		DeniedHint: fmt.Sprintf("Partner Center refused the orchestrator app in partner tenant %s: "+
-			"grant it admin consent there and register it in Partner Center (Account settings > App management)", partnerTenantID),
+		DeniedHint: fmt.Sprintf("Partner Center refused the token in partner tenant %s: this endpoint takes App+User tokens "+
+			"only (an Admin Agent signed in with MFA); app-only tokens are always refused", partnerTenantID),
 		NotFoundHint: fmt.Sprintf("tenant %s has no Partner Center account: check the connection's tenant ID, "+
 			"and that the partner bills directly (indirect resellers have no Partner Center API)", partnerTenantID),
 	}

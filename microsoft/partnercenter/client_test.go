@@ -63,7 +63,7 @@ func TestDenied(t *testing.T) {
 	assert.False(t, e.Retryable())
 	assert.Equal(t, "900420", e.Code)
 	assert.Contains(t, e.Message, "Invalid Authorization header")
-	assert.Contains(t, e.Hint, "admin consent")
+	assert.Contains(t, e.Hint, "App+User")
 }
 
 func TestThrottled(t *testing.T) {

@@ -185,12 +185,23 @@ func TestPartnerCenterReconsent(t *testing.T) {
 	if err := c.ReconsentPartnerCenter(partnerX); err != nil {
 		t.Fatal(err)
 	}
-	st, m, _ := e.do("GET", "https://api.partnercenter.microsoft.com/v1/profiles/organization", e.token(partnerX, PartnerCenterResource), nil)
-	if st != 200 || m["companyName"] != "contoso-eu" || m["tenantId"] != partnerX {
-		t.Fatalf("after: %d %v", st, m)
+	// Partner Center takes App+User tokens only: app-only stays refused after the re-consent,
+	// which shows instead as Work 365's delegated Partner Center grant in the partner tenant.
+	if st := probe(partnerX); st != 401 {
+		t.Fatalf("app-only after reconsent: %d", st)
 	}
-	if st, _, _ := e.do("GET", "https://api.partnercenter.microsoft.com/v1/profiles/organization", e.token(tenantB, PartnerCenterResource), nil); st != 403 {
-		t.Fatalf("tenant without Partner Center: %d", st)
+	sps := e.graphAll(partnerX, "servicePrincipals")
+	ids := map[string]string{}
+	for _, sp := range sps {
+		ids[sp["appId"].(string)] = sp["id"].(string)
+	}
+	w365, pcSP := ids[c.Names().AppID], ids[PartnerCenterAppID]
+	if w365 == "" || pcSP == "" {
+		t.Fatalf("partner tenant's service principals: %v", sps)
+	}
+	grants := e.graphAll(partnerX, "servicePrincipals/"+w365+"/oauth2PermissionGrants")
+	if len(grants) != 1 || grants[0]["resourceId"] != pcSP || grants[0]["scope"] != "user_impersonation" {
+		t.Fatalf("Work 365's Partner Center grant: %v", grants)
 	}
 	if s := mustState(t, c, partnerX); s.Customer || s.PartnerCenterConsented == nil || !*s.PartnerCenterConsented {
 		t.Fatalf("partner state: %+v", s)

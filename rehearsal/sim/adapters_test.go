@@ -24,7 +24,7 @@ type adapters struct {
 	graph activities.Graph
 	dv    activities.Dataverse
 	w365  activities.Work365
-	pc    activities.PartnerCenter
+	pc    *partnercenter.Client
 }
 
 func wire(t *testing.T, cloud *sim.Cloud) adapters {
@@ -70,9 +70,12 @@ func TestProductionAdaptersAgainstSim(t *testing.T) {
 	if err != nil || u.ID != tn.Admin.ObjectID || len(u.AssignedLicenses) == 0 {
 		t.Fatalf("GetUser: %+v %v", u, err)
 	}
-	ra, err := a.graph.ListRoleAssignments(ctx, id, u.ID, msgraph.GlobalAdministratorRoleTemplateID)
-	if err != nil || len(ra) != 1 {
-		t.Fatalf("ListRoleAssignments: %v %v", ra, err)
+	ra, err := a.graph.DirectoryRoleStatus(ctx, id, u.ID, msgraph.GlobalAdministratorRoleTemplateID)
+	if err != nil || !ra.Direct {
+		t.Fatalf("DirectoryRoleStatus: %+v %v", ra, err)
+	}
+	if gs, err := a.graph.ListGroupMemberships(ctx, id, u.ID); err != nil || len(gs) != 0 {
+		t.Fatalf("ListGroupMemberships: %v %v", gs, err)
 	}
 	skus, err := a.graph.ListSubscribedSkus(ctx, id)
 	if err != nil || len(skus) != 3 {
@@ -191,9 +194,14 @@ func TestProductionAdaptersAgainstSim(t *testing.T) {
 		t.Fatalf("unknown user: %+v %v", s, err)
 	}
 
-	// Partner Center: refused until re-consented.
+	// Partner Center refuses app-only tokens; the re-consent shows as Work 365's delegated
+	// Partner Center grant in the partner tenant.
 	if _, err := a.pc.GetOrganizationProfile(ctx, id); !errors.As(err, &me) || !me.Unauthorized() {
-		t.Fatalf("before reconsent: %v", err)
+		t.Fatalf("app-only token: %v", err)
+	}
+	acts := &activities.Activities{Graph: a.graph, Names: names}
+	if p, err := acts.ProbePartnerCenter(ctx, id); err != nil || p.Verified {
+		t.Fatalf("before reconsent: %+v %v", p, err)
 	}
 	if err := cloud.EnableSecurityDefaults(id); err != nil {
 		t.Fatal(err)
@@ -201,8 +209,11 @@ func TestProductionAdaptersAgainstSim(t *testing.T) {
 	if err := cloud.ReconsentPartnerCenter(id); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := a.pc.GetOrganizationProfile(ctx, id); err != nil || p.CompanyName != "contoso-pc" {
+	if p, err := acts.ProbePartnerCenter(ctx, id); err != nil || !p.Verified {
 		t.Fatalf("after reconsent: %+v %v", p, err)
+	}
+	if _, err := a.pc.GetOrganizationProfile(ctx, id); !errors.As(err, &me) || !me.Unauthorized() {
+		t.Fatalf("app-only token after reconsent: %v", err)
 	}
 
 	k := cloud.TenantCounters(id)

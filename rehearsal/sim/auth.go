@@ -50,8 +50,18 @@ func (c *Cloud) IssueToken(tenantID, resource string, lifetime time.Duration) st
 		Aud: resource, Iss: "https://sts.windows.net/" + strings.ToLower(tenantID) + "/",
 		Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(lifetime).Unix(),
 		AppID: c.scn.Orchestrator.ClientID, Azp: c.scn.Orchestrator.ClientID, Idtyp: "app",
-		Tid: strings.ToLower(tenantID), Ver: "1.0",
+		Tid: strings.ToLower(tenantID), Ver: "1.0", Roles: c.rolesFor(resource),
 	})
+}
+
+// rolesFor returns the roles claim of an app-only token for resource: the consented Graph
+// application permissions for Graph, none elsewhere (Dataverse authorises by application
+// user, Partner Center by the signed-in user).
+func (c *Cloud) rolesFor(resource string) []string {
+	if strings.TrimSuffix(strings.ToLower(resource), "/") != GraphResource {
+		return nil
+	}
+	return append([]string(nil), c.scn.Orchestrator.Permissions...)
 }
 
 // VerifyToken checks a token's signature and lifetime on the cloud's clock and returns its claims.
@@ -356,7 +366,7 @@ func (c *Cloud) serveToken(w http.ResponseWriter, r *http.Request, tenant string
 		Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(lifetime).Unix(),
 		AppID: app.ClientID, Azp: app.ClientID, Idtyp: "app",
 		Oid: t.orchestratorSPID, Sub: t.orchestratorSPID, Tid: t.id, Ver: "1.0",
-		Roles: []string{"User.Read.All", "RoleManagement.Read.Directory", "Organization.Read.All", "AuditLog.Read.All", "Policy.Read.All", "UserAuthenticationMethod.Read.All", "Application.Read.All"},
+		Roles: c.rolesFor(resource),
 	})
 	t.counters.TokensIssued++
 	secs := int(lifetime / time.Second)

@@ -111,6 +111,10 @@ func New(scenario *Scenario, opts Options) *Cloud {
 			}
 			if pt.pc == nil {
 				pt.pc = &pcAccount{name: pc.Name, consented: pc.Consented}
+				pt.pcSPID, pt.pcGrantID = c.newID(), c.newID()
+				if pt.work365SPID == "" {
+					pt.work365SPID = c.newID()
+				}
 			} else {
 				pt.pc.consented = pt.pc.consented && pc.Consented
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 func (c *Cloud) serveGraph(w http.ResponseWriter, r *http.Request) {
@@ -21,18 +22,48 @@ func (c *Cloud) serveGraph(w http.ResponseWriter, r *http.Request) {
 		throttleCode:    "TooManyRequests",
 		throttleMessage: "Too many requests to Microsoft Graph; retry after the delay in Retry-After.",
 	}
+	// Each route accepts the application permissions Graph's reference lists for it, least
+	// privileged first; a token without any of them gets Graph's 403.
 	c.serveAPI(w, r, svc, []route{
-		{"GET", "users/{}", (*call).graphUser},
-		{"GET", "users/{}/authentication/methods", (*call).graphAuthMethods},
-		{"GET", "roleManagement/directory/roleAssignments", (*call).graphRoleAssignments},
-		{"GET", "subscribedSkus", (*call).graphSubscribedSkus},
-		{"GET", "reports/authenticationMethods/userRegistrationDetails/{}", (*call).graphRegistrationDetails},
-		{"GET", "policies/identitySecurityDefaultsEnforcementPolicy", (*call).graphSecurityDefaults},
-		{"GET", "identity/conditionalAccess/policies", (*call).graphCAPolicies},
-		{"GET", "servicePrincipals", (*call).graphServicePrincipals},
-		{"GET", "servicePrincipals/{}/oauth2PermissionGrants", (*call).graphGrants},
-		{"GET", "servicePrincipals/{}/appRoleAssignments", (*call).graphAppRoleAssignments},
+		{"GET", "users/{}", needs((*call).graphUser, "User.Read.All", "User.ReadWrite.All", "Directory.Read.All")},
+		{"GET", "users/{}/authentication/methods", needs((*call).graphAuthMethods, "UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All")},
+		{"GET", "users/{}/memberOf", needs((*call).graphMemberOf, "Directory.Read.All", "GroupMember.Read.All")},
+		{"GET", "roleManagement/directory/roleAssignments", needs((*call).graphRoleAssignments, "RoleManagement.Read.Directory", "RoleManagement.Read.All", "Directory.Read.All")},
+		{"GET", "roleManagement/directory/roleEligibilityScheduleInstances", needs((*call).graphRoleEligibilities, "RoleEligibilitySchedule.Read.Directory", "RoleManagement.Read.Directory", "RoleManagement.Read.All")},
+		{"GET", "subscribedSkus", needs((*call).graphSubscribedSkus, "LicenseAssignment.Read.All", "Organization.Read.All", "Directory.Read.All")},
+		{"GET", "reports/authenticationMethods/userRegistrationDetails/{}", needs((*call).graphRegistrationDetails, "AuditLog.Read.All")},
+		{"GET", "policies/identitySecurityDefaultsEnforcementPolicy", needs((*call).graphSecurityDefaults, "Policy.Read.All")},
+		{"GET", "identity/conditionalAccess/policies", needs((*call).graphCAPolicies, "Policy.Read.All")},
+		{"GET", "servicePrincipals", needs((*call).graphServicePrincipals, "Application.Read.All", "Directory.Read.All")},
+		// https://learn.microsoft.com/en-us/graph/api/serviceprincipal-list-oauth2permissiongrants:
+		// Directory.Read.All is the least privileged application permission.
+		{"GET", "servicePrincipals/{}/oauth2PermissionGrants", needs((*call).graphGrants, "Directory.Read.All", "DelegatedPermissionGrant.ReadWrite.All")},
+		{"GET", "servicePrincipals/{}/appRoleAssignments", needs((*call).graphAppRoleAssignments, "Application.Read.All", "Directory.Read.All")},
 	})
+}
+
+// needs wraps a Graph handler: the token's roles must hold one of the permissions, else Graph
+// answers 403 Authorization_RequestDenied with its error body.
+func needs(h func(*call), permissions ...string) func(*call) {
+	return func(k *call) {
+		for _, p := range permissions {
+			for _, r := range k.claims.Roles {
+				if strings.EqualFold(p, r) {
+					h(k)
+					return
+				}
+			}
+		}
+		k.t.counters.Unauthorized++
+		writeJSON(k.w, http.StatusForbidden, map[string]any{"error": map[string]any{
+			"code":    "Authorization_RequestDenied",
+			"message": "Insufficient privileges to complete the operation.",
+			"innerError": map[string]any{
+				"date": k.now.UTC().Format("2006-01-02T15:04:05"), "request-id": "5c4ae0c1-0000-4000-8000-00000000403a",
+				"client-request-id": "5c4ae0c1-0000-4000-8000-00000000403a",
+			},
+		}})
+	}
 }
 
 func (k *call) graphNotFound(id string) {
@@ -97,9 +128,50 @@ func (k *call) graphRoleAssignments() {
 		return
 	}
 	items := []map[string]any{}
+	if rd := f["roledefinitionid"]; rd != "" && !strings.EqualFold(rd, globalAdminRole) {
+		k.writePage("roleManagement/directory/roleAssignments", items)
+		return
+	}
+	assign := func(principal string) {
+		if p := f["principalid"]; p != "" && !strings.EqualFold(p, principal) {
+			return
+		}
+		items = append(items, map[string]any{
+			"id":               "lAPpYvVpN0KRkAEhdxReEJC2sEqbR_9Hr48lds9SGHI-1-" + principal[:8],
+			"principalId":      principal,
+			"roleDefinitionId": globalAdminRole,
+			"directoryScopeId": "/",
+		})
+	}
+	groupAssigned := false
 	for _, id := range sortedKeys(k.t.users) {
 		u := k.t.users[id]
-		if !u.globalAdmin {
+		switch {
+		case !u.globalAdmin:
+		case u.gaVia == "group":
+			groupAssigned = true
+		default:
+			assign(u.id)
+		}
+	}
+	if groupAssigned {
+		assign(k.t.adminsGroupID)
+	}
+	k.writePage("roleManagement/directory/roleAssignments", items)
+}
+
+// graphRoleEligibilities lists PIM eligibilities (roleEligibilityScheduleInstances) of users
+// whose Global Administrator role is eligible and not active.
+func (k *call) graphRoleEligibilities() {
+	f, err := parseEqFilter(k.q.Get("$filter"))
+	if err != nil {
+		k.graphBadRequest(err.Error())
+		return
+	}
+	items := []map[string]any{}
+	for _, id := range sortedKeys(k.t.users) {
+		u := k.t.users[id]
+		if u.gaVia != "eligible" || u.globalAdmin {
 			continue
 		}
 		if p := f["principalid"]; p != "" && !strings.EqualFold(p, u.id) {
@@ -109,13 +181,32 @@ func (k *call) graphRoleAssignments() {
 			continue
 		}
 		items = append(items, map[string]any{
-			"id":               "lAPpYvVpN0KRkAEhdxReEJC2sEqbR_9Hr48lds9SGHI-1-" + u.id[:8],
-			"principalId":      u.id,
-			"roleDefinitionId": globalAdminRole,
-			"directoryScopeId": "/",
+			"id": "e" + u.id[:8], "principalId": u.id, "roleDefinitionId": globalAdminRole, "directoryScopeId": "/",
+			"appScopeId": nil, "startDateTime": isoTime(k.now.Add(-24 * time.Hour)), "endDateTime": nil,
+			"memberType": "Direct", "roleEligibilityScheduleId": "s" + u.id[:8],
 		})
 	}
-	k.writePage("roleManagement/directory/roleAssignments", items)
+	k.writePage("roleManagement/directory/roleEligibilityScheduleInstances", items)
+}
+
+// graphMemberOf lists a user's direct memberships: the role-assignable admins group and the
+// conditional access pilot group, when the scenario has them.
+func (k *call) graphMemberOf() {
+	u := k.t.user(k.p[0])
+	if u == nil {
+		k.graphNotFound(k.p[0])
+		return
+	}
+	items := []map[string]any{}
+	if u.globalAdmin && u.gaVia == "group" && k.t.adminsGroupID != "" {
+		items = append(items, selectFields(map[string]any{"@odata.type": "#microsoft.graph.group", "id": k.t.adminsGroupID,
+			"displayName": "Tenant administrators", "isAssignableToRole": true, "securityEnabled": true}, k.q.Get("$select")))
+	}
+	if k.t.caGroup && k.t.caGroupID != "" {
+		items = append(items, selectFields(map[string]any{"@odata.type": "#microsoft.graph.group", "id": k.t.caGroupID,
+			"displayName": "MFA pilot", "isAssignableToRole": false, "securityEnabled": true}, k.q.Get("$select")))
+	}
+	k.writePage("directoryObjects", items)
 }
 
 func (k *call) graphSubscribedSkus() {
@@ -201,13 +292,28 @@ func (k *call) graphCAPolicies() {
 	if k.t.entraP1 {
 		items = append(items, map[string]any{
 			"id": "1f1d2b0c-0000-4000-8000-00000000b10c", "displayName": "Block legacy authentication", "state": "enabled",
+			"conditions":    map[string]any{"clientAppTypes": []string{"exchangeActiveSync", "other"}, "users": map[string]any{"includeUsers": []string{"All"}}},
 			"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"block"}},
 		})
 	}
 	if k.t.caMFA {
+		users := map[string]any{"includeUsers": []string{"All"}, "excludeUsers": []string{}, "includeGroups": []string{},
+			"excludeGroups": []string{}, "includeRoles": []string{}, "excludeRoles": []string{}}
+		name := "Require MFA for all users"
+		if k.t.caGroup {
+			users["includeUsers"], users["includeGroups"] = []string{}, []string{k.t.caGroupID}
+			name = "Require MFA for the MFA pilot group"
+		}
+		grant := map[string]any{"operator": "OR", "builtInControls": []string{"mfa"}, "authenticationStrength": nil}
+		if k.t.caStrength {
+			grant["builtInControls"] = []string{}
+			grant["authenticationStrength"] = map[string]any{"id": "00000000-0000-0000-0000-000000000002",
+				"displayName": "Multifactor authentication", "policyType": "builtIn", "requirementsSatisfied": "mfa"}
+		}
 		items = append(items, map[string]any{
-			"id": k.t.caPolicyID, "displayName": "Require MFA for all users", "state": "enabled",
-			"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"mfa"}},
+			"id": k.t.caPolicyID, "displayName": name, "state": "enabled",
+			"conditions":    map[string]any{"clientAppTypes": []string{"all"}, "users": users, "applications": map[string]any{"includeApplications": []string{"All"}}},
+			"grantControls": grant,
 		})
 	}
 	k.writePage("identity/conditionalAccess/policies", items)
@@ -224,8 +330,11 @@ func (k *call) servicePrincipals() []spInfo {
 	if t.orchestratorConsented {
 		sps = append(sps, spInfo{t.orchestratorSPID, k.c.scn.Orchestrator.ClientID, k.c.scn.Orchestrator.DisplayName})
 	}
-	if t.work365Consented {
+	if t.work365Consented || t.pcConsented() {
 		sps = append(sps, spInfo{t.work365SPID, k.c.names.AppID, "Work 365"})
+	}
+	if t.pc != nil {
+		sps = append(sps, spInfo{t.pcSPID, PartnerCenterAppID, "Microsoft Partner Center"})
 	}
 	return sps
 }
@@ -271,21 +380,37 @@ func (k *call) graphGrants() {
 			map[string]any{"id": k.t.work365GrantIDs[1], "clientId": sp.id, "consentType": "AllPrincipals", "principalId": nil, "resourceId": k.t.dynamicsSPID, "scope": "user_impersonation"},
 		)
 	}
+	// Work 365's Partner Center connection (Secure Application Model): its app holds the
+	// delegated Partner Center permission while the connection is consented.
+	if sp.id == k.t.work365SPID && k.t.pcConsented() {
+		items = append(items, map[string]any{"id": k.t.pcGrantID, "clientId": sp.id, "consentType": "AllPrincipals", "principalId": nil, "resourceId": k.t.pcSPID, "scope": "user_impersonation"})
+	}
 	k.writePage("oauth2PermissionGrants", items)
 }
 
+// graphAppRoleIDs are the Graph app role IDs of the application permissions the simulator
+// knows (https://learn.microsoft.com/en-us/graph/permissions-reference).
+var graphAppRoleIDs = map[string]string{
+	"User.Read.All":                     "df021288-bdef-4463-88db-98f22de89214",
+	"RoleManagement.Read.Directory":     "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
+	"Organization.Read.All":             "498476ce-e0fe-48b0-b801-37ba7e2685c6",
+	"AuditLog.Read.All":                 "b0afded3-3588-46d8-8b3d-9842eff778da",
+	"Policy.Read.All":                   "246dd0d5-5bd0-4def-940b-0421030a5b68",
+	"UserAuthenticationMethod.Read.All": "38d9df27-64da-44fd-b7c5-a6fbac20248f",
+	"Application.Read.All":              "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
+	"Directory.Read.All":                "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
+}
+
 // orchestratorAppRoles are the application permissions (Graph app role IDs) the simulator
-// shows granted to the orchestrator.
-func orchestratorAppRoles() []string {
-	return []string{
-		"df021288-bdef-4463-88db-98f22de89214", // User.Read.All
-		"483bed4a-2ad3-4361-a73b-c83ccdbdc53c", // RoleManagement.Read.Directory
-		"498476ce-e0fe-48b0-b801-37ba7e2685c6", // Organization.Read.All
-		"b0afded3-3588-46d8-8b3d-9842eff778da", // AuditLog.Read.All
-		"246dd0d5-5bd0-4def-940b-0421030a5b68", // Policy.Read.All
-		"38d9df27-64da-44fd-b7c5-a6fbac20248f", // UserAuthenticationMethod.Read.All
-		"9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", // Application.Read.All
+// shows granted to the orchestrator: the scenario's consented permissions.
+func (k *call) orchestratorAppRoles() []string {
+	var out []string
+	for _, p := range k.c.scn.Orchestrator.Permissions {
+		if id, ok := graphAppRoleIDs[p]; ok {
+			out = append(out, id)
+		}
 	}
+	return out
 }
 
 func (k *call) graphAppRoleAssignments() {
@@ -298,7 +423,7 @@ func (k *call) graphAppRoleAssignments() {
 	var roles []string
 	switch sp.id {
 	case k.t.orchestratorSPID:
-		roles = orchestratorAppRoles()
+		roles = k.orchestratorAppRoles()
 	case k.t.work365SPID:
 		roles = []string{"7ab1d382-f21e-4acd-a863-ba3e13f7da61"} // Directory.Read.All
 	}

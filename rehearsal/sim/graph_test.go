@@ -88,7 +88,7 @@ func TestGraphPaths(t *testing.T) {
 	if len(orch) != 1 {
 		t.Fatalf("orchestrator SP: %v", orch)
 	}
-	if ar := e.graphAll(tenantA, "servicePrincipals/"+orch[0]["id"].(string)+"/appRoleAssignments"); len(ar) != len(orchestratorAppRoles()) {
+	if ar := e.graphAll(tenantA, "servicePrincipals/"+orch[0]["id"].(string)+"/appRoleAssignments"); len(ar) != len(DefaultPermissions()) {
 		t.Fatalf("orchestrator app roles over pages: %d", len(ar))
 	}
 	e.graph(tenantA, "servicePrincipals/00000000-0000-0000-0000-000000000000/oauth2PermissionGrants", 404)

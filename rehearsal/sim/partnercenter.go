@@ -4,6 +4,13 @@ import (
 	"net/http"
 )
 
+// PartnerCenterAppID is the application ID of Microsoft Partner Center, the resource of the
+// delegated permission (user_impersonation) that a Partner Center connection consents to.
+const PartnerCenterAppID = "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd"
+
+// pcConsented reports whether the tenant's Partner Center connection is consented.
+func (t *tenantState) pcConsented() bool { return t.pc != nil && t.pc.consented }
+
 func (c *Cloud) servePartnerCenter(w http.ResponseWriter, r *http.Request) {
 	svc := service{
 		name: "partnercenter", prefix: "/v1/", unauthorizedCode: "Unauthorized",
@@ -11,6 +18,11 @@ func (c *Cloud) servePartnerCenter(w http.ResponseWriter, r *http.Request) {
 		tenant: func(w http.ResponseWriter, cl Claims) *tenantState {
 			t := c.tenantByID(cl.Tid)
 			switch {
+			case cl.Idtyp == "app":
+				// Partner Center accepts App+User tokens only on these endpoints.
+				// https://learn.microsoft.com/en-us/partner-center/developer/partner-center-authentication
+				writeChallenge(w, "", "900421", "App-only authentication is not supported for this operation: use an App+User token (the Secure Application Model).")
+				return nil
 			case t == nil:
 				writeChallenge(w, "", "Unauthorized", "Unknown tenant "+cl.Tid+".")
 				return nil

@@ -47,6 +47,16 @@ type App struct {
 	Certificate bool `yaml:"certificate"`
 	// DisplayName names the app's service principals.
 	DisplayName string `yaml:"displayName"`
+	// Permissions are the Microsoft Graph application permissions admin-consented to the app
+	// in every tenant; Graph tokens carry them as roles and Graph refuses a call whose
+	// permission is missing (403 Authorization_RequestDenied). Default: DefaultPermissions.
+	Permissions []string `yaml:"permissions"`
+}
+
+// DefaultPermissions are the Graph application permissions the README asks for.
+func DefaultPermissions() []string {
+	return []string{"User.Read.All", "RoleManagement.Read.Directory", "Organization.Read.All", "AuditLog.Read.All",
+		"UserAuthenticationMethod.Read.All", "Policy.Read.All", "Application.Read.All", "Directory.Read.All"}
 }
 
 // Tenant is one customer tenant with its Dynamics 365 organisation.
@@ -84,6 +94,12 @@ type Tenant struct {
 	// ConditionalAccessMFA is true when an enabled conditional access policy requires MFA
 	// (needs EntraP1; excludes SecurityDefaults).
 	ConditionalAccessMFA bool `yaml:"conditionalAccessMfa"`
+	// ConditionalAccessStrength makes that policy require an authentication strength
+	// (grantControls.authenticationStrength) instead of the built-in "mfa" control.
+	ConditionalAccessStrength bool `yaml:"conditionalAccessStrength"`
+	// ConditionalAccessGroup scopes that policy to a group holding the admin and the service
+	// account instead of all users.
+	ConditionalAccessGroup bool `yaml:"conditionalAccessGroup"`
 	// OrchestratorConsented tells whether the orchestrator app was admin-consented (default true).
 	OrchestratorConsented *bool `yaml:"orchestratorConsented"`
 	// DataverseAppUser tells whether the orchestrator has an application user in the
@@ -116,8 +132,12 @@ type User struct {
 	ObjectID string `yaml:"objectId"`
 	// DisplayName defaults to the UPN's local part.
 	DisplayName string `yaml:"displayName"`
-	// GlobalAdmin is true when the user holds Global Administrator.
+	// GlobalAdmin is true when the user holds Global Administrator (actively).
 	GlobalAdmin bool `yaml:"globalAdmin"`
+	// GlobalAdminVia says how: "direct" (default), "group" (assigned to a role-assignable
+	// group the user is a member of; needs globalAdmin), or "eligible" (eligible in PIM and
+	// not activated; needs globalAdmin false).
+	GlobalAdminVia string `yaml:"globalAdminVia"`
 	// SystemAdministrator is true when the user holds System Administrator in Dynamics 365.
 	SystemAdministrator bool `yaml:"systemAdministrator"`
 	// ServiceRole is true when the user holds 'Work 365 Service' in Dynamics 365.
@@ -148,6 +168,10 @@ type Operation struct {
 	Failures int `yaml:"failures"`
 	// FailMessage is the failure's message.
 	FailMessage string `yaml:"failMessage"`
+	// StartDelay is how long an accepted import waits before its asynchronous operation
+	// starts and creates the import job row (imports only; default DefaultImportStartDelay;
+	// negative: none).
+	StartDelay time.Duration `yaml:"startDelay"`
 }
 
 // PartnerConnection is one Partner Center connection of a direct partner.
@@ -199,6 +223,7 @@ const (
 	DefaultImportDuration    = 10 * time.Minute
 	DefaultUninstallDuration = 5 * time.Minute
 	DefaultUpgradeDuration   = 5 * time.Minute
+	DefaultImportStartDelay  = 5 * time.Second
 )
 
 // DefaultOrchestrator is the application used when a scenario names none.
@@ -214,10 +239,15 @@ func DefaultOrchestrator() App {
 // WithDefaults returns a copy of the scenario with every default filled in.
 func (s Scenario) WithDefaults() Scenario {
 	if s.Orchestrator.ClientID == "" {
+		perms := s.Orchestrator.Permissions
 		s.Orchestrator = DefaultOrchestrator()
+		s.Orchestrator.Permissions = perms
 	}
 	if s.Orchestrator.DisplayName == "" {
 		s.Orchestrator.DisplayName = "Orchestrator"
+	}
+	if s.Orchestrator.Permissions == nil {
+		s.Orchestrator.Permissions = DefaultPermissions()
 	}
 	def := work365.DefaultNames()
 	n := &s.Names
@@ -281,6 +311,12 @@ func (s Scenario) WithDefaults() Scenario {
 		}
 		if t.Import.Duration <= 0 {
 			t.Import.Duration = DefaultImportDuration
+		}
+		switch {
+		case t.Import.StartDelay == 0:
+			t.Import.StartDelay = DefaultImportStartDelay
+		case t.Import.StartDelay < 0:
+			t.Import.StartDelay = 0
 		}
 		if t.Uninstall.Duration <= 0 {
 			t.Uninstall.Duration = DefaultUninstallDuration
@@ -418,6 +454,27 @@ func (s Scenario) Validate() []*FieldProblem {
 		}
 		if t.ConditionalAccessMFA && !t.EntraP1 {
 			bad(p+".conditionalAccessMfa", "conditional access needs entraP1: true")
+		}
+		for _, u := range []struct {
+			f string
+			u User
+		}{{".admin", t.Admin}, {".serviceAccount", t.ServiceAccount}} {
+			switch u.u.GlobalAdminVia {
+			case "", "direct":
+			case "group":
+				if !u.u.GlobalAdmin {
+					bad(p+u.f+".globalAdminVia", "group needs globalAdmin: true (the group's assignment is active)")
+				}
+			case "eligible":
+				if u.u.GlobalAdmin {
+					bad(p+u.f+".globalAdminVia", "eligible needs globalAdmin: false (an eligibility is not active)")
+				}
+			default:
+				bad(p+u.f+".globalAdminVia", "%q must be direct, group or eligible", u.u.GlobalAdminVia)
+			}
+		}
+		if (t.ConditionalAccessStrength || t.ConditionalAccessGroup) && !t.ConditionalAccessMFA {
+			bad(p+".conditionalAccessMfa", "conditionalAccessStrength and conditionalAccessGroup shape that policy: set conditionalAccessMfa: true")
 		}
 		if t.ConditionalAccessMFA && t.SecurityDefaults {
 			bad(p+".securityDefaults", "security defaults and conditional access are mutually exclusive")

@@ -51,6 +51,17 @@ type tenantState struct {
 	work365SPID           string
 	work365GrantIDs       []string
 	caPolicyID            string
+	// caStrength: the MFA policy requires an authentication strength instead of the built-in
+	// "mfa" control; caGroup: it is scoped to caGroupID (both accounts are members), not to
+	// all users.
+	caStrength, caGroup bool
+	caGroupID           string
+	// adminsGroupID is the role-assignable group holding Global Administrator for users whose
+	// role comes through a group.
+	adminsGroupID string
+	// pcSPID and pcGrantID are Microsoft Partner Center's service principal and the Work 365
+	// app's delegated grant on it, present while the Partner Center connection is consented.
+	pcSPID, pcGrantID string
 
 	registered   bool
 	initialised  bool // a new install went through Begin Upgrade
@@ -68,6 +79,10 @@ type tenantState struct {
 type userState struct {
 	id, upn, display string
 	globalAdmin      bool
+	// gaVia is how the Global Administrator role is held: "group" (active through a
+	// role-assignable group), "eligible" (PIM eligibility, active only when globalAdmin is
+	// true), or "" (assigned directly).
+	gaVia string
 	sysAdmin         bool
 	serviceRole      bool
 	dynamics         bool
@@ -191,7 +206,7 @@ func (c *Cloud) newTenant(t Tenant, _ int, now time.Time) *tenantState {
 	for _, u := range []User{t.Admin, t.ServiceAccount} {
 		us := &userState{
 			id: strings.ToLower(u.ObjectID), upn: u.UPN, display: u.DisplayName,
-			globalAdmin: u.GlobalAdmin, sysAdmin: u.SystemAdministrator, serviceRole: u.ServiceRole,
+			globalAdmin: u.GlobalAdmin, gaVia: u.GlobalAdminVia, sysAdmin: u.SystemAdministrator, serviceRole: u.ServiceRole,
 			dynamics: u.DynamicsLicence, entraP1: t.EntraP1, mfa: u.MFARegistered, disabled: u.Disabled,
 			systemUserID: c.newID(),
 		}
@@ -205,6 +220,13 @@ func (c *Cloud) newTenant(t Tenant, _ int, now time.Time) *tenantState {
 	ts.orchestratorSPID = c.newID()
 	if t.ConditionalAccessMFA {
 		ts.caPolicyID = c.newID()
+		ts.caStrength, ts.caGroup = t.ConditionalAccessStrength, t.ConditionalAccessGroup
+		if ts.caGroup {
+			ts.caGroupID = c.newID()
+		}
+	}
+	if t.Admin.GlobalAdminVia == "group" || t.ServiceAccount.GlobalAdminVia == "group" {
+		ts.adminsGroupID = c.newID()
 	}
 	if t.Work365Consented {
 		c.consentWork365(ts)
