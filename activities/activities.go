@@ -418,7 +418,7 @@ func (a *Activities) WaitForAsyncOperation(ctx context.Context, op AsyncOp) erro
 			if o.Succeeded() {
 				return nil
 			}
-			return permanent(ErrOperationFailed, "%s failed (status %d): %s — fix the cause in Dynamics, then retry the upgrade", op.What, o.StatusCode, o.Message)
+			return permanent(ErrOperationFailed, "%s failed (status %d): %s — fix the cause in Dynamics, then retry the upgrade", op.What, o.StatusCode, o.FailureText())
 		}
 		activity.RecordHeartbeat(ctx, fmt.Sprintf("%s: status %d", op.What, o.StatusCode))
 		if err := a.sleep(ctx); err != nil {
@@ -446,12 +446,18 @@ type ImportStarted struct {
 	Tenant           TenantRef `json:"tenant"`
 	ImportJobID      string    `json:"importJobId"`
 	AsyncOperationID string    `json:"asyncOperationId,omitempty"`
+	// ImportJobKey is what ImportSolutionAsync returned to find the import job.
+	ImportJobKey string `json:"importJobKey,omitempty"`
 	// Already says why no new import was started ("staged upgrade present", "import job exists").
 	Already string `json:"already,omitempty"`
 }
 
 // StartImport starts an asynchronous solution import, unless this import (same job ID) or its
-// result already exists: a retry never imports twice.
+// result already exists: a retry never imports twice. Dataverse creates the import job row
+// only when the asynchronous operation starts, so an earlier attempt whose answer was lost is
+// recognised by its import job or, before that row exists, by the orchestrator's own
+// unfinished import operation, which is then followed instead of starting another.
+// https://learn.microsoft.com/en-us/power-platform/alm/solution-async
 func (a *Activities) StartImport(ctx context.Context, in ImportInput) (ImportStarted, error) {
 	st := ImportStarted{Tenant: in.Tenant, ImportJobID: in.ImportJobID}
 	if in.Holding {
@@ -472,6 +478,21 @@ func (a *Activities) StartImport(ctx context.Context, in ImportInput) (ImportSta
 		st.Already = "import job already started"
 		return st, nil
 	}
+	me, err := a.Dataverse.WhoAmI(ctx, in.Tenant.OrgURL)
+	if err != nil {
+		return st, classify(err, "identify the orchestrator's application user")
+	}
+	ops, err := a.Dataverse.ListUnfinishedAsyncOperations(ctx, in.Tenant.OrgURL, me.UserID)
+	if err != nil {
+		return st, classify(err, "look for an import already started")
+	}
+	for _, o := range ops {
+		if strings.Contains(strings.ToLower(o.Name), "import") {
+			st.AsyncOperationID = o.AsyncOperationID
+			st.Already = "import already started (async operation " + o.AsyncOperationID + ", its import job not created yet)"
+			return st, nil
+		}
+	}
 	data, err := a.Packages.Read(ctx, in.PackageRef)
 	if err != nil {
 		return st, permanent(ErrSolutionMissing, "read solution package %q: %v — put the file in the package store or fix solutionPackage in the inventory", in.PackageRef, err)
@@ -486,7 +507,7 @@ func (a *Activities) StartImport(ctx context.Context, in ImportInput) (ImportSta
 	if err != nil {
 		return st, classify(err, "start the solution import")
 	}
-	st.AsyncOperationID = resp.AsyncOperationID
+	st.AsyncOperationID, st.ImportJobKey = resp.AsyncOperationID, resp.ImportJobKey
 	return st, nil
 }
 
@@ -495,8 +516,12 @@ type ImportProgress struct {
 	Percent float64 `json:"percent"`
 }
 
-// WaitForImport polls an import, heartbeating its percent, until it completes; a failed import
-// fails permanently with Dataverse's formatted results.
+// WaitForImport polls an import, heartbeating its percent, until it completes: the async
+// operation decides (done, succeeded), the import job — which may not exist until the
+// operation starts — gives the percent; without an operation ID the job alone decides. A
+// failed import fails permanently with the friendly and technical failure text and Dataverse's
+// formatted results.
+// https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/reference/importsolutionasync
 func (a *Activities) WaitForImport(ctx context.Context, st ImportStarted) (ImportProgress, error) {
 	if st.Already == "" && st.AsyncOperationID == "" && st.ImportJobID == "" {
 		return ImportProgress{}, permanent(ErrMisconfigured, "no import to wait for")
@@ -520,7 +545,10 @@ func (a *Activities) WaitForImport(ctx context.Context, st ImportStarted) (Impor
 			if err != nil {
 				return p, classify(err, "read the import operation")
 			}
-			done, failed, msg = o.Done(), o.Done() && !o.Succeeded(), o.Message
+			done, failed = o.Done(), o.Done() && !o.Succeeded()
+			if failed {
+				msg = o.FailureText()
+			}
 		} else if job != nil && job.CompletedOn != nil {
 			done, failed = true, job.Progress < 100
 		}

@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
 
+	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
 	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
 )
 
@@ -109,4 +111,27 @@ func TestMFAPoliciesStrengthAndScope(t *testing.T) {
 	require.True(t, r.Policies.Enabled, "both accounts are included")
 	require.Contains(t, r.Policies.Source, "MFA pilot")
 	require.Contains(t, r.Policies.Detail, "not tenant-wide")
+}
+
+func (f *fakes) ListUnfinishedAsyncOperations(context.Context, string, string) ([]dataverse.AsyncOperation, error) {
+	return nil, nil
+}
+
+// Issue 11 item 8: a failed operation's friendly text comes first, the technical one is kept.
+func TestFailureTextPrefersFriendlyMessage(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	f := newFakes()
+	acts := newActs(f)
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	f.asyncOps["op-9"] = []dataverse.AsyncOperation{{StateCode: 3, StatusCode: 31,
+		FriendlyMessage: "The solution is missing dependencies.", Message: "0x80048060 MissingDependency Work365Core"}}
+	_, err := env.ExecuteActivity(acts.WaitForImport, ImportStarted{Tenant: ref, ImportJobID: "job-9", AsyncOperationID: "op-9"})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "The solution is missing dependencies. (technical: 0x80048060 MissingDependency Work365Core)")
+
+	f.asyncOps["op-u"] = []dataverse.AsyncOperation{{StateCode: 3, StatusCode: 31, FriendlyMessage: "Uninstall blocked by a dependency."}}
+	_, err = env.ExecuteActivity(acts.WaitForAsyncOperation, AsyncOp{Tenant: ref, OperationID: "op-u", What: "portal uninstall"})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "Uninstall blocked by a dependency.")
 }

@@ -52,6 +52,9 @@ type Dataverse interface {
 	UninstallSolutionAsync(ctx context.Context, orgURL, uniqueName string) (dataverse.UninstallSolutionAsyncResponse, error)
 	// GetAsyncOperation reads an asynchronous operation.
 	GetAsyncOperation(ctx context.Context, orgURL, id string) (dataverse.AsyncOperation, error)
+	// ListUnfinishedAsyncOperations lists the not yet completed asynchronous operations owned
+	// by a user (the application user from WhoAmI), newest first.
+	ListUnfinishedAsyncOperations(ctx context.Context, orgURL, ownerID string) ([]dataverse.AsyncOperation, error)
 	// GetImportJob reads an import job; nil when no job has that ID.
 	GetImportJob(ctx context.Context, orgURL, id string) (*dataverse.ImportJob, error)
 	// RetrieveFormattedImportJobResults returns the import log of a failed import.

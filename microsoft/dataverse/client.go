@@ -19,7 +19,7 @@ const APIPath = "/api/data/v9.2/"
 
 const (
 	solutionSelect   = "solutionid,uniquename,version,ismanaged,installedon"
-	asyncOpSelect    = "statecode,statuscode,message"
+	asyncOpSelect    = "asyncoperationid,name,statecode,statuscode,message,friendlymessage,createdon"
 	importJobSelect  = "importjobid,solutionname,progress,startedon,completedon"
 	systemUserSelect = "systemuserid,domainname,islicensed,isdisabled,accessmode"
 	systemUserExpand = "systemuserroles_association($select=name,roleid,_roletemplateid_value)"
@@ -200,7 +200,9 @@ func (c *Client) UninstallSolutionAsync(ctx context.Context, orgURL, uniqueName 
 	return resp, err
 }
 
-// GetAsyncOperation reads an asynchronous operation.
+// GetAsyncOperation reads an asynchronous operation, with its friendly and technical failure
+// text.
+// https://learn.microsoft.com/en-us/power-apps/developer/data-platform/asynchronous-service
 func (c *Client) GetAsyncOperation(ctx context.Context, orgURL, id string) (AsyncOperation, error) {
 	op := "read async operation " + id
 	if err := checkGUID(op, "async operation ID", id); err != nil {
@@ -220,6 +222,28 @@ func (c *Client) GetAsyncOperation(ctx context.Context, orgURL, id string) (Asyn
 		o.AsyncOperationID = id
 	}
 	return o, nil
+}
+
+// ListUnfinishedAsyncOperations lists the asynchronous operations owned by ownerID (the
+// application user, from WhoAmI) that have not completed (statecode ne 3), newest first: a
+// solution import started by an earlier attempt whose answer was lost shows here before its
+// import job row exists.
+// https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/filter-rows
+func (c *Client) ListUnfinishedAsyncOperations(ctx context.Context, orgURL, ownerID string) ([]AsyncOperation, error) {
+	op := "list unfinished async operations of " + ownerID
+	if err := checkGUID(op, "owner ID", ownerID); err != nil {
+		return nil, err
+	}
+	k, err := c.begin(ctx, orgURL, op)
+	if err != nil {
+		return nil, err
+	}
+	r := k.request(op, http.MethodGet, "asyncoperations", url.Values{
+		"$filter":  {"_ownerid_value eq " + ownerID + " and statecode ne 3"},
+		"$select":  {asyncOpSelect},
+		"$orderby": {"createdon desc"},
+	})
+	return msapi.GetAll[AsyncOperation](ctx, c.api, r)
 }
 
 // GetImportJob reads an import job; nil when no job has that ID (yet).

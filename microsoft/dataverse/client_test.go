@@ -222,13 +222,13 @@ func TestUninstallSolutionAsync(t *testing.T) {
 func TestGetAsyncOperation(t *testing.T) {
 	f, c := newFakeOrg(t,
 		exchange{method: "GET", path: "asyncoperations(" + opID + ")",
-			query: url.Values{"$select": {"statecode,statuscode,message"}},
+			query: url.Values{"$select": {asyncOpSelect}},
 			resp:  `{"statecode":3,"statuscode":31,"message":"Import failed","asyncoperationid":"` + opID + `"}`},
 		exchange{method: "GET", path: "asyncoperations(" + opID + ")",
-			query: url.Values{"$select": {"statecode,statuscode,message"}},
+			query: url.Values{"$select": {asyncOpSelect}},
 			resp:  `{"statecode":2,"statuscode":20,"message":null}`},
 		exchange{method: "GET", path: "asyncoperations(" + opID + ")",
-			query:  url.Values{"$select": {"statecode,statuscode,message"}},
+			query:  url.Values{"$select": {asyncOpSelect}},
 			status: 404, resp: dvErr("0x80040217", "asyncoperation With Id = "+opID+" Does Not Exist")})
 	o, err := c.GetAsyncOperation(ctx, f.srv.URL, opID)
 	require.NoError(t, err)

@@ -68,11 +68,30 @@ const (
 )
 
 // AsyncOperation is a row of asyncoperations.
+// https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/asyncoperation
 type AsyncOperation struct {
 	AsyncOperationID string `json:"asyncoperationid"`
+	Name             string `json:"name,omitempty"`
 	StateCode        int    `json:"statecode"`
 	StatusCode       int    `json:"statuscode"`
-	Message          string `json:"message,omitempty"`
+	// Message is the technical failure text; FriendlyMessage the readable one.
+	Message         string     `json:"message,omitempty"`
+	FriendlyMessage string     `json:"friendlymessage,omitempty"`
+	CreatedOn       *time.Time `json:"createdon,omitempty"`
+}
+
+// FailureText is what to tell an operator of a failed operation: the friendly message first,
+// the technical one after it (both when they differ).
+func (o AsyncOperation) FailureText() string {
+	switch {
+	case o.FriendlyMessage == "" && o.Message == "":
+		return "no message"
+	case o.FriendlyMessage == "":
+		return o.Message
+	case o.Message == "" || o.Message == o.FriendlyMessage:
+		return o.FriendlyMessage
+	}
+	return o.FriendlyMessage + " (technical: " + o.Message + ")"
 }
 
 // Done reports whether the operation has finished, successfully or not.

@@ -59,6 +59,7 @@ func (c *Cloud) serveDataverse(w http.ResponseWriter, r *http.Request, host stri
 		{"POST", "ImportSolutionAsync", (*call).dvImport},
 		{"POST", "UninstallSolutionAsync", (*call).dvUninstall},
 		{"GET", "asyncoperations({})", (*call).dvAsyncOperation},
+		{"GET", "asyncoperations", (*call).dvAsyncOperations},
 		{"GET", "importjobs({})", (*call).dvImportJob},
 		{"GET", "RetrieveFormattedImportJobResults({})", (*call).dvFormattedResults},
 		{"GET", "systemusers", (*call).dvSystemUsers},
@@ -196,9 +197,12 @@ func (k *call) dvImport() {
 		cap = 40
 	}
 	now := k.now
+	// The asynchronous operation waits in the queue for a while; its import job row exists only
+	// once it starts.
+	start := now.Add(spec.StartDelay)
 	op := &asyncOp{
-		id: c.newID(), name: opNameImport, opType: 103, created: now, full: dur,
-		done: now.Add(time.Duration(float64(dur) * cap / 100)), fails: fails, message: msg, solutionOp: true,
+		id: c.newID(), name: opNameImport, opType: 103, created: now, started: start, owner: o.appUserID, full: dur,
+		done: start.Add(time.Duration(float64(dur) * cap / 100)), fails: fails, message: msg, solutionOp: true,
 	}
 	job := &importJob{id: strings.ToLower(body.ImportJobID), key: c.newID(), solutionName: pkg.UniqueName, op: op, holding: body.HoldingSolution}
 	op.job = job
@@ -270,7 +274,7 @@ func (k *call) dvUninstall() {
 			msg = "Uninstall of solution " + s.uniqueName + " failed (simulated failure)."
 		}
 	}
-	op := &asyncOp{id: c.newID(), name: opNameUninstall, opType: 104, created: k.now, full: spec.Duration, done: k.now.Add(spec.Duration), fails: fails, message: msg, solutionOp: true}
+	op := &asyncOp{id: c.newID(), name: opNameUninstall, opType: 104, created: k.now, owner: o.appUserID, full: spec.Duration, done: k.now.Add(spec.Duration), fails: fails, message: msg, solutionOp: true}
 	name := s.uniqueName
 	op.apply = func(time.Time) {
 		if op.fails {
@@ -289,30 +293,72 @@ func (k *call) dvUninstall() {
 	})
 }
 
+func (k *call) asyncOpRow(op *asyncOp) map[string]any {
+	started := op.created
+	if !op.started.IsZero() {
+		started = op.started
+	}
+	row := map[string]any{
+		"asyncoperationid": op.id, "name": op.name, "operationtype": op.opType,
+		"statecode": 0, "statuscode": 20, "message": nil, "friendlymessage": nil, "_ownerid_value": nullable(op.owner),
+		"createdon": isoTime(op.created), "startedon": isoTime(started), "completedon": nil,
+	}
+	if k.now.Before(started) {
+		row["statuscode"], row["startedon"] = 0, nil // WaitingForResources: queued
+	}
+	if op.applied {
+		row["statecode"] = 3
+		row["statuscode"] = 30
+		row["completedon"] = isoTime(op.done)
+		if op.fails {
+			// Dataverse keeps a technical message and a friendly one for people.
+			row["statuscode"] = 31
+			row["message"] = "0x80048060: " + op.message
+			row["friendlymessage"] = op.message
+		}
+	}
+	return row
+}
+
 func (k *call) dvAsyncOperation() {
 	op := k.t.org.asyncOps[strings.ToLower(strings.Trim(k.p[0], "'"))]
 	if op == nil {
 		k.dvNotFound("asyncoperation", k.p[0])
 		return
 	}
-	done := op.applied
-	row := map[string]any{
-		"@odata.context":   k.dvBase() + "$metadata#asyncoperations/$entity",
-		"asyncoperationid": op.id, "name": op.name, "operationtype": op.opType,
-		"statecode": 0, "statuscode": 20, "message": nil, "friendlymessage": nil,
-		"createdon": isoTime(op.created), "startedon": isoTime(op.created), "completedon": nil,
-	}
-	if done {
-		row["statecode"] = 3
-		row["statuscode"] = 30
-		row["completedon"] = isoTime(op.done)
-		if op.fails {
-			row["statuscode"] = 31
-			row["message"] = op.message
-			row["friendlymessage"] = op.message
-		}
-	}
+	row := k.asyncOpRow(op)
+	row["@odata.context"] = k.dvBase() + "$metadata#asyncoperations/$entity"
 	writeJSON(k.w, http.StatusOK, selectFields(row, k.q.Get("$select"), "asyncoperationid"))
+}
+
+// asyncOpsFilterRE is the one $filter the simulator answers on asyncoperations: the
+// unfinished operations of an owner.
+var asyncOpsFilterRE = regexp.MustCompile(`^_ownerid_value eq '?([0-9a-fA-F-]{36})'? and statecode ne 3$`)
+
+func (k *call) dvAsyncOperations() {
+	m := asyncOpsFilterRE.FindStringSubmatch(normaliseSpaces(k.q.Get("$filter")))
+	if m == nil {
+		k.dvError(http.StatusBadRequest, "0x80060888", "The simulator answers asyncoperations with $filter \"_ownerid_value eq {id} and statecode ne 3\" only.")
+		return
+	}
+	rows := []map[string]any{}
+	for i := len(k.t.org.ops) - 1; i >= 0; i-- { // newest first
+		op := k.t.org.ops[i]
+		if op.applied || !strings.EqualFold(op.owner, m[1]) {
+			continue
+		}
+		rows = append(rows, selectFields(k.asyncOpRow(op), k.q.Get("$select"), "asyncoperationid"))
+	}
+	writeJSON(k.w, http.StatusOK, map[string]any{"@odata.context": k.dvBase() + "$metadata#asyncoperations", "value": rows})
+}
+
+// visibleImportJob returns the import job with this ID or key once its operation started.
+func (k *call) visibleImportJob(id string) *importJob {
+	j := k.t.org.importJobs[strings.ToLower(strings.Trim(id, "'"))]
+	if j == nil || (!j.op.started.IsZero() && k.now.Before(j.op.started)) {
+		return nil
+	}
+	return j
 }
 
 func (k *call) importJobRow(j *importJob) map[string]any {
@@ -345,7 +391,7 @@ func (j *importJob) log(now time.Time) string {
 }
 
 func (k *call) dvImportJob() {
-	j := k.t.org.importJobs[strings.ToLower(strings.Trim(k.p[0], "'"))]
+	j := k.visibleImportJob(k.p[0])
 	if j == nil {
 		k.dvNotFound("importjob", k.p[0])
 		return
@@ -365,7 +411,7 @@ func (k *call) dvFormattedResults() {
 		val = k.q.Get(val)
 	}
 	val = strings.Trim(val, "'")
-	j := k.t.org.importJobs[strings.ToLower(val)]
+	j := k.visibleImportJob(val)
 	if j == nil {
 		k.dvNotFound("importjob", val)
 		return

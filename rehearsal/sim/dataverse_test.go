@@ -105,7 +105,7 @@ func TestImportFailureFromScenario(t *testing.T) {
 	res := e.dv(tenantA, orgA, "POST", "ImportSolutionAsync", importBody("Work365", "2.5.0.1", job1, true), 200)
 	e.clock.Advance(10 * time.Minute)
 	op := e.dv(tenantA, orgA, "GET", "asyncoperations("+res["AsyncOperationId"].(string)+")", nil, 200)
-	if op["statecode"].(float64) != 3 || op["statuscode"].(float64) != 31 || op["message"] != "boom" {
+	if op["statecode"].(float64) != 3 || op["statuscode"].(float64) != 31 || op["friendlymessage"] != "boom" || !strings.Contains(op["message"].(string), "boom") {
 		t.Fatalf("failed op: %v", op)
 	}
 	if j := e.dv(tenantA, orgA, "GET", "importjobs("+job1+")", nil, 200); j["progress"].(float64) != 40 || j["completedon"] == nil {

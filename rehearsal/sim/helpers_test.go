@@ -24,9 +24,11 @@ const (
 
 // testScenario has tenant A (P1, Work 365 2.1 with portal, direct with two Partner Center
 // connections) and tenant B (no P1, security defaults, 2.3, indirect).
+// Imports start at once (StartDelay -1) so timings read simply; issue11_test.go covers the
+// queued start.
 func testScenario() *Scenario {
 	no := false
-	return &Scenario{
+	s := &Scenario{
 		Seed:     1,
 		PageSize: 2,
 		Tenants: []Tenant{
@@ -54,6 +56,10 @@ func testScenario() *Scenario {
 			},
 		},
 	}
+	for i := range s.Tenants {
+		s.Tenants[i].Import.StartDelay = -1
+	}
+	return s
 }
 
 type env struct {

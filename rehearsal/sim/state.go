@@ -120,6 +120,11 @@ type asyncOp struct {
 	id, name    string
 	opType      int
 	created     time.Time
+	// started is when the operation leaves the queue (an import's job row appears then);
+	// zero means at creation.
+	started time.Time
+	// owner is the systemuserid of who started it (_ownerid_value).
+	owner string
 	full        time.Duration // duration of the whole operation (failures stop early)
 	done        time.Time
 	fails       bool
@@ -388,7 +393,14 @@ func (op *asyncOp) progress(now time.Time) float64 {
 		}
 		return 100
 	}
-	p := 100 * float64(now.Sub(op.created)) / float64(total)
+	from := op.created
+	if !op.started.IsZero() {
+		from = op.started
+	}
+	if now.Before(from) {
+		return 0
+	}
+	p := 100 * float64(now.Sub(from)) / float64(total)
 	if op.fails {
 		p = math.Min(p, 40)
 	}
