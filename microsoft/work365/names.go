@@ -5,6 +5,12 @@
 // default that configuration can override.
 package work365
 
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
 // Names are Work 365's private identifiers.
 type Names struct {
 	// SolutionUniqueName is Work 365's managed solution; the staged upgrade appears as
@@ -55,7 +61,7 @@ func DefaultNames() Names {
 		UpgradeStatusColumn:      "w365_upgradestatus",
 		UpgradeVersionColumn:     "w365_upgradeversion",
 		ServiceRoleName:          "Work 365 Service",
-		AppID:                    "5b3e7d1c-0a65-4c1e-9d39-365000000365",
+		// AppID has no default: Work 365's app ID must be configured (CheckAppID).
 	}
 }
 
@@ -65,6 +71,29 @@ const (
 	UpgradeCompleted  = "Completed"
 	UpgradeFailed     = "Failed"
 )
+
+// PlaceholderAppID is the made-up app ID earlier versions used as a default; it names no real
+// application, so it is refused like an empty one.
+const PlaceholderAppID = "5b3e7d1c-0a65-4c1e-9d39-365000000365"
+
+var appIDRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// CheckAppID refuses an AppID that cannot be Work 365's: empty, not a GUID, the zero GUID or
+// the placeholder. Consent verification looks the app up by this ID, so a wrong one makes
+// every consent look missing.
+func (n Names) CheckAppID() error {
+	const fix = "set work365.appId in the worker config to Work 365's application (client) ID: in a tenant that consented to Work 365, " +
+		"Microsoft Entra admin center > Enterprise applications > Work 365 > Application ID, or ask Work 365 support"
+	switch id := strings.TrimSpace(n.AppID); {
+	case id == "":
+		return fmt.Errorf("work365.appId: not set — %s", fix)
+	case !appIDRE.MatchString(id):
+		return fmt.Errorf("work365.appId: %q is not a GUID — %s", id, fix)
+	case id == "00000000-0000-0000-0000-000000000000", strings.EqualFold(id, PlaceholderAppID):
+		return fmt.Errorf("work365.appId: %s is a placeholder — %s", id, fix)
+	}
+	return nil
+}
 
 // HoldingSolutionName is the name of the staged upgrade of the Work 365 solution.
 func (n Names) HoldingSolutionName() string { return n.SolutionUniqueName + "_Upgrade" }

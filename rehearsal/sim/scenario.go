@@ -226,6 +226,10 @@ const (
 	DefaultImportStartDelay  = 5 * time.Second
 )
 
+// DefaultWork365AppID is the simulated Work 365 application's ID (Names.AppID unless the
+// scenario sets one); rehearsals configure the worker with it.
+const DefaultWork365AppID = "5b3e7d1c-0a65-4c1e-9d39-5131a0000365"
+
 // DefaultOrchestrator is the application used when a scenario names none.
 func DefaultOrchestrator() App {
 	return App{
@@ -264,7 +268,7 @@ func (s Scenario) WithDefaults() Scenario {
 		{&n.SettingsIDColumn, def.SettingsIDColumn},
 		{&n.FreezeColumn, def.FreezeColumn},
 		{&n.ServiceRoleName, def.ServiceRoleName},
-		{&n.AppID, def.AppID},
+		{&n.AppID, DefaultWork365AppID},
 	} {
 		if *f.v == "" {
 			*f.v = f.d

@@ -82,14 +82,14 @@ type userState struct {
 	// gaVia is how the Global Administrator role is held: "group" (active through a
 	// role-assignable group), "eligible" (PIM eligibility, active only when globalAdmin is
 	// true), or "" (assigned directly).
-	gaVia string
-	sysAdmin         bool
-	serviceRole      bool
-	dynamics         bool
-	entraP1          bool
-	mfa              bool
-	disabled         bool
-	systemUserID     string
+	gaVia        string
+	sysAdmin     bool
+	serviceRole  bool
+	dynamics     bool
+	entraP1      bool
+	mfa          bool
+	disabled     bool
+	systemUserID string
 }
 
 type pcAccount struct {
@@ -117,14 +117,14 @@ type solution struct {
 }
 
 type asyncOp struct {
-	id, name    string
-	opType      int
-	created     time.Time
+	id, name string
+	opType   int
+	created  time.Time
 	// started is when the operation leaves the queue (an import's job row appears then);
 	// zero means at creation.
 	started time.Time
 	// owner is the systemuserid of who started it (_ownerid_value).
-	owner string
+	owner       string
 	full        time.Duration // duration of the whole operation (failures stop early)
 	done        time.Time
 	fails       bool
@@ -161,15 +161,15 @@ type orgState struct {
 	jobIDs       []string
 	jobSeq       int
 
-	frozen            bool
-	settingsID        string
+	frozen     bool
+	settingsID string
 	// upgradeStatus and upgradeVersion are Work 365's record of Begin Upgrade in its settings
 	// row (InProgress, Completed, Failed), the observable trace of an initialisation.
 	upgradeStatus, upgradeVersion string
-	serviceRoleExists bool
-	sysAdminRoleID    string
-	serviceRoleID     string
-	basicRoleID       string
+	serviceRoleExists             bool
+	sysAdminRoleID                string
+	serviceRoleID                 string
+	basicRoleID                   string
 
 	importAttempts  int
 	upgradeAttempts int

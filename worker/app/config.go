@@ -173,6 +173,13 @@ func (c Config) Validate() error {
 	if (c.Temporal.TLS.CertFile == "") != (c.Temporal.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("temporal.tls: certFile and keyFile go together"))
 	}
+	names := work365.DefaultNames()
+	if c.Work365 != nil {
+		names = *c.Work365
+	}
+	if err := names.CheckAppID(); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, c.Notify.validate()...)
 	return errors.Join(errs...)
 }

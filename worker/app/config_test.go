@@ -21,7 +21,7 @@ func TestLoadConfig(t *testing.T) {
 	p := write(t, `
 temporal: {address: temporal:7233}
 microsoft: {clientId: "11111111-1111-1111-1111-111111111111", secretFile: /run/secrets/ms_client_secret}
-work365: {jobsEntitySet: custom_jobs}
+work365: {jobsEntitySet: custom_jobs, appId: "2f6a1a52-7c11-4c8e-a0f5-7d3e2b1c0a99"}
 packagesDir: /var/lib/work365/packages
 `)
 	c, err := LoadConfig(p)
@@ -38,6 +38,7 @@ func TestLoadConfigWorkerStopTimeout(t *testing.T) {
 	base := `
 microsoft: {clientId: "11111111-1111-1111-1111-111111111111", secretFile: /run/secrets/ms_client_secret}
 packagesDir: /var/lib/work365/packages
+work365: {appId: "2f6a1a52-7c11-4c8e-a0f5-7d3e2b1c0a99"}
 `
 	c, err := LoadConfig(write(t, base+"worker: {stopTimeout: 5m30s}\n"))
 	require.NoError(t, err)

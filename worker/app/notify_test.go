@@ -18,6 +18,7 @@ import (
 const baseConfig = `
 microsoft: {clientId: "11111111-1111-1111-1111-111111111111", secretEnv: TEST_MS_SECRET}
 packagesDir: /var/lib/work365/packages
+work365: {appId: "2f6a1a52-7c11-4c8e-a0f5-7d3e2b1c0a99"}
 `
 
 func TestNotifyConfigLoads(t *testing.T) {
@@ -65,7 +66,7 @@ notify:
     - {name: url, url: "https://hooks.example.com/secret", format: json}
 `)
 	_, err = LoadConfig(p)
-	require.ErrorContains(t, err, p+":7: field url not found")
+	require.ErrorContains(t, err, p+":8: field url not found")
 }
 
 // The commented example in deploy/worker.yaml is a valid configuration once uncommented.
