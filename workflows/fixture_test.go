@@ -46,8 +46,25 @@ type fakeTenant struct {
 	pcMFA         map[string]bool
 	pcConsented   map[string]bool
 
+	// faults counts, per activity name, how many more calls fail with an orchestrator fault
+	// (the worker's own credential refused by Entra ID).
+	faults map[string]int
+	// probeFails counts Partner Center probes that fail permanently before one succeeds.
+	probeFails int
+
 	calls         []string
 	notifications []activities.Notification
+}
+
+// fault returns an orchestrator fault while name has faults left.
+func (f *fakeTenant) fault(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.faults[name] > 0 {
+		f.faults[name]--
+		return temporal.NewNonRetryableApplicationError("get a token for Microsoft Graph: login: acquire token failed with HTTP 401 AADSTS7000222: The provided client secret keys are expired", activities.ErrOrchestratorFault, nil)
+	}
+	return nil
 }
 
 func (f *fakeTenant) call(name string) {
@@ -80,7 +97,7 @@ func upgradeFrom21() *fakeTenant {
 		installed:   "2.1.0.3",
 		prereqFixed: map[string]bool{},
 		serviceRole: true, mfaPolicies: true, mfaService: true, mfaAdmin: true,
-		pcMFA: map[string]bool{}, pcConsented: map[string]bool{},
+		pcMFA: map[string]bool{}, pcConsented: map[string]bool{}, faults: map[string]int{},
 	}
 }
 
@@ -241,6 +258,9 @@ func (h *harness) mockActivities() {
 	})
 	env.OnActivity(a.Unfreeze, mock.Anything, mock.Anything).Return(func(context.Context, activities.TenantRef) error {
 		f.call("Unfreeze")
+		if err := f.fault("Unfreeze"); err != nil {
+			return err
+		}
 		f.mu.Lock()
 		f.frozen = false
 		f.mu.Unlock()
@@ -266,6 +286,9 @@ func (h *harness) mockActivities() {
 	})
 	env.OnActivity(a.CheckMFA, mock.Anything, mock.Anything).Return(func(context.Context, activities.MFAInput) (activities.MFAReport, error) {
 		f.call("CheckMFA")
+		if err := f.fault("CheckMFA"); err != nil {
+			return activities.MFAReport{}, err
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return activities.MFAReport{Policies: activities.MFAPolicies{Enabled: f.mfaPolicies, Source: "security defaults"}, AdminRegistered: f.mfaAdmin, ServiceRegistered: f.mfaService}, nil
@@ -367,6 +390,12 @@ func (h *harness) mockActivities() {
 	})
 	env.OnActivity(a.ProbePartnerCenter, mock.Anything, mock.Anything).Return(func(_ context.Context, tenantID string) (activities.PartnerCenterProbe, error) {
 		f.call("ProbePartnerCenter:" + tenantID)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.probeFails > 0 {
+			f.probeFails--
+			return activities.PartnerCenterProbe{}, temporal.NewNonRetryableApplicationError("partnercenter: get the organization profile failed with HTTP 403", activities.ErrMicrosoftUnauthorized, nil)
+		}
 		return activities.PartnerCenterProbe{Verified: true, Detail: "ok"}, nil
 	})
 	env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, n activities.Notification) error {
@@ -378,6 +407,33 @@ func (h *harness) mockActivities() {
 		}
 		return nil
 	})
+}
+
+// taskID returns the ID of the n-th (1-based) opened task of a kind.
+func (h *harness) taskID(kind TaskKind, n int) string {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	for _, x := range h.f.notifications {
+		if x.Event == activities.EventTaskOpened && x.TaskKind == string(kind) {
+			if n--; n == 0 {
+				return x.TaskID
+			}
+		}
+	}
+	return ""
+}
+
+// events counts notifications of an event.
+func (h *harness) events(event string) int {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	n := 0
+	for _, x := range h.f.notifications {
+		if x.Event == event {
+			n++
+		}
+	}
+	return n
 }
 
 // run executes the workflow to its end.
