@@ -117,7 +117,7 @@ const (
 	StageUnfreeze        Stage = "unfreeze"
 	// StageVerify is the safe runbook's last stage: the end state checked once more.
 	StageVerify Stage = "verify"
-	StageDone            Stage = "done"
+	StageDone   Stage = "done"
 	// Partner Center child stages.
 	StagePartnerMFA       Stage = "partner-mfa-policies"
 	StagePartnerReconsent Stage = "partner-reconsent"

@@ -71,6 +71,18 @@ const (
 // It returns a Result for upgraded and already-current tenants; failed and cancelled upgrades
 // end with an error whose details are the Result.
 func TenantUpgrade(ctx workflow.Context, in Input) (Result, error) {
+	return tenantUpgrade(ctx, in, gateSafeRunbook)
+}
+
+// gateSafeRunbook reads the version gate of the safe runbook: new runs take it; runs that
+// started before it keep the runbook they started with.
+func gateSafeRunbook(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, changeSafeRunbook, workflow.DefaultVersion, 1) >= 1
+}
+
+// tenantUpgrade is TenantUpgrade with its version gate as a parameter, so a test can show
+// what replaying recorded histories without the gate would do.
+func tenantUpgrade(ctx workflow.Context, in Input, safe func(workflow.Context) bool) (Result, error) {
 	u := &upgrade{
 		run: newRun(ctx, in.Tenant.TenantID, in.Tenant.DisplayName, in.Fleet, in.Config, ""),
 		in:  in,
@@ -79,7 +91,7 @@ func TenantUpgrade(ctx workflow.Context, in Input) (Result, error) {
 	u.reportTo = in.ReportTo
 	u.windowChanged = workflow.NewBufferedChannel(ctx, 10)
 	u.lookNow = workflow.NewBufferedChannel(ctx, 10)
-	u.safe = workflow.GetVersion(ctx, changeSafeRunbook, workflow.DefaultVersion, 1) >= 1
+	u.safe = safe(ctx)
 	if u.safe {
 		u.board.lateEvidence = map[TaskKind]workflow.Channel{TaskBeginUpgrade: u.lookNow}
 	}
