@@ -609,7 +609,7 @@ func TestProblems(t *testing.T) {
 		{"name", "required (logs and errors name the target, never its URL)"},
 		{"", "set exactly one of urlFile, urlEnv (the webhook URL is a secret: keep it in a file or an environment variable, never in this file)"},
 		{"format", `"" must be json, teams or slack`},
-		{"events[1]", `"task-open" is not an event: use task-opened, task-reminder, task-escalated, task-closed, upgrade-ended, fleet-event`},
+		{"events[1]", `"task-open" is not an event: use task-opened, task-reminder, task-escalated, task-closed, upgrade-ended, fleet-event, orchestrator-fault, frozen-too-long, cleanup-failed`},
 	}, Target{URLEnv: "A", URLFile: "/f", Events: []string{activities.EventTaskOpened, "task-open"}}.Problems())
 }
 
