@@ -56,7 +56,13 @@ type fleet struct {
 	progCh  workflow.ReceiveChannel
 	doneCh  workflow.ReceiveChannel
 	details string
+	// windowWaitsFree is the changeFleetWindowSlots version: a tenant waiting for its
+	// downtime window holds no concurrency slot.
+	windowWaitsFree bool
 }
+
+// changeFleetWindowSlots gates the fleet's slot rule for tenants waiting for their window.
+const changeFleetWindowSlots = "fleet-window-slots"
 
 type pendingStart struct {
 	pos    int
@@ -72,6 +78,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		return FleetResult{}, temporal.NewNonRetryableApplicationError("invalid fleet input: "+err.Error(), "InvalidFleet", nil)
 	}
 	f.st.Runs++
+	f.windowWaitsFree = workflow.GetVersion(ctx, changeFleetWindowSlots, workflow.DefaultVersion, 1) >= 1
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -184,6 +191,9 @@ func (f *fleet) waveDone(w int) bool {
 func (f *fleet) holdsSlot(t FleetTenant) bool {
 	if t.State != TenantRunning {
 		return false
+	}
+	if f.windowWaitsFree && t.Stage == StageDowntimeWindow && (t.WaitingOn == "" || t.WaitingOn == Nobody) {
+		return false // waiting for its window: no machine work to do
 	}
 	if f.in.HumanWaitsHoldSlots {
 		return true

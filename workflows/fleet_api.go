@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
@@ -87,6 +88,7 @@ func PackPlan(in *FleetInput, tenants [][]spec.Tenant) error {
 	for i := range in.Waves {
 		in.Waves[i].Size = len(tenants[i])
 		total += len(tenants[i])
+		sortByWindow(tenants[i])
 	}
 	b, err := pack(tenants)
 	if err != nil {
@@ -98,6 +100,31 @@ func PackPlan(in *FleetInput, tenants [][]spec.Tenant) error {
 	}
 	in.Plan = b
 	return nil
+}
+
+// sortByWindow orders a wave's tenants by the opening of their downtime windows, so the fleet
+// starts them in window order (the sort is stable; a window that does not resolve keeps its
+// place at the end, and validation reports it).
+func sortByWindow(ts []spec.Tenant) {
+	opens := make(map[string]time.Time, len(ts))
+	for _, t := range ts {
+		if o, _, err := t.LoadWindow(); err == nil {
+			opens[t.TenantID] = o
+		}
+	}
+	slices.SortStableFunc(ts, func(a, b spec.Tenant) int {
+		oa, okA := opens[a.TenantID]
+		ob, okB := opens[b.TenantID]
+		switch {
+		case okA && okB:
+			return oa.Compare(ob)
+		case okA:
+			return -1
+		case okB:
+			return 1
+		}
+		return 0
+	})
 }
 
 func pack(v any) ([]byte, error) {

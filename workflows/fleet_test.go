@@ -26,9 +26,10 @@ const fleetID = "fleet/test"
 
 // childPlan says how a fake tenant upgrade behaves.
 type childPlan struct {
-	dur       time.Duration
-	humanWait time.Duration
-	outcome   Outcome
+	dur        time.Duration
+	humanWait  time.Duration
+	windowWait time.Duration // waiting for its downtime window, before any machine work
+	outcome    Outcome
 }
 
 type fleetFixture struct {
@@ -99,6 +100,10 @@ func (fx *fleetFixture) fakeUpgrade(ctx workflow.Context, in Input) (Result, err
 		pr.WorkflowID = id
 		pr.Since = workflow.Now(ctx)
 		_ = workflow.SignalExternalWorkflow(ctx, in.ReportTo, "", name, pr).Get(ctx, nil)
+	}
+	if p.windowWait > 0 {
+		report(ctx, SignalTenantProgress, TenantProgress{Stage: StageDowntimeWindow, WaitingOn: Nobody})
+		_ = workflow.Sleep(ctx, p.windowWait)
 	}
 	busy(1)
 	report(ctx, SignalTenantProgress, TenantProgress{Stage: StageImport, WaitingOn: Nobody})
@@ -359,6 +364,36 @@ func TestFleetHumanWaitsReleaseSlots(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A tenant waiting for its downtime window does no machine work: it holds no slot, so a
+// wave's tenants all wait for their windows together.
+func TestFleetWindowWaitsReleaseSlots(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 2}}, 6)
+	for _, tn := range fleetTenants(0, 6) {
+		fx.plans[tn.TenantID] = childPlan{dur: 10 * time.Minute, windowWait: 48 * time.Hour}
+	}
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	fx.result()
+	first, last := fx.waveTimes(0)
+	require.Less(t, last.Sub(first), 49*time.Hour, "all six wait for their windows together")
+}
+
+// Each wave starts its tenants in the order their windows open.
+func TestFleetPlanIsInWindowOrder(t *testing.T) {
+	ts := fleetTenants(0, 3)
+	ts[0].Window.Start, ts[1].Window.Start, ts[2].Window.Start = "2026-12-07T22:00", "2026-12-05T22:00", "2026-12-06T22:00"
+	ts[1].TimeZone = "Asia/Tokyo" // 13:00 UTC on the 5th: still the earliest
+	in := FleetInput{Name: "order", Waves: []WaveSpec{{Name: "all"}}}
+	require.NoError(t, PackPlan(&in, [][]spec.Tenant{ts}))
+	var plan [][]spec.Tenant
+	require.NoError(t, unpack(in.Plan, &plan))
+	var names []string
+	for _, t := range plan[0] {
+		names = append(names, t.DisplayName)
+	}
+	require.Equal(t, []string{"w0-t1", "w0-t2", "w0-t0"}, names)
 }
 
 func TestFleetPlanTooLargeIsRefused(t *testing.T) {

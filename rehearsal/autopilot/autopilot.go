@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -207,6 +208,8 @@ func (a *Autopilot) open(n activities.Notification, retry bool) {
 		delay = pick(cfg.Delays[n.TaskKind], round)
 	}
 	decision := pick(cfg.Decisions[n.TaskKind], round)
+	confirmAfter := pick(cfg.ConfirmAfter[n.TaskKind], round)
+	noAction := slices.Contains(cfg.NoAction, n.TaskKind)
 	ctx, cancel := context.WithCancel(a.base)
 	a.tasks[key] = cancel
 	a.wg.Add(1)
@@ -218,7 +221,7 @@ func (a *Autopilot) open(n activities.Notification, retry bool) {
 			a.mu.Unlock()
 			cancel()
 		}()
-		a.run(ctx, n, tenant, round, delay, decision)
+		a.run(ctx, n, tenant, person{round: round, delay: delay, decision: decision, confirmAfter: confirmAfter, noAction: noAction})
 	}()
 }
 
@@ -230,23 +233,49 @@ func pick[T any](list []T, round int) T {
 	return list[min(round, len(list)-1)]
 }
 
+// person is how one person behaves on one task.
+type person struct {
+	round        int
+	delay        time.Duration
+	decision     string
+	confirmAfter time.Duration // act, then confirm this much later, even if the task closed
+	noAction     bool          // confirm without doing it
+}
+
 // run is one person doing one task.
-func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant sim.Tenant, round int, delay time.Duration, decision string) {
-	e := Entry{WorkflowID: n.WorkflowID, TenantID: n.TenantID, TaskID: n.TaskID, Kind: n.TaskKind, Round: round, Delay: delay}
+func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant sim.Tenant, p person) {
+	decision := p.decision
+	e := Entry{WorkflowID: n.WorkflowID, TenantID: n.TenantID, TaskID: n.TaskID, Kind: n.TaskKind, Round: p.round, Delay: p.delay}
 	defer func() { a.record(e) }()
-	if err := a.opts.Sleep(ctx, delay); err != nil || ctx.Err() != nil {
+	if err := a.opts.Sleep(ctx, p.delay); err != nil || ctx.Err() != nil {
 		e.Cancelled = true
 		e.At = a.cloud.Clock().Now()
 		return
 	}
 	e.At = a.cloud.Clock().Now()
 	by := "autopilot:" + actor(n, tenant)
-	action, err := a.act(n, tenant, &decision)
+	action, err := "", error(nil)
+	if p.noAction {
+		action = "nothing (confirms without doing it)"
+		if len(n.Options) > 0 && decision == "" {
+			decision = n.Options[0]
+		}
+	} else {
+		action, err = a.act(n, tenant, &decision)
+	}
 	e.Action, e.Decision = action, decision
 	if err != nil {
 		e.Error = err.Error()
 		a.logf("%s %s: %s refused: %v", n.TaskKind, n.TaskID, action, err)
 		return
+	}
+	if p.confirmAfter > 0 {
+		// The person acted; the word reaches the workflow late, whatever became of the task.
+		ctx = a.base
+		if a.opts.Sleep(ctx, p.confirmAfter) != nil {
+			e.Cancelled = true
+			return
+		}
 	}
 	req := workflows.ConfirmRequest{
 		TaskID: n.TaskID, As: workflows.Audience(n.Audience), By: by, Decision: decision,

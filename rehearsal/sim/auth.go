@@ -327,6 +327,12 @@ func (c *Cloud) serveToken(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 	switch {
+	case c.credentialExpired && f.Get("client_secret") != "":
+		writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000222, "The provided client secret keys for app '"+app.ClientID+"' are expired. Visit the Azure portal to create new keys for your app.")
+		return
+	case c.credentialExpired:
+		writeAADError(w, http.StatusUnauthorized, "invalid_client", 700027, "The certificate used to sign the client assertion has expired.")
+		return
 	case f.Get("client_secret") != "":
 		if app.ClientSecret == "" || f.Get("client_secret") != app.ClientSecret {
 			writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+app.ClientID+"'.")

@@ -59,6 +59,9 @@ type Cloud struct {
 	order   []string // tenant IDs in scenario order
 	orgs    map[string]*tenantState
 	calls   map[string]int
+	// credentialExpired makes the token endpoint refuse the orchestrator's credential as
+	// expired (AADSTS7000222 / AADSTS700027), as Entra ID does after its end date.
+	credentialExpired bool
 
 	srv *httptest.Server
 }
@@ -316,4 +319,12 @@ func sleepLatency(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// SetOrchestratorCredentialExpired makes Entra ID refuse (or accept again) the orchestrator's
+// own credential in every tenant: the fault of ours that must never fail a tenant.
+func (c *Cloud) SetOrchestratorCredentialExpired(expired bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.credentialExpired = expired
 }

@@ -69,6 +69,10 @@ type Tenant struct {
 	OrgURL string `yaml:"orgUrl"`
 	// TimeZone is what the autopilot submits on the registration form (default UTC).
 	TimeZone string `yaml:"timeZone"`
+	// Window is the downtime window the rehearsal's inventory gives the tenant, relative to
+	// the rehearsal's start (default: opens now, 8h long). A negative OpensIn with a short
+	// Length is a window that has already closed.
+	Window *WindowSpec `yaml:"window,omitempty"`
 	// Work365Version is the installed Work 365 solution version; empty: not installed.
 	Work365Version string `yaml:"work365Version"`
 	// Portal is true when the portal solution is installed.
@@ -202,6 +206,12 @@ type Faults struct {
 	Latency time.Duration `yaml:"latency"`
 }
 
+// WindowSpec places a tenant's downtime window relative to the rehearsal's start.
+type WindowSpec struct {
+	OpensIn time.Duration `yaml:"opensIn"`
+	Length  time.Duration `yaml:"length"`
+}
+
 // AutopilotConfig tells the human autopilot how people behave. Keys are task kinds
 // (workflows.TaskKind values such as "begin-upgrade").
 type AutopilotConfig struct {
@@ -213,6 +223,12 @@ type AutopilotConfig struct {
 	Decisions map[string][]string `yaml:"decisions"`
 	// Ignore lists task kinds nobody acts on (to exercise reminders and escalations).
 	Ignore []string `yaml:"ignore"`
+	// NoAction lists task kinds people confirm without doing what they were asked (a Global
+	// Administrator who confirms Get Consent without accepting the permissions).
+	NoAction []string `yaml:"noAction"`
+	// ConfirmAfter is how long after acting people confirm, per task kind and successive task
+	// (the last repeats): a confirmation that may reach a task that already closed.
+	ConfirmAfter map[string][]time.Duration `yaml:"confirmAfter"`
 }
 
 // Defaults.
@@ -542,7 +558,7 @@ func (s Scenario) EffectiveFaults(t Tenant) Faults {
 
 // EffectiveAutopilot merges the tenant's autopilot settings over the scenario's.
 func (s Scenario) EffectiveAutopilot(t Tenant) AutopilotConfig {
-	out := AutopilotConfig{Delays: map[string][]time.Duration{}, Decisions: map[string][]string{}}
+	out := AutopilotConfig{Delays: map[string][]time.Duration{}, Decisions: map[string][]string{}, ConfirmAfter: map[string][]time.Duration{}}
 	for _, a := range []*AutopilotConfig{&s.Autopilot, t.Autopilot} {
 		if a == nil {
 			continue
@@ -554,6 +570,10 @@ func (s Scenario) EffectiveAutopilot(t Tenant) AutopilotConfig {
 			out.Decisions[k] = v
 		}
 		out.Ignore = append(out.Ignore, a.Ignore...)
+		out.NoAction = append(out.NoAction, a.NoAction...)
+		for k, v := range a.ConfirmAfter {
+			out.ConfirmAfter[k] = v
+		}
 	}
 	return out
 }

@@ -221,6 +221,9 @@ func (s *Stack) Config() workflows.Config {
 		ReminderInterval:         scale(workflows.DefaultReminderInterval),
 		ImportTimeout:            scale(workflows.DefaultImportTimeout),
 		UpgradeStartPollInterval: scale(30 * time.Second),
+		CongratulationsGrace:     scale(workflows.DefaultCongratulationsGrace),
+		MaxFrozen:                scale(workflows.DefaultMaxFrozen),
+		CredentialRetryInterval:  scale(workflows.DefaultCredentialRetryInterval),
 	}
 }
 
@@ -243,10 +246,14 @@ func TenantSpec(t sim.Tenant, now time.Time) spec.Tenant {
 	if err != nil {
 		loc = time.UTC
 	}
+	opens, length := now, 8*time.Hour
+	if t.Window != nil {
+		opens, length = now.Add(t.Window.OpensIn), t.Window.Length
+	}
 	out := spec.Tenant{
 		TenantID: t.TenantID, DisplayName: t.Name, OrgURL: t.OrgURL,
 		PartnerType: spec.Indirect, GlobalAdminUPN: t.Admin.UPN, ServiceAccountUPN: t.ServiceAccount.UPN,
-		TimeZone: tz, Window: spec.Window{Start: now.In(loc).Format(spec.WindowLayout), Length: "8h"},
+		TimeZone: tz, Window: spec.Window{Start: opens.In(loc).Format(spec.WindowLayout), Length: length.String()},
 		TargetVersion: TargetVersion, SolutionPackage: SolutionPackageRef, PortalPackage: PortalPackageRef,
 	}
 	if t.Work365Version == "" {

@@ -1,0 +1,129 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/csp-ops/work365-upgrade/workflows"
+)
+
+// TestSafeOnARealTenant rehearses, on the real embedded server through the simulated cloud and
+// the autopilot, the situations in which an orchestration could harm a customer (issue 10): an
+// expired orchestrator secret when the fleet starts, a new install whose service account says
+// "done" 40 minutes late, a downtime window that already closed, a consent that is never given,
+// and a partner admin who takes three hours.
+func TestSafeOnARealTenant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rehearsal of about four minutes")
+	}
+	s := startStack(t, "testdata/safe.yaml")
+	ctx := context.Background()
+
+	// The orchestrator's own secret is expired when the fleet starts, for 40 s (40 simulated
+	// minutes): nobody's tenant is to blame.
+	s.Cloud.SetOrchestratorCredentialExpired(true)
+	restored := time.AfterFunc(40*time.Second, func() { s.Cloud.SetOrchestratorCredentialExpired(false) })
+	defer restored.Stop()
+
+	inv := s.Inventory("safe")
+	launched, err := s.Ops.Launch(ctx, inv)
+	require.NoError(t, err)
+	ids := map[string]string{}
+	for _, l := range launched {
+		ids[l.TenantName] = l.WorkflowID
+	}
+	results := map[string]workflows.Result{}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	for name, id := range ids {
+		r, err := s.Ops.Result(wctx, id)
+		require.NoError(t, err, "upgrade of %s", name)
+		results[name] = r
+	}
+
+	for name, r := range results {
+		require.NotEqual(t, workflows.OutcomeFailed, r.Outcome, "%s failed: %s", name, r.Error)
+		require.True(t, anyContains(r.Warnings, "orchestrator fault"), "%s: the expired secret shows as an orchestrator fault: %v", name, r.Warnings)
+		st, ok := s.Cloud.State(r.TenantID)
+		require.True(t, ok)
+		require.False(t, st.Frozen, "%s is left frozen", name)
+	}
+
+	// The new install: one round, the initialisation observed, exactly one initialisation.
+	adatum := results["Adatum new install late word"]
+	require.Equal(t, workflows.OutcomeUpgraded, adatum.Outcome)
+	require.Equal(t, 1, adatum.LinkRounds, "Begin Upgrade was observed, not asked for again")
+	require.Equal(t, 1, s.Cloud.TenantCounters(adatum.TenantID).Initialisations)
+
+	// The closed window: the operator aborted, nothing was ever frozen.
+	litware := results["Litware window closed"]
+	require.Equal(t, workflows.OutcomeCancelled, litware.Outcome)
+	require.Zero(t, s.Cloud.TenantCounters(litware.TenantID).Freezes, "never freeze outside the window")
+	require.Contains(t, kinds(litware.Confirmations), workflows.TaskWindowClosed)
+
+	// The consent never given: bounded, then the operator's abort, and unfrozen.
+	proseware := results["Proseware consent never given"]
+	require.Equal(t, workflows.OutcomeCancelled, proseware.Outcome)
+	require.Equal(t, workflows.DefaultMaxFixRounds, countKind(proseware.Confirmations, workflows.TaskGetConsent))
+	require.Contains(t, proseware.Cleanup, "unfroze Work 365 activity")
+
+	// The slow partner admin: unfrozen and the portal back before the re-consent.
+	alpine := results["Alpine direct slow partner admin"]
+	require.Equal(t, workflows.OutcomeUpgraded, alpine.Outcome)
+	unfrozen, pc := stageOf(alpine, workflows.StageUnfreeze), stageOf(alpine, workflows.StagePartnerCenter)
+	require.NotNil(t, unfrozen.Ended)
+	require.False(t, pc.Started.Before(*unfrozen.Ended), "unfrozen before Partner Center re-consent")
+	require.Less(t, alpine.Frozen, pc.Ended.Sub(pc.Started), "frozen for %s while Partner Center took %s", alpine.Frozen, pc.Ended.Sub(pc.Started))
+	require.Equal(t, 1, s.Cloud.TenantCounters(alpine.TenantID).PortalInstalls, "the portal is back")
+	before := stageOf(alpine, workflows.StagePortalReinstall)
+	require.NotNil(t, before.Ended)
+	require.False(t, pc.Started.Before(*before.Ended), "portal reinstalled before Partner Center re-consent")
+	require.Len(t, alpine.PartnerCenters, 1)
+	require.True(t, alpine.PartnerCenters[0].Verified, alpine.PartnerCenters[0].Detail)
+
+	// Exactly one Work 365 import wherever the upgrade got that far.
+	require.Equal(t, 1, s.Cloud.TenantCounters(adatum.TenantID).Imports)
+	require.Equal(t, 1, s.Cloud.TenantCounters(proseware.TenantID).HoldingImports)
+	require.Equal(t, 1, s.Cloud.TenantCounters(alpine.TenantID).HoldingImports)
+	require.Zero(t, s.Cloud.TenantCounters(litware.TenantID).Imports)
+}
+
+func anyContains(xs []string, sub string) bool {
+	for _, x := range xs {
+		if strings.Contains(x, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func kinds(cs []workflows.Confirmation) []workflows.TaskKind {
+	out := make([]workflows.TaskKind, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Kind)
+	}
+	return out
+}
+
+func countKind(cs []workflows.Confirmation, k workflows.TaskKind) int {
+	n := 0
+	for _, c := range cs {
+		if c.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func stageOf(r workflows.Result, s workflows.Stage) workflows.StageRecord {
+	for _, x := range r.Stages {
+		if x.Stage == s {
+			return x
+		}
+	}
+	return workflows.StageRecord{}
+}
