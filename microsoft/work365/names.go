@@ -95,5 +95,32 @@ func (n Names) CheckAppID() error {
 	return nil
 }
 
+// Or returns n with each empty name taken from def: configuration overrides some names and
+// keeps the documented defaults for the rest. Every name is listed here, once.
+func (n Names) Or(def Names) Names {
+	for _, f := range []struct {
+		v *string
+		d string
+	}{
+		{&n.SolutionUniqueName, def.SolutionUniqueName},
+		{&n.PortalSolutionUniqueName, def.PortalSolutionUniqueName},
+		{&n.JobsEntitySet, def.JobsEntitySet},
+		{&n.JobsIDColumn, def.JobsIDColumn},
+		{&n.PendingJobsFilter, def.PendingJobsFilter},
+		{&n.SettingsEntitySet, def.SettingsEntitySet},
+		{&n.SettingsIDColumn, def.SettingsIDColumn},
+		{&n.FreezeColumn, def.FreezeColumn},
+		{&n.UpgradeStatusColumn, def.UpgradeStatusColumn},
+		{&n.UpgradeVersionColumn, def.UpgradeVersionColumn},
+		{&n.ServiceRoleName, def.ServiceRoleName},
+		{&n.AppID, def.AppID},
+	} {
+		if *f.v == "" {
+			*f.v = f.d
+		}
+	}
+	return n
+}
+
 // HoldingSolutionName is the name of the staged upgrade of the Work 365 solution.
 func (n Names) HoldingSolutionName() string { return n.SolutionUniqueName + "_Upgrade" }

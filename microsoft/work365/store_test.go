@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -143,4 +144,23 @@ func TestSettingsRowWithoutFreezeColumn(t *testing.T) {
 	var e *msapi.Error
 	require.True(t, errors.As(err, &e))
 	assert.Contains(t, e.Hint, "freezeColumn")
+}
+
+// Or must know every name: a name added to Names but not to Or would silently stay empty
+// wherever configuration overrides another name.
+func TestOrFillsEveryName(t *testing.T) {
+	var def Names
+	v := reflect.ValueOf(&def).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		v.Field(i).SetString("default-" + v.Type().Field(i).Name)
+	}
+	got := reflect.ValueOf(Names{}.Or(def))
+	for i := 0; i < got.NumField(); i++ {
+		if got.Field(i).String() != "default-"+got.Type().Field(i).Name {
+			t.Errorf("Names.Or leaves %s empty", got.Type().Field(i).Name)
+		}
+	}
+	if kept := (Names{FreezeColumn: "custom"}).Or(def); kept.FreezeColumn != "custom" {
+		t.Errorf("Or overwrote a configured name: %q", kept.FreezeColumn)
+	}
 }

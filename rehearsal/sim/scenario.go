@@ -270,26 +270,8 @@ func (s Scenario) WithDefaults() Scenario {
 		s.Orchestrator.Permissions = DefaultPermissions()
 	}
 	def := work365.DefaultNames()
-	n := &s.Names
-	for _, f := range []struct {
-		v *string
-		d string
-	}{
-		{&n.SolutionUniqueName, def.SolutionUniqueName},
-		{&n.PortalSolutionUniqueName, def.PortalSolutionUniqueName},
-		{&n.JobsEntitySet, def.JobsEntitySet},
-		{&n.JobsIDColumn, def.JobsIDColumn},
-		{&n.PendingJobsFilter, def.PendingJobsFilter},
-		{&n.SettingsEntitySet, def.SettingsEntitySet},
-		{&n.SettingsIDColumn, def.SettingsIDColumn},
-		{&n.FreezeColumn, def.FreezeColumn},
-		{&n.ServiceRoleName, def.ServiceRoleName},
-		{&n.AppID, DefaultWork365AppID},
-	} {
-		if *f.v == "" {
-			*f.v = f.d
-		}
-	}
+	def.AppID = DefaultWork365AppID
+	s.Names = s.Names.Or(def)
 	if s.LinkValidity <= 0 {
 		s.LinkValidity = DefaultLinkValidity
 	}

@@ -139,7 +139,7 @@ func (c *Config) Defaults() {
 	}
 	names := work365.DefaultNames()
 	if c.Work365 != nil {
-		mergeNames(&names, *c.Work365)
+		names = c.Work365.Or(names)
 	}
 	c.Work365 = &names
 }
@@ -206,22 +206,4 @@ func LoadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
-}
-
-func mergeNames(dst *work365.Names, src work365.Names) {
-	set := func(d *string, s string) {
-		if s != "" {
-			*d = s
-		}
-	}
-	set(&dst.SolutionUniqueName, src.SolutionUniqueName)
-	set(&dst.PortalSolutionUniqueName, src.PortalSolutionUniqueName)
-	set(&dst.JobsEntitySet, src.JobsEntitySet)
-	set(&dst.JobsIDColumn, src.JobsIDColumn)
-	set(&dst.PendingJobsFilter, src.PendingJobsFilter)
-	set(&dst.SettingsEntitySet, src.SettingsEntitySet)
-	set(&dst.SettingsIDColumn, src.SettingsIDColumn)
-	set(&dst.FreezeColumn, src.FreezeColumn)
-	set(&dst.ServiceRoleName, src.ServiceRoleName)
-	set(&dst.AppID, src.AppID)
 }
