@@ -45,6 +45,9 @@ type run struct {
 	fromVersion string
 	// safe is true for runs of the changeSafeRunbook version (see upgrade.go).
 	safe bool
+	// fault is the orchestrator fault (AADSTS code) the upgrade waits on, if any; the fleet
+	// halts when several tenants wait on the same one.
+	fault string
 }
 
 func newRun(ctx workflow.Context, tenantID, tenantName, fleet string, cfg Config, taskPrefix string) *run {
@@ -211,6 +214,9 @@ func (r *run) exec(ctx, actx workflow.Context, activity, arg, out any) error {
 	for round := 1; ; round++ {
 		err := workflow.ExecuteActivity(actx, activity, arg).Get(ctx, out)
 		if err == nil || !r.safe || !isOrchestratorFault(err) || ctx.Err() != nil {
+			if round > 1 {
+				r.fault = ""
+			}
 			return err
 		}
 		if err := r.orchestratorFault(ctx, lastFailure(err), round, wait); err != nil {
@@ -233,6 +239,7 @@ func (r *run) orchestratorFault(ctx workflow.Context, msg string, round int, wai
 		})
 	}
 	bounded := round <= r.cfg.MaxFixRounds
+	r.fault = faultCode(msg)
 	p := r.askAsync(ctx, orchestratorFaultTask(msg, wait, bounded))
 	if !bounded {
 		var c Confirmation
@@ -366,7 +373,7 @@ func (r *run) publish(ctx workflow.Context) {
 }
 
 func (r *run) progressReport(outcome Outcome) TenantProgress {
-	return TenantProgress{WorkflowID: r.workflowID, Stage: r.stage, WaitingOn: r.board.waitingOn(), Since: r.stageSince, Outcome: outcome, FromVersion: r.fromVersion}
+	return TenantProgress{WorkflowID: r.workflowID, Stage: r.stage, WaitingOn: r.board.waitingOn(), Since: r.stageSince, Outcome: outcome, FromVersion: r.fromVersion, Fault: r.fault}
 }
 
 // reportEnd tells the fleet, if any, how the upgrade ended.

@@ -287,7 +287,10 @@ func (f *fleet) onProgress(ctx workflow.Context, p TenantProgress, finished bool
 	if p.Stage != "" {
 		t.Stage = p.Stage
 	}
-	t.WaitingOn, t.Since = p.WaitingOn, p.Since
+	t.WaitingOn, t.Since, t.Fault = p.WaitingOn, p.Since, p.Fault
+	if p.Fault != "" {
+		f.checkFaults(ctx, p.Fault)
+	}
 	if p.FromVersion != "" {
 		t.FromVersion = p.FromVersion
 	}
@@ -301,6 +304,26 @@ func (f *fleet) onProgress(ctx workflow.Context, p TenantProgress, finished bool
 }
 
 // checkBudget halts launching when the wave's failures pass its budget.
+// checkFaults halts launching when several tenants wait on the same orchestrator fault: it is
+// the orchestrator's own credential, and every new tenant would only wait on it too.
+func (f *fleet) checkFaults(ctx workflow.Context, code string) {
+	limit := f.in.HaltAfterOrchestratorFaults
+	if limit <= 0 {
+		limit = 3
+	}
+	n := 0
+	for _, t := range f.st.Tenants {
+		if t.State == TenantRunning && t.Fault == code {
+			n++
+		}
+	}
+	if n < limit || f.st.Halted != "" {
+		return
+	}
+	f.st.Halted = fmt.Sprintf("%d tenants wait on the orchestrator's own sign-in (%s): fix the worker's credential, then resume", n, code)
+	f.event(ctx, "halted: "+f.st.Halted)
+}
+
 func (f *fleet) checkBudget(ctx workflow.Context, w int) {
 	if f.st.Halted != "" {
 		return

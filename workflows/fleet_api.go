@@ -65,6 +65,10 @@ type FleetInput struct {
 	// concurrency. By default they release their slot: a tenant waiting days for a consent
 	// must not block machine work for the rest.
 	HumanWaitsHoldSlots bool `json:"humanWaitsHoldSlots,omitempty"`
+	// HaltAfterOrchestratorFaults halts launching once this many tenants wait on the same
+	// orchestrator fault (the worker's own credential): starting more only adds waiting
+	// upgrades (default 3).
+	HaltAfterOrchestratorFaults int `json:"haltAfterOrchestratorFaults,omitempty"`
 	// StuckAfter marks running tenants whose stage has not changed for this long as stuck in
 	// the progress query (default 2h).
 	StuckAfter time.Duration `json:"stuckAfter,omitempty"`
@@ -168,6 +172,8 @@ type TenantProgress struct {
 	Outcome     Outcome `json:"outcome,omitempty"`
 	Error       string  `json:"error,omitempty"`
 	FromVersion string  `json:"fromVersion,omitempty"`
+	// Fault is the orchestrator fault (an AADSTS code) the tenant waits on, if any.
+	Fault string `json:"fault,omitempty"`
 }
 
 // Fleet-level tenant states.
@@ -196,6 +202,8 @@ type FleetTenant struct {
 	FromVersion string    `json:"fromVersion,omitempty"`
 	// Starts counts how many times this fleet started the tenant's upgrade (always 0 or 1).
 	Starts int `json:"starts,omitempty"`
+	// Fault is the orchestrator fault the tenant waits on, if any.
+	Fault string `json:"fault,omitempty"`
 }
 
 // WaveProgress counts one wave's tenants.

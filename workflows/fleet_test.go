@@ -29,6 +29,7 @@ type childPlan struct {
 	dur        time.Duration
 	humanWait  time.Duration
 	windowWait time.Duration // waiting for its downtime window, before any machine work
+	faultWait  time.Duration // waiting on an orchestrator fault (the worker's own credential)
 	outcome    Outcome
 }
 
@@ -104,6 +105,10 @@ func (fx *fleetFixture) fakeUpgrade(ctx workflow.Context, in Input) (Result, err
 	if p.windowWait > 0 {
 		report(ctx, SignalTenantProgress, TenantProgress{Stage: StageDowntimeWindow, WaitingOn: Nobody})
 		_ = workflow.Sleep(ctx, p.windowWait)
+	}
+	if p.faultWait > 0 {
+		report(ctx, SignalTenantProgress, TenantProgress{Stage: StageDiscover, WaitingOn: Operator, Fault: "AADSTS7000222"})
+		_ = workflow.Sleep(ctx, p.faultWait)
 	}
 	busy(1)
 	report(ctx, SignalTenantProgress, TenantProgress{Stage: StageImport, WaitingOn: Nobody})
@@ -378,6 +383,27 @@ func TestFleetWindowWaitsReleaseSlots(t *testing.T) {
 	fx.result()
 	first, last := fx.waveTimes(0)
 	require.Less(t, last.Sub(first), 49*time.Hour, "all six wait for their windows together")
+}
+
+// Several tenants waiting on the same orchestrator fault halt the fleet: launching more would
+// only add waiting upgrades. An operator fixes the credential and resumes.
+func TestFleetHaltsOnARepeatedOrchestratorFault(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 3}}, 9)
+	for _, tn := range fleetTenants(0, 9) {
+		fx.plans[tn.TenantID] = childPlan{dur: 10 * time.Minute, faultWait: 2 * time.Hour}
+	}
+	fx.env.RegisterDelayedCallback(func() {
+		p := fx.progress()
+		require.Contains(t, p.Halted, "3 tenants wait on the orchestrator's own sign-in (AADSTS7000222)")
+		// A waiting tenant gives its slot back, so one more started before the third report.
+		require.Equal(t, 5, p.Waves[0].Pending, "nothing launched after the halt")
+		fx.operator(UpdateResumeFleet, OperatorRequest{By: "lead", Note: "new secret deployed"}, "")
+	}, 3*time.Hour)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	require.True(t, containsText(r.Events, "halted: 3 tenants wait on the orchestrator's own sign-in"), r.Events)
+	require.Len(t, r.Tenants, 9)
 }
 
 // Each wave starts its tenants in the order their windows open.
