@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
 	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
 	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
@@ -821,14 +822,7 @@ func (a *Activities) sleep(ctx context.Context) error {
 	if d <= 0 {
 		d = 10 * time.Second
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return ctxtime.Sleep(ctx, d)
 }
 
 // globalAdminDetail says how the Global Administrator role is held. An active group

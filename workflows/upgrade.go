@@ -226,20 +226,29 @@ func (u *upgrade) fixPrerequisites(ctx workflow.Context, recheck bool) (bool, er
 			u.note("prerequisites met")
 			return asked, nil
 		}
-		if recheck && !asked {
-			u.warn(ctx, "prerequisites no longer met when the window opened: "+strings.Join(left, "; "))
-		}
-		if u.safe && round > u.cfg.MaxFixRounds {
-			if err := u.roundsExhausted(ctx, "prerequisite fixes", round-1, strings.Join(left, "; ")); err != nil {
-				return asked, err
-			}
-			round = 1
+		var err error
+		if round, err = u.fixRound(ctx, "prerequisites", round, left, fixes, recheck && !asked); err != nil {
+			return true, err
 		}
 		asked = true
-		if _, err := u.askAll(ctx, fixes); err != nil {
-			return asked, err
-		}
 	}
+}
+
+// fixRound asks for one round of fixes (several tasks at once); past MaxFixRounds rounds the
+// operator decides first (retry starts the count again). It returns the round number to go on
+// with. regressed says the preparation was in place before and no longer is.
+func (u *upgrade) fixRound(ctx workflow.Context, what string, round int, left []string, reqs []taskRequest, regressed bool) (int, error) {
+	if regressed {
+		u.warn(ctx, what+" no longer in place when the window opened: "+strings.Join(left, "; "))
+	}
+	if u.safe && round > u.cfg.MaxFixRounds {
+		if err := u.roundsExhausted(ctx, what, round-1, strings.Join(left, "; ")); err != nil {
+			return round, err
+		}
+		round = 1
+	}
+	_, err := u.askAll(ctx, reqs)
+	return round, err
 }
 
 // 3. Downtime window: wait until it opens in the tenant's time zone; operators may start now
@@ -437,19 +446,11 @@ func (u *upgrade) fixMFA(ctx workflow.Context, recheck bool) (bool, error) {
 			}
 			return asked, nil
 		}
-		if recheck && !asked {
-			u.warn(ctx, "MFA no longer in place when the window opened: "+strings.Join(left, "; "))
-		}
-		if u.safe && round > u.cfg.MaxFixRounds {
-			if err := u.roundsExhausted(ctx, "MFA set-up", round-1, strings.Join(left, "; ")); err != nil {
-				return asked, err
-			}
-			round = 1
+		var err error
+		if round, err = u.fixRound(ctx, "MFA set-up", round, left, todo, recheck && !asked); err != nil {
+			return true, err
 		}
 		asked = true
-		if _, err := u.askAll(ctx, todo); err != nil {
-			return asked, err
-		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 )
 
 // In-place retry.
@@ -95,7 +97,7 @@ func defaultRetry() retryConfig {
 		maxAttempts: DefaultMaxAttempts,
 		maxWait:     DefaultMaxWait,
 		hookEvery:   DefaultWaitHookInterval,
-		sleep:       sleepContext,
+		sleep:       ctxtime.Sleep,
 		jitter: func(n time.Duration) time.Duration {
 			if n <= 0 {
 				return 0
@@ -138,17 +140,6 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) ClientOpt
 		if sleep != nil {
 			c.retry.sleep = sleep
 		}
-	}
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/csp-ops/work365-upgrade/activities"
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/workflows"
 )
@@ -113,7 +114,7 @@ type Autopilot struct {
 // New returns an autopilot acting in cloud and confirming through confirmer.
 func New(cloud *sim.Cloud, confirmer Confirmer, opts Options) *Autopilot {
 	if opts.Sleep == nil {
-		opts.Sleep = realSleep
+		opts.Sleep = ctxtime.Sleep
 	}
 	if opts.ConfirmAttempts <= 0 {
 		opts.ConfirmAttempts = 3
@@ -125,20 +126,6 @@ func New(cloud *sim.Cloud, confirmer Confirmer, opts Options) *Autopilot {
 	return &Autopilot{
 		cloud: cloud, confirmer: confirmer, opts: opts, base: base, cancel: cancel,
 		seen: map[string]bool{}, rounds: map[string]int{}, tasks: map[string]context.CancelFunc{}, links: map[string]string{}, failed: map[string]bool{},
-	}
-}
-
-func realSleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
@@ -286,7 +273,7 @@ func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant s
 		if err == nil || attempt >= a.opts.ConfirmAttempts || ctx.Err() != nil {
 			break
 		}
-		if realSleep(ctx, a.opts.ConfirmBackoff*time.Duration(attempt)) != nil {
+		if ctxtime.Sleep(ctx, a.opts.ConfirmBackoff*time.Duration(attempt)) != nil {
 			break
 		}
 	}
