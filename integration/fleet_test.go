@@ -89,5 +89,11 @@ func TestFleetOf200OnRealServer(t *testing.T) {
 	for _, e := range inv.Tenants {
 		c := s.Cloud.TenantCounters(e.Tenant.TenantID)
 		require.Equal(t, 1, c.ImportsSucceeded-c.PortalInstalls, "%s: Work 365 imported exactly once", e.Tenant.DisplayName)
+		st, ok := s.Cloud.State(e.Tenant.TenantID)
+		require.True(t, ok)
+		require.False(t, st.Frozen, "%s is left frozen", e.Tenant.DisplayName)
 	}
+	running, err := s.Ops.List(ctx, "ExecutionStatus = 'Running'")
+	require.NoError(t, err)
+	require.Empty(t, running, "no upgrade, child or fleet is left running")
 }

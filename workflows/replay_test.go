@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,8 @@ import (
 // one must be version-gated (workflow.GetVersion) instead.
 func TestReplayRecordedHistories(t *testing.T) {
 	for _, f := range recordedHistories(t) {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		name, _ := filepath.Rel(filepath.Join("testdata", "histories"), f)
+		t.Run(name, func(t *testing.T) {
 			require.NoError(t, replay(t, f, TenantUpgrade))
 		})
 	}
@@ -45,8 +47,16 @@ func TestUngatedChangeBreaksReplay(t *testing.T) {
 	require.Positive(t, broken, "the ungated change replayed every old history: the test no longer shows what the gate is for")
 }
 
+// recordedHistories lists testdata/histories and its folders: histories recorded before a
+// version gate stay at the top, those recorded after it in a folder named after the change.
 func recordedHistories(t *testing.T) []string {
-	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	var files []string
+	err := filepath.WalkDir(filepath.Join("testdata", "histories"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".json") {
+			files = append(files, path)
+		}
+		return err
+	})
 	require.NoError(t, err)
 	require.NotEmpty(t, files, "recorded histories are kept under testdata/histories")
 	return files
