@@ -38,7 +38,7 @@ func TestWorkerBinary(t *testing.T) {
 	require.NoError(t, err)
 	metrics := ln.Addr().String()
 	ln.Close()
-	cfg := fmt.Sprintf("microsoft: {clientId: 00000000-0000-0000-0000-0000000000aa, secretFile: %s}\npackagesDir: %s\nmetrics: {address: %q}\n",
+	cfg := fmt.Sprintf("microsoft: {clientId: 00000000-0000-0000-0000-0000000000aa, secretFile: %s}\nwork365: {appId: 5b3e7d1c-0a65-4c1e-9d39-5131a0000365}\npackagesDir: %s\nmetrics: {address: %q}\n",
 		filepath.Join(dir, "secret"), dir, metrics)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "worker.yaml"), []byte(cfg), 0o600))
 
