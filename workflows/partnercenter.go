@@ -12,6 +12,7 @@ import (
 // verified by a Partner Center probe where possible.
 func PartnerCenterReconsent(ctx workflow.Context, in PartnerCenterInput) (PartnerCenterResult, error) {
 	r := newRun(ctx, in.TenantID, in.TenantName, in.Fleet, in.Config, "pc-")
+	r.safe = gateSafeRunbook(ctx) // bounded MFA rounds; orchestrator faults wait
 	if err := r.board.register(ctx, func(msg string) { r.warn(ctx, msg) }); err != nil {
 		return PartnerCenterResult{}, err
 	}
@@ -32,14 +33,20 @@ func PartnerCenterReconsent(ctx workflow.Context, in PartnerCenterInput) (Partne
 	if pc.ConnectedToPrimary {
 		r.note("skipped: connected to the primary tenant, whose MFA policies were checked earlier")
 	} else {
-		for {
+		for round := 1; ; round++ {
 			var pol activities.MFAPolicies
-			if err := workflow.ExecuteActivity(readOpts(ctx, "Check MFA policies in Partner Center tenant "+pc.TenantID), a.CheckMFAPolicies, pc.TenantID).Get(ctx, &pol); err != nil {
+			if err := r.exec(ctx, readOpts(ctx, "Check MFA policies in Partner Center tenant "+pc.TenantID), a.CheckMFAPolicies, pc.TenantID, &pol); err != nil {
 				return res, err
 			}
 			if pol.Enabled {
 				r.note("MFA enforced by " + pol.Source)
 				break
+			}
+			if r.safe && round > r.cfg.MaxFixRounds {
+				if err := r.roundsExhausted(ctx, "MFA policies in Partner Center tenant "+pc.TenantID, round-1, "no MFA policy enabled"); err != nil {
+					return res, err
+				}
+				round = 1
 			}
 			if _, err := r.ask(ctx, mfaPoliciesTask(pc.TenantID, PartnerAdmin, TaskPartnerMFAPolicies)); err != nil {
 				return res, err
@@ -56,7 +63,7 @@ func PartnerCenterReconsent(ctx workflow.Context, in PartnerCenterInput) (Partne
 			return res, err
 		}
 		var probe activities.PartnerCenterProbe
-		if err := workflow.ExecuteActivity(readOpts(ctx, "Probe Partner Center "+pc.Name), a.ProbePartnerCenter, pc.TenantID).Get(ctx, &probe); err != nil {
+		if err := r.exec(ctx, readOpts(ctx, "Probe Partner Center "+pc.Name), a.ProbePartnerCenter, pc.TenantID, &probe); err != nil {
 			return res, err
 		}
 		res.Verified, res.Detail = probe.Verified, probe.Detail

@@ -170,6 +170,26 @@ func TestPartnerCenterFailureAfterCompletionIsNotAFailure(t *testing.T) {
 	require.False(t, h.f.frozen)
 }
 
+// A Partner Center tenant whose MFA policies are never enabled is bounded in the child too;
+// the operator's abort there leaves the tenant upgraded, unfrozen, with a warning.
+func TestPartnerCenterMFARoundsAreBoundedAndAbortKeepsTheUpgrade(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	tn := testTenant()
+	tn.PartnerType = spec.Direct
+	other := "00000000-0000-0000-0000-0000000000bb"
+	tn.PartnerCenters = []spec.PartnerCenter{{Name: "emea", TenantID: other}}
+	h.replies[TaskPartnerMFAPolicies] = []reply{{delay: time.Hour}} // confirms, never enables
+	h.replies[TaskRoundsExhausted] = []reply{{delay: time.Hour, decision: DecisionAbort}}
+	h.run(tn, Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, DefaultMaxFixRounds, h.tasksOpened(TaskPartnerMFAPolicies))
+	require.True(t, containsText(r.Warnings, "left to do by hand"), r.Warnings)
+	require.False(t, h.f.frozen)
+}
+
 // The orchestrator's own expired secret is not the tenant's fault: one alert, a wait, a retry;
 // the tenant is upgraded. The cleanup unfreeze also waits through it.
 func TestExpiredSecretWaitsAndNeverFailsTheTenant(t *testing.T) {

@@ -1075,9 +1075,10 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 			Frozen: u.frozenFor,
 		}
 	}
-	if err != nil && u.upgradeIn && !temporal.IsCanceledError(err) && !isAbort(err) {
-		// Once the upgrade is in, the tenant is upgraded: what failed later is a warning.
-		u.warn(ctx, "after the upgrade: "+err.Error())
+	if err != nil && u.upgradeIn && !temporal.IsCanceledError(err) {
+		// Once the upgrade is in, the tenant is upgraded: what failed or was aborted later is a
+		// warning, and what was left undone is listed.
+		u.warn(ctx, "after the upgrade: "+err.Error()+" — the stages after "+string(u.stage)+" are left to do by hand")
 		err = nil
 	}
 	switch {
