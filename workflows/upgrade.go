@@ -1179,7 +1179,8 @@ func (u *upgrade) registerHandlers(ctx workflow.Context) error {
 		return nil
 	}
 	windowOpen := func() error {
-		if u.stage != StageDowntimeWindow && u.stage != StageValidate && u.stage != StageDiscover && u.stage != StagePrerequisites && (!u.safe || u.stage != StageMFA) {
+		// "" is before the first stage: an operator may move a window right after the launch.
+		if u.stage != "" && u.stage != StageDowntimeWindow && u.stage != StageValidate && u.stage != StageDiscover && u.stage != StagePrerequisites && (!u.safe || u.stage != StageMFA) {
 			return fmt.Errorf("the downtime window has already opened (stage %s): nothing to change", u.stage)
 		}
 		return nil
