@@ -57,6 +57,12 @@ type Confirmer interface {
 	ConfirmTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error
 }
 
+// SignalConfirmer is a Confirmer that can also confirm by Signal, the fallback while no
+// worker runs; the scenario's viaSignal task kinds use it.
+type SignalConfirmer interface {
+	SignalTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error
+}
+
 // Options tune an Autopilot.
 type Options struct {
 	// Sleep waits d before a person acts (default: a real timer). Tests pass a function that
@@ -109,6 +115,8 @@ type Autopilot struct {
 	links   map[string]string             // tenant → latest link token
 	failed  map[string]bool               // workflowID|taskID whose action or confirmation failed
 	entries []Entry
+	// received keeps every notification (deduplicated by Key), for tests and reports.
+	received []activities.Notification
 }
 
 // New returns an autopilot acting in cloud and confirming through confirmer.
@@ -147,6 +155,7 @@ func (a *Autopilot) Notify(ctx context.Context, n activities.Notification) error
 		}
 		a.seen[n.Key] = true
 	}
+	a.received = append(a.received, n)
 	switch n.Event {
 	case activities.EventTaskOpened:
 		a.open(n, false)
@@ -197,6 +206,7 @@ func (a *Autopilot) open(n activities.Notification, retry bool) {
 	decision := pick(cfg.Decisions[n.TaskKind], round)
 	confirmAfter := pick(cfg.ConfirmAfter[n.TaskKind], round)
 	noAction := slices.Contains(cfg.NoAction, n.TaskKind)
+	viaSignal := slices.Contains(cfg.ViaSignal, n.TaskKind)
 	ctx, cancel := context.WithCancel(a.base)
 	a.tasks[key] = cancel
 	a.wg.Add(1)
@@ -208,7 +218,7 @@ func (a *Autopilot) open(n activities.Notification, retry bool) {
 			a.mu.Unlock()
 			cancel()
 		}()
-		a.run(ctx, n, tenant, person{round: round, delay: delay, decision: decision, confirmAfter: confirmAfter, noAction: noAction})
+		a.run(ctx, n, tenant, person{round: round, delay: delay, decision: decision, confirmAfter: confirmAfter, noAction: noAction, viaSignal: viaSignal})
 	}()
 }
 
@@ -227,6 +237,7 @@ type person struct {
 	decision     string
 	confirmAfter time.Duration // act, then confirm this much later, even if the task closed
 	noAction     bool          // confirm without doing it
+	viaSignal    bool          // confirm by Signal instead of Update
 }
 
 // run is one person doing one task.
@@ -269,7 +280,11 @@ func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant s
 		Note: "done by the rehearsal autopilot" + map[bool]string{true: ": " + action, false: ""}[action != ""],
 	}
 	for attempt := 1; ; attempt++ {
-		err = a.confirmer.ConfirmTask(ctx, n.WorkflowID, req)
+		if sc, ok := a.confirmer.(SignalConfirmer); ok && p.viaSignal {
+			err = sc.SignalTask(ctx, n.WorkflowID, req)
+		} else {
+			err = a.confirmer.ConfirmTask(ctx, n.WorkflowID, req)
+		}
 		if err == nil || attempt >= a.opts.ConfirmAttempts || ctx.Err() != nil {
 			break
 		}
@@ -442,6 +457,20 @@ func (a *Autopilot) logf(format string, args ...any) {
 	if a.opts.Logf != nil {
 		a.opts.Logf("autopilot: "+format, args...)
 	}
+}
+
+// Received counts the notifications received for a workflow, by event (duplicates by Key
+// counted once): what its people were told, reminders and escalations included.
+func (a *Autopilot) Received(workflowID string) map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]int{}
+	for _, n := range a.received {
+		if n.WorkflowID == workflowID {
+			out[n.Event]++
+		}
+	}
+	return out
 }
 
 // Log returns what the autopilot did, in the order tasks finished.

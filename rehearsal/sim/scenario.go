@@ -229,6 +229,9 @@ type AutopilotConfig struct {
 	// ConfirmAfter is how long after acting people confirm, per task kind and successive task
 	// (the last repeats): a confirmation that may reach a task that already closed.
 	ConfirmAfter map[string][]time.Duration `yaml:"confirmAfter"`
+	// ViaSignal lists task kinds people confirm by Signal (the fallback while no worker runs)
+	// instead of an Update.
+	ViaSignal []string `yaml:"viaSignal"`
 }
 
 // Defaults.
@@ -553,6 +556,7 @@ func (s Scenario) EffectiveAutopilot(t Tenant) AutopilotConfig {
 		}
 		out.Ignore = append(out.Ignore, a.Ignore...)
 		out.NoAction = append(out.NoAction, a.NoAction...)
+		out.ViaSignal = append(out.ViaSignal, a.ViaSignal...)
 		for k, v := range a.ConfirmAfter {
 			out.ConfirmAfter[k] = v
 		}

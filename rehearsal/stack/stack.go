@@ -283,3 +283,8 @@ func (c confirmer) ConfirmTask(ctx context.Context, workflowID string, req workf
 	_, err := c.o.Confirm(ctx, workflowID, req, false)
 	return err
 }
+
+func (c confirmer) SignalTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
+	_, err := c.o.Confirm(ctx, workflowID, req, true)
+	return err
+}
