@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/csp-ops/work365-upgrade/workflows"
 )
@@ -16,7 +17,8 @@ import (
 // the autopilot, the situations in which an orchestration could harm a customer (issue 10): an
 // expired orchestrator secret when the fleet starts, a new install whose service account says
 // "done" 40 minutes late, a downtime window that already closed, a consent that is never given,
-// and a partner admin who takes 90 minutes.
+// and a partner admin who takes 90 minutes while on-call terminates the Partner Center child
+// after the upgrade went in.
 func TestSafeOnARealTenant(t *testing.T) {
 	if testing.Short() {
 		t.Skip("rehearsal of about three minutes")
@@ -37,6 +39,16 @@ func TestSafeOnARealTenant(t *testing.T) {
 	for _, l := range launched {
 		ids[l.TenantName] = l.WorkflowID
 	}
+	// Alpine: on-call terminates its Partner Center child after the upgrade went in.
+	go func() {
+		child := workflows.PartnerCenterWorkflowID(ids["Alpine direct slow partner admin"], "alpine-primary")
+		if waitFor(ctx, 4*time.Minute, func() bool {
+			d, err := s.Client.DescribeWorkflowExecution(ctx, child, "")
+			return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+		}) {
+			_ = s.Client.TerminateWorkflow(ctx, child, "", "on-call terminated the child (simulated Partner Center failure)")
+		}
+	}()
 	if dir := os.Getenv("RECORD_HISTORIES"); dir != "" {
 		defer recordHistories(t, s, dir)
 	}
@@ -86,6 +98,8 @@ func TestSafeOnARealTenant(t *testing.T) {
 	before := stageOf(alpine, workflows.StagePortalReinstall)
 	require.NotNil(t, before.Ended)
 	require.False(t, pc.Started.Before(*before.Ended), "portal reinstalled before Partner Center re-consent")
+	require.Contains(t, kinds(alpine.Confirmations), workflows.TaskPostUpgradeFailed, "the child's failure asked the operator")
+	require.True(t, anyContains(alpine.Warnings, "stage partner-center failed after the upgrade went in"), alpine.Warnings)
 	require.Len(t, alpine.PartnerCenters, 1)
 	require.True(t, alpine.PartnerCenters[0].Verified, alpine.PartnerCenters[0].Detail)
 
@@ -94,6 +108,17 @@ func TestSafeOnARealTenant(t *testing.T) {
 	require.Equal(t, 1, s.Cloud.TenantCounters(proseware.TenantID).HoldingImports)
 	require.Equal(t, 1, s.Cloud.TenantCounters(alpine.TenantID).HoldingImports)
 	require.Zero(t, s.Cloud.TenantCounters(litware.TenantID).Imports)
+}
+
+func waitFor(ctx context.Context, limit time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if ok() {
+			return true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return false
 }
 
 func anyContains(xs []string, sub string) bool {
@@ -123,11 +148,13 @@ func countKind(cs []workflows.Confirmation, k workflows.TaskKind) int {
 	return n
 }
 
+// stageOf returns the last record of a stage (a retried stage has several).
 func stageOf(r workflows.Result, s workflows.Stage) workflows.StageRecord {
+	var out workflows.StageRecord
 	for _, x := range r.Stages {
 		if x.Stage == s {
-			return x
+			out = x
 		}
 	}
-	return workflows.StageRecord{}
+	return out
 }
