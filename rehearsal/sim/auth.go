@@ -375,7 +375,12 @@ func (c *Cloud) serveToken(w http.ResponseWriter, r *http.Request, tenant string
 		Roles: c.rolesFor(resource),
 	})
 	t.counters.TokensIssued++
+	// expires_in in the client's (real) seconds: the token is valid for lifetime on the
+	// simulated clock, which runs faster than the client's.
 	secs := int(lifetime / time.Second)
+	if rt, ok := c.clock.(realTimer); ok {
+		secs = max(1, int(rt.Real(lifetime)/time.Second))
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": tok,
 	})

@@ -75,6 +75,21 @@ func (c ScaledClock) Now() time.Time {
 	return c.Start.Add(time.Duration(float64(time.Since(c.Origin)) * f))
 }
 
+// Real converts a simulated duration to wall-clock time: what a token's expires_in says to
+// a client that keeps real time (MSAL caches tokens for expires_in real seconds).
+func (c ScaledClock) Real(d time.Duration) time.Duration {
+	f := c.Factor
+	if f <= 0 {
+		f = 1
+	}
+	return time.Duration(float64(d) / f)
+}
+
+// realTimer is a clock whose simulated durations pass faster than real time.
+type realTimer interface {
+	Real(d time.Duration) time.Duration
+}
+
 // advancer is a clock that can be moved by the admin endpoint.
 type advancer interface {
 	Advance(d time.Duration)

@@ -38,6 +38,9 @@ type Options struct {
 	StateDir string
 	// UIPort serves the Temporal Web UI of the embedded server (0: none).
 	UIPort int
+	// ScenarioTokenLifetime keeps the scenario's token lifetime instead of stretching it to
+	// two real hours (see Start).
+	ScenarioTokenLifetime bool
 	// Scenario is the simulated cloud.
 	Scenario *sim.Scenario
 	// Speed makes simulated time run this many times faster than real time (default 1). The
@@ -109,9 +112,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	var clock sim.Clock = sim.SystemClock{}
 	if o.Speed != 1 {
 		clock = sim.NewScaledClock(o.Speed)
-		// MSAL caches tokens by wall time: a token must live as long in simulated time as
-		// MSAL believes it lives in real time.
-		if min := time.Duration(o.Speed * float64(2*time.Hour)); o.Scenario.TokenLifetime < min {
+		// Tokens say how long they live in real seconds, and MSAL renews them 5 minutes before
+		// that; by default they live 2 real hours, so a rehearsal signs in once per resource.
+		// ScenarioTokenLifetime keeps the scenario's: short-lived tokens make every call sign
+		// in again, so a credential that fails mid-run shows at once.
+		if min := time.Duration(o.Speed * float64(2*time.Hour)); !o.ScenarioTokenLifetime && o.Scenario.TokenLifetime < min {
 			o.Scenario.TokenLifetime = min
 		}
 	}
