@@ -588,7 +588,7 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 		}
 		// Observe, don't trust: Begin Upgrade may already have happened in an earlier round
 		// (a click in the last seconds, a confirmation that reached a closed task).
-		if u.safe && u.linkRound > 0 && u.lookForBeginUpgrade(ctx) {
+		if u.safe && u.linkRound > 0 && u.lookForBeginUpgrade(ctx, "Look for Begin Upgrade in the tenant") {
 			u.note("Begin Upgrade of an earlier round seen in the tenant; no new consent needed")
 			return nil
 		}
@@ -665,7 +665,7 @@ func (u *upgrade) askConsent(ctx workflow.Context, req taskRequest) (c Confirmat
 			var late Confirmation
 			ch.Receive(ctx, &late)
 			u.note("late confirmation of " + late.TaskID + " by " + late.By + ": looking at the tenant")
-			began = u.lookForBeginUpgrade(ctx)
+			began = u.lookForBeginUpgrade(ctx, "Look for Begin Upgrade in the tenant")
 		})
 		sel.Select(ctx)
 		if done {
@@ -680,9 +680,9 @@ func (u *upgrade) askConsent(ctx workflow.Context, req taskRequest) (c Confirmat
 
 // lookForBeginUpgrade looks once whether Begin Upgrade has started (Work 365's record, or the
 // staged upgrade promoted).
-func (u *upgrade) lookForBeginUpgrade(ctx workflow.Context) bool {
+func (u *upgrade) lookForBeginUpgrade(ctx workflow.Context, summary string) bool {
 	once := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		Summary: "Look for Begin Upgrade in the tenant", StartToCloseTimeout: 2 * time.Minute,
+		Summary: summary, StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
 	var s activities.SolutionState
@@ -750,12 +750,7 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 		task.stop(fmt.Sprintf("the upgrade link expired at %s; a new Get Consent task follows", expires.UTC().Format(time.RFC3339)))
 		return false, nil
 	}
-	var s activities.SolutionState
-	last := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		Summary: "Check once more for Begin Upgrade", StartToCloseTimeout: time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
-	if err := u.exec(ctx, last, a.WaitForUpgradeStarted, check, &s); err == nil {
+	if u.lookForBeginUpgrade(ctx, "Check once more for Begin Upgrade") {
 		task.stop("Begin Upgrade detected")
 		u.note("Begin Upgrade detected in Dynamics as the link expired")
 		return true, nil
@@ -956,17 +951,24 @@ func (u *upgrade) unfreezeUnlessPartnerCenterFirst(ctx workflow.Context) error {
 	case u.cfg.UnfreezeAfterPartnerCenter && u.in.Tenant.PartnerType == spec.Direct && len(u.in.Tenant.PartnerCenters) > 0:
 		u.note("kept frozen until Partner Center re-consent (unfreezeAfterPartnerCenter)")
 	default:
-		if err := u.unfreeze(ctx, "Unfreeze Work 365 activity"); err != nil {
-			return err
-		}
-		u.note(fmt.Sprintf("Work 365 activity unfrozen after %s frozen", u.frozenFor.Round(time.Second)))
+		return u.unfreezeNoted(ctx)
 	}
 	return nil
 }
 
-// unfreeze unfreezes Work 365 activity and counts the frozen time.
-func (u *upgrade) unfreeze(ctx workflow.Context, summary string) error {
-	if err := u.exec(ctx, readOpts(ctx, summary), a.Unfreeze, u.ref, nil); err != nil {
+// unfreezeNoted unfreezes Work 365 activity and notes how long it was frozen.
+func (u *upgrade) unfreezeNoted(ctx workflow.Context) error {
+	if err := u.unfreeze(ctx, readOpts(ctx, "Unfreeze Work 365 activity")); err != nil {
+		return err
+	}
+	u.note(fmt.Sprintf("Work 365 activity unfrozen after %s frozen", u.frozenFor.Round(time.Second)))
+	return nil
+}
+
+// unfreeze unfreezes Work 365 activity (with the activity options of actx) and counts the
+// frozen time.
+func (u *upgrade) unfreeze(ctx, actx workflow.Context) error {
+	if err := u.exec(ctx, actx, a.Unfreeze, u.ref, nil); err != nil {
 		return err
 	}
 	u.frozen = false
@@ -997,10 +999,9 @@ func (u *upgrade) watchFrozenTime(ctx workflow.Context) {
 func (u *upgrade) verify(ctx workflow.Context) error {
 	u.enter(ctx, StageVerify)
 	if u.frozen {
-		if err := u.unfreeze(ctx, "Unfreeze Work 365 activity"); err != nil {
+		if err := u.unfreezeNoted(ctx); err != nil {
 			return err
 		}
-		u.note(fmt.Sprintf("Work 365 activity unfrozen after %s frozen", u.frozenFor.Round(time.Second)))
 	}
 	var s activities.SolutionState
 	if err := u.exec(ctx, readOpts(ctx, "Final verification"), a.FinalCheck, u.check(), &s); err != nil {
@@ -1138,13 +1139,8 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 // cleanupUnfreeze leaves the tenant unfrozen, retrying for hours (and through orchestrator
 // faults); when even that fails it says so loudly: in the result and to the operators.
 func (u *upgrade) cleanupUnfreeze(ctx workflow.Context) {
-	err := u.exec(ctx, cleanupOpts(ctx, "Cleanup: unfreeze Work 365 activity"), a.Unfreeze, u.ref, nil)
+	err := u.unfreeze(ctx, cleanupOpts(ctx, "Cleanup: unfreeze Work 365 activity"))
 	if err == nil {
-		u.frozen = false
-		if !u.frozenAt.IsZero() {
-			u.frozenFor += workflow.Now(ctx).Sub(u.frozenAt)
-			u.frozenAt = time.Time{}
-		}
 		u.cleanup = append(u.cleanup, "unfroze Work 365 activity")
 		return
 	}
