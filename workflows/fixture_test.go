@@ -51,6 +51,8 @@ type fakeTenant struct {
 	faults map[string]int
 	// probeFails counts Partner Center probes that fail permanently before one succeeds.
 	probeFails int
+	// unfreezeFails makes every unfreeze fail permanently.
+	unfreezeFails bool
 
 	calls         []string
 	notifications []activities.Notification
@@ -260,6 +262,9 @@ func (h *harness) mockActivities() {
 		f.call("Unfreeze")
 		if err := f.fault("Unfreeze"); err != nil {
 			return err
+		}
+		if f.unfreezeFails {
+			return temporal.NewNonRetryableApplicationError("dataverse: set the activity freeze failed with HTTP 403", activities.ErrMicrosoftUnauthorized, nil)
 		}
 		f.mu.Lock()
 		f.frozen = false

@@ -223,6 +223,22 @@ func TestCleanupUnfreezeWaitsThroughAnOrchestratorFault(t *testing.T) {
 	require.Equal(t, 3, h.f.callCount("Unfreeze"))
 }
 
+// A cleanup unfreeze that cannot succeed says so loudly: in the result and to the operators.
+func TestCleanupUnfreezeThatFailsIsReportedLoudly(t *testing.T) {
+	f := upgradeFrom21()
+	f.unfreezeFails = true
+	h := newHarness(t, f)
+	h.replies[TaskBeginUpgrade] = []reply{{skip: true}}
+	h.replies[TaskLinkEscalation] = []reply{{delay: time.Minute, decision: DecisionAbort}}
+	h.run(testTenant(), Config{})
+	_, err := h.result()
+	require.Error(t, err)
+	r := detailsOf(t, err)
+	require.True(t, containsText(r.Cleanup, "FAILED to unfreeze Work 365 activity"), r.Cleanup)
+	require.Equal(t, 1, h.events(activities.EventCleanupFailed))
+	require.True(t, h.f.frozen, "still frozen: the operator must unfreeze by hand")
+}
+
 // Consent that is never found does not loop forever: after MaxFixRounds the operator decides.
 func TestConsentNeverFoundIsBounded(t *testing.T) {
 	f := upgradeFrom21()
