@@ -14,13 +14,17 @@ type taskBoard struct {
 	prefix        string
 	seq           int
 	open          []*openTask
-	closed        map[string]string
+	closed        map[string]closedTask
 	confirmations []Confirmation
-	// closedTasks keeps closed tasks, so that a late confirmation can be judged.
-	closedTasks map[string]Task
 	// lateEvidence names the task kinds whose late confirmations are kept as evidence (their
 	// effect is observable, so the workflow looks again) and where to send them.
 	lateEvidence map[TaskKind]workflow.Channel
+}
+
+// closedTask is a task that closed and why, so a late confirmation can be judged.
+type closedTask struct {
+	Task
+	why string
 }
 
 type openTask struct {
@@ -31,7 +35,7 @@ type openTask struct {
 }
 
 func newTaskBoard(prefix string) *taskBoard {
-	return &taskBoard{prefix: prefix, closed: map[string]string{}, closedTasks: map[string]Task{}}
+	return &taskBoard{prefix: prefix, closed: map[string]closedTask{}}
 }
 
 // newTask opens a task; the caller waits on its replies channel.
@@ -53,17 +57,19 @@ func (b *taskBoard) newTask(ctx workflow.Context, stage Stage, req taskRequest) 
 
 // close removes a task from the open list, remembering why.
 func (b *taskBoard) close(id, why string) {
+	c := closedTask{why: why}
 	if t := b.find(id); t != nil {
-		b.closedTasks[id] = t.Task
+		c.Task = t.Task
 	}
 	b.open = slices.DeleteFunc(b.open, func(t *openTask) bool { return t.ID == id })
-	b.closed[id] = why
+	b.closed[id] = c
 }
 
 // late returns the closed task a confirmation may still be evidence for: its kind's effect is
 // observable and nobody confirmed it yet.
 func (b *taskBoard) late(req ConfirmRequest) (Task, bool) {
-	t, ok := b.closedTasks[req.TaskID]
+	c, ok := b.closed[req.TaskID]
+	t := c.Task
 	if !ok || b.lateEvidence[t.Kind] == nil {
 		return Task{}, false
 	}
@@ -101,8 +107,8 @@ func (b *taskBoard) validate(req ConfirmRequest) error {
 			}
 			return nil // kept as evidence: the workflow looks at the tenant again
 		}
-		if why, ok := b.closed[req.TaskID]; ok {
-			return fmt.Errorf("task %s is not open (%s); see the open tasks with `starter tasks`", req.TaskID, why)
+		if c, ok := b.closed[req.TaskID]; ok {
+			return fmt.Errorf("task %s is not open (%s); see the open tasks with `starter tasks`", req.TaskID, c.why)
 		}
 		return fmt.Errorf("task %s is not open: no such task in this upgrade; see the open tasks with `starter tasks`", req.TaskID)
 	}
