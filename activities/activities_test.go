@@ -488,3 +488,15 @@ func TestFreezeAndFinalCheck(t *testing.T) {
 	require.NoError(t, acts.Unfreeze(ctx, ref))
 	require.False(t, f.frozen)
 }
+
+// An expired orchestrator secret is its own failure type, which the workflow waits out instead
+// of failing the tenant; a missing consent in one tenant stays MicrosoftUnauthorized.
+func TestClassifyOrchestratorFault(t *testing.T) {
+	var app *temporal.ApplicationError
+	err := classify(&msapi.Error{Service: "login", Operation: "acquire a token", Code: "AADSTS7000222", Status: http.StatusUnauthorized}, "connect")
+	require.ErrorAs(t, err, &app)
+	require.Equal(t, ErrOrchestratorFault, app.Type())
+	err = classify(&msapi.Error{Service: "login", Operation: "acquire a token", Code: "AADSTS65001", Status: http.StatusUnauthorized}, "connect")
+	require.ErrorAs(t, err, &app)
+	require.Equal(t, ErrMicrosoftUnauthorized, app.Type())
+}

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
 	"github.com/csp-ops/work365-upgrade/workflows"
 )
@@ -25,15 +24,9 @@ func TestSafeOnARealTenant(t *testing.T) {
 	if testing.Short() {
 		t.Skip("rehearsal of about three minutes")
 	}
-	scn, err := sim.LoadScenario("testdata/safe.yaml")
-	require.NoError(t, err)
-	sctx, cancelStart := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancelStart()
 	// Tokens live 30 simulated minutes (30 real seconds): every call signs in again, so the
 	// secret's expiry reaches even a cleanup.
-	s, err := stack.Start(sctx, stack.Options{Scenario: scn, Speed: speed, ScenarioTokenLifetime: true})
-	require.NoError(t, err)
-	t.Cleanup(s.Stop)
+	s := startStackWith(t, "testdata/safe.yaml", stack.Options{Speed: speed, ScenarioTokenLifetime: true})
 	ctx := context.Background()
 
 	// The orchestrator's own secret is expired when the fleet starts, for 40 s (40 simulated
@@ -195,4 +188,29 @@ func stageOf(r workflows.Result, s workflows.Stage) workflows.StageRecord {
 		}
 	}
 	return out
+}
+
+// TestExampleScenarioLeavesNothingFrozen rehearses the README's example scenario (what
+// `go run ./rehearsal/devstack` runs) and checks that no tenant is left frozen and nothing runs.
+func TestExampleScenarioLeavesNothingFrozen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rehearsal of about a minute and a half")
+	}
+	s := startStack(t, "../examples/sim-scenario.yaml")
+	ctx := context.Background()
+	launched, err := s.Ops.Launch(ctx, s.Inventory("example"))
+	require.NoError(t, err)
+	wctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
+	defer cancel()
+	for _, l := range launched {
+		r, err := s.Ops.Result(wctx, l.WorkflowID)
+		require.NoError(t, err, l.TenantName)
+		require.Equal(t, workflows.OutcomeUpgraded, r.Outcome, "%s: %s", l.TenantName, r.Error)
+		st, ok := s.Cloud.State(l.TenantID)
+		require.True(t, ok)
+		require.False(t, st.Frozen, "%s is left frozen", l.TenantName)
+	}
+	running, err := s.Ops.List(ctx, "ExecutionStatus = 'Running'")
+	require.NoError(t, err)
+	require.Empty(t, running, "nothing is left running")
 }

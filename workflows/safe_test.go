@@ -270,6 +270,21 @@ func TestPrerequisiteRoundsAreBounded(t *testing.T) {
 	require.Zero(t, h.f.callCount("Freeze"))
 }
 
+// MFA that is never set up is bounded too, before anything is frozen.
+func TestMFARoundsAreBounded(t *testing.T) {
+	f := upgradeFrom21()
+	f.mfaService = false
+	h := newHarness(t, f)
+	h.replies[TaskRegisterMFAService] = []reply{{delay: time.Hour}} // confirms, never registers
+	h.replies[TaskRoundsExhausted] = []reply{{delay: time.Hour, decision: DecisionAbort}}
+	h.run(testTenant(), Config{})
+	_, err := h.result()
+	require.Error(t, err)
+	require.Equal(t, DefaultMaxFixRounds, h.tasksOpened(TaskRegisterMFAService))
+	require.Equal(t, 1, h.tasksOpened(TaskRoundsExhausted))
+	require.Zero(t, h.f.callCount("Freeze"), "MFA is prepared before the window: nothing was frozen")
+}
+
 // "It showed an error" on the completion page asks the operator; the APIs decide the rest.
 func TestCompletionPageErrorAsksTheOperator(t *testing.T) {
 	f := upgradeFrom21()

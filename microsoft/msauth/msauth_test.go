@@ -413,3 +413,22 @@ func selfSignedPEM(t *testing.T) ([]byte, *rsa.PublicKey) {
 	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})...)
 	return out, &key.PublicKey
 }
+
+// The orchestrator's own credential failing is told apart from a tenant that lacks consent.
+func TestOrchestratorFault(t *testing.T) {
+	for code, want := range map[string]bool{
+		"AADSTS7000215": true, "AADSTS7000222": true, "AADSTS700027": true, "AADSTS7000112": true, "AADSTS700024": true,
+		"AADSTS65001": false, "AADSTS700016": false, "AADSTS90002": false,
+	} {
+		err := fmt.Errorf("wrapped: %w", &msapi.Error{Service: "login", Code: code, Status: http.StatusUnauthorized})
+		if got := OrchestratorFault(err); got != want {
+			t.Errorf("OrchestratorFault(%s) = %t, want %t", code, got, want)
+		}
+	}
+	if OrchestratorFault(&msapi.Error{Service: "graph", Code: "AADSTS7000222"}) {
+		t.Error("a Graph error is not a sign-in fault")
+	}
+	if OrchestratorFault(errors.New("AADSTS7000222")) {
+		t.Error("only *msapi.Error from the login service counts")
+	}
+}
