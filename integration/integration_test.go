@@ -28,11 +28,18 @@ const speed = 60
 
 func startStack(t *testing.T, scenarioPath string) *stack.Stack {
 	t.Helper()
+	return startStackWith(t, scenarioPath, stack.Options{Speed: speed})
+}
+
+// startStackWith starts a rehearsal of the scenario file with opts (its Scenario is set here).
+func startStackWith(t *testing.T, scenarioPath string, opts stack.Options) *stack.Stack {
+	t.Helper()
 	scn, err := sim.LoadScenario(scenarioPath)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Options{Scenario: scn, Speed: speed})
+	opts.Scenario = scn
+	s, err := stack.Start(ctx, opts)
 	require.NoError(t, err)
 	t.Cleanup(s.Stop)
 	return s

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
 	"github.com/csp-ops/work365-upgrade/workflows"
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
@@ -22,14 +21,8 @@ func TestRarePathsOnARealTenant(t *testing.T) {
 	if testing.Short() {
 		t.Skip("rehearsal of about three minutes")
 	}
-	scn, err := sim.LoadScenario("testdata/rare.yaml")
-	require.NoError(t, err)
 	ctx := context.Background()
-	sctx, cancelStart := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancelStart()
-	s, err := stack.Start(sctx, stack.Options{Scenario: scn, Speed: 300})
-	require.NoError(t, err)
-	t.Cleanup(s.Stop)
+	s := startStackWith(t, "testdata/rare.yaml", stack.Options{Speed: 300})
 
 	inv := s.Inventory("rare")
 	launched, err := s.Ops.Launch(ctx, inv)
