@@ -216,6 +216,9 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, hs
 		k.forbidden()
 		return
 	}
+	if !k.checkQuery() {
+		return
+	}
 	h(k)
 }
 

@@ -223,3 +223,20 @@ func TestJobsDrainAndFreeze(t *testing.T) {
 	}
 	e.dv(tenantA, orgA, "GET", n.JobsEntitySet+"?$filter="+q("statecode eq 1"), nil, 400)
 }
+
+// TestQueriesDataverseRefuses: like Dataverse, a $select of a column the table lacks (names are
+// case-sensitive) and an unsupported query option are 400, naming them.
+func TestQueriesDataverseRefuses(t *testing.T) {
+	e := newEnv(t, nil)
+	m := e.dv(tenantA, orgA, "GET", "solutions?$select=uniquename,Version", nil, 400)
+	if fmt.Sprint(m["error"]) != fmt.Sprint(map[string]any{"code": "0x0", "message": "Could not find a property named 'Version' on type 'Microsoft.Dynamics.CRM.solution'."}) {
+		t.Fatalf("unknown column: %v", m)
+	}
+	m = e.dv(tenantA, orgA, "GET", "solutions?$skip=1", nil, 400)
+	if !strings.Contains(fmt.Sprint(m["error"]), "$skip") {
+		t.Fatalf("unsupported option: %v", m)
+	}
+	if m := e.dv(tenantA, orgA, "GET", "solutions?$select=uniquename,version", nil, 200); len(m["value"].([]any)) == 0 {
+		t.Fatalf("known columns: %v", m)
+	}
+}
