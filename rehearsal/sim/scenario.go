@@ -30,6 +30,9 @@ type Scenario struct {
 	TokenLifetime time.Duration `yaml:"tokenLifetime"`
 	// PageSize is the largest page of a Graph list (default 100); $top can ask for less.
 	PageSize int `yaml:"pageSize"`
+	// DataversePageSize is the largest page of a Dataverse list (default 5000, Dataverse's);
+	// a request's Prefer: odata.maxpagesize can ask for less.
+	DataversePageSize int `yaml:"dataversePageSize"`
 	// Faults apply to tenants that have none of their own.
 	Faults Faults `yaml:"faults"`
 	// Autopilot holds the human autopilot's defaults for tenants that set none.
@@ -238,6 +241,7 @@ const (
 	DefaultLinkValidity      = 15 * time.Minute
 	DefaultTokenLifetime     = time.Hour
 	DefaultPageSize          = 100
+	DefaultDataversePageSize = 5000
 	DefaultImportDuration    = 10 * time.Minute
 	DefaultUninstallDuration = 5 * time.Minute
 	DefaultUpgradeDuration   = 5 * time.Minute
@@ -282,6 +286,9 @@ func (s Scenario) WithDefaults() Scenario {
 	}
 	if s.PageSize <= 0 {
 		s.PageSize = DefaultPageSize
+	}
+	if s.DataversePageSize <= 0 {
+		s.DataversePageSize = DefaultDataversePageSize
 	}
 	if s.Start.IsZero() {
 		s.Start = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
