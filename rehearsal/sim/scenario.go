@@ -35,6 +35,9 @@ type Scenario struct {
 	DataversePageSize int `yaml:"dataversePageSize"`
 	// Faults apply to tenants that have none of their own.
 	Faults Faults `yaml:"faults"`
+	// Limits are the service protection budgets of Dataverse and Graph (default: Microsoft's
+	// documented numbers; budget.go).
+	Limits Limits `yaml:"limits"`
 	// Autopilot holds the human autopilot's defaults for tenants that set none.
 	Autopilot AutopilotConfig `yaml:"autopilot"`
 	// Tenants are the customer tenants.
@@ -290,6 +293,7 @@ func (s Scenario) WithDefaults() Scenario {
 	if s.DataversePageSize <= 0 {
 		s.DataversePageSize = DefaultDataversePageSize
 	}
+	s.Limits = s.Limits.WithDefaults()
 	if s.Start.IsZero() {
 		s.Start = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 	}
@@ -385,6 +389,7 @@ func (s Scenario) Validate() []*FieldProblem {
 	bad := func(field, format string, args ...any) {
 		out = append(out, &FieldProblem{Field: field, Problem: fmt.Sprintf(format, args...)})
 	}
+	s.Limits.problems(bad)
 	s = s.WithDefaults()
 	if !guidRE.MatchString(s.Orchestrator.ClientID) {
 		bad("orchestrator.clientId", "%q is not a GUID", s.Orchestrator.ClientID)
