@@ -262,9 +262,10 @@ func (k *call) graphRegistrationDetails() {
 		"isSsprCapable":         false,
 		"isPasswordlessCapable": false,
 		"methodsRegistered":     methods,
-		"defaultMfaMethod":      map[bool]string{true: "microsoftAuthenticatorPush", false: "none"}[u.mfa],
-		"lastUpdatedDateTime":   isoTime(k.now),
-		"isSystemPreferredAuthenticationMethodEnabled": false,
+		"userPreferredMethodForSecondaryAuthentication": map[bool]string{true: "push", false: "none"}[u.mfa],
+		"systemPreferredAuthenticationMethods":          []string{},
+		"lastUpdatedDateTime":                           isoTime(k.now),
+		"isSystemPreferredAuthenticationMethodEnabled":  false,
 	}, k.q.Get("$select")))
 }
 

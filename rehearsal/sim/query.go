@@ -32,7 +32,7 @@ var (
 		"appDisplayName", "appRoles", "oauth2PermissionScopes", "servicePrincipalNames", "tags", "createdDateTime"}
 	graphRegistrationProps = []string{"id", "userPrincipalName", "userDisplayName", "userType", "isAdmin", "isMfaRegistered",
 		"isMfaCapable", "isSsprRegistered", "isSsprEnabled", "isSsprCapable", "isPasswordlessCapable", "methodsRegistered",
-		"defaultMfaMethod", "lastUpdatedDateTime", "isSystemPreferredAuthenticationMethodEnabled",
+		"lastUpdatedDateTime", "isSystemPreferredAuthenticationMethodEnabled",
 		"systemPreferredAuthenticationMethods", "userPreferredMethodForSecondaryAuthentication"}
 	graphSecurityDefaultsProps = []string{"id", "displayName", "description", "isEnabled", "deletedDateTime"}
 	dvSolutionProps            = []string{"solutionid", "uniquename", "friendlyname", "version", "ismanaged", "installedon",
