@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
@@ -101,7 +102,7 @@ func (k *call) checkQuery() bool {
 		if !strings.HasPrefix(key, "$") {
 			continue // parameter aliases (@p1) and custom parameters
 		}
-		if !containsFold(rule.options, key) {
+		if !slices.ContainsFunc(rule.options, func(o string) bool { return strings.EqualFold(o, key) }) {
 			if graph {
 				k.graphBadRequest(fmt.Sprintf("Query option '%s' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.", strings.TrimPrefix(key, "$")))
 			} else {
@@ -136,13 +137,4 @@ func (k *call) checkQuery() bool {
 		return false
 	}
 	return true
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }
