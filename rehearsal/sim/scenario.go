@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 	"net/url"
 	"regexp"
 	"strings"
@@ -53,11 +54,9 @@ type App struct {
 	Permissions []string `yaml:"permissions"`
 }
 
-// DefaultPermissions are the Graph application permissions the README asks for.
-func DefaultPermissions() []string {
-	return []string{"User.Read.All", "RoleManagement.Read.Directory", "Organization.Read.All", "AuditLog.Read.All",
-		"UserAuthenticationMethod.Read.All", "Policy.Read.All", "Application.Read.All", "Directory.Read.All"}
-}
+// DefaultPermissions are the Graph application permissions of the permissions manifest (what
+// the README asks administrators to grant).
+func DefaultPermissions() []string { return permissions.AppRoles() }
 
 // Tenant is one customer tenant with its Dynamics 365 organisation.
 type Tenant struct {
