@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/csp-ops/work365-upgrade/microsoft/dataverse"
 	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
@@ -45,9 +47,9 @@ type Preflight struct {
 	// Names are Work 365's private names (the solution, the app ID).
 	Names work365.Names
 	App   OrchestratorApp
-	// GraphPermissions are the Microsoft Graph application permissions the orchestrator's
-	// token must carry in every tenant: the permissions manifest's.
-	GraphPermissions []string
+	// Manifest is the permissions manifest (permissions.Manifest unless a test gives another):
+	// the token must allow every application-permission call in it.
+	Manifest func() []permissions.Entry
 }
 
 // Readiness check IDs, in the order they are reported.
@@ -144,21 +146,7 @@ func (p *Preflight) CheckReadiness(ctx context.Context, in ReadinessInput) (Read
 	}
 	r.add(ReadyOrchestratorConsent, ReadyPass, "the orchestrator app signs in to the tenant", "")
 
-	var missing []string
-	for _, perm := range p.GraphPermissions {
-		if !roles.Has(perm) {
-			missing = append(missing, perm)
-		}
-	}
-	if len(missing) == 0 {
-		r.add(ReadyOrchestratorPermissions, ReadyPass, fmt.Sprintf("the token carries all %d Microsoft Graph application permissions", len(p.GraphPermissions)), "")
-	} else {
-		r.add(ReadyOrchestratorPermissions, ReadyFail,
-			fmt.Sprintf("the orchestrator's Microsoft Graph token in this tenant lacks %s (it carries %s)", strings.Join(missing, ", "), orWord(strings.Join(roles.Roles, ", "), "no application permission")),
-			fmt.Sprintf("Entra admin center › Applications › App registrations › %s › API permissions › add %s and grant admin consent; in this customer tenant a Global Administrator grants it by opening %s",
-				p.appName(), strings.Join(suffixAll(missing, " (Application)"), ", "), p.consentURL(in.TenantID)))
-	}
-
+	p.checkRoles(in, roles, &r)
 	if err := p.checkDataverse(ctx, in, &r); err != nil {
 		return r, err
 	}
@@ -169,6 +157,39 @@ func (p *Preflight) CheckReadiness(ctx context.Context, in ReadinessInput) (Read
 		return r, err
 	}
 	return r.done(), nil
+}
+
+// checkRoles compares the token's roles with every application-permission call of the
+// manifest (a broader permission Microsoft documents for a call counts).
+func (p *Preflight) checkRoles(in ReadinessInput, roles msauth.GrantedRoles, r *Readiness) {
+	manifest := permissions.Manifest
+	if p.Manifest != nil {
+		manifest = p.Manifest
+	}
+	var grants, calls []string
+	total := 0
+	for _, e := range manifest() {
+		if e.Kind != permissions.AppRole {
+			continue
+		}
+		total++
+		if e.Allows(roles.Roles) {
+			continue
+		}
+		calls = append(calls, e.Method+" "+e.Path)
+		if !slices.Contains(grants, e.Grant) {
+			grants = append(grants, e.Grant)
+		}
+	}
+	if len(grants) == 0 {
+		r.add(ReadyOrchestratorPermissions, ReadyPass, fmt.Sprintf("the token allows all %d Microsoft Graph calls of the permissions manifest", total), "")
+		return
+	}
+	r.add(ReadyOrchestratorPermissions, ReadyFail,
+		fmt.Sprintf("the orchestrator's Microsoft Graph token in this tenant lacks %s, needed by %s (it carries %s)",
+			strings.Join(grants, ", "), strings.Join(calls, ", "), orWord(strings.Join(roles.Roles, ", "), "no application permission")),
+		fmt.Sprintf("Entra admin center › Applications › App registrations › %s › API permissions › add %s and grant admin consent; in this customer tenant a Global Administrator grants it by opening %s",
+			p.appName(), strings.Join(suffixAll(grants, " (Application)"), ", "), p.consentURL(in.TenantID)))
 }
 
 // checkDataverse checks the application user and its role, then reads Work 365's version.

@@ -12,6 +12,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/microsoft/msgraph"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 )
 
@@ -49,7 +50,17 @@ func (f *preflightFakes) GetSolution(ctx context.Context, org, name string) (*da
 	return f.fakes.GetSolution(ctx, org, name)
 }
 
-var allPerms = []string{"User.Read.All", "RoleManagement.Read.Directory", "Directory.Read.All", "Application.Read.All"}
+var allPerms = permissions.AppRoles()
+
+func without(perm string) []string {
+	var out []string
+	for _, p := range allPerms {
+		if p != perm {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 func newPreflight(t *testing.T) (*Preflight, *preflightFakes) {
 	t.Helper()
@@ -59,7 +70,7 @@ func newPreflight(t *testing.T) (*Preflight, *preflightFakes) {
 	names.AppID = "5b3e7d1c-0a65-4c1e-9d39-5131a0000365"
 	f.spsByApp = map[string]*msgraph.ServicePrincipal{names.AppID: {ID: "sp-w365", AppID: names.AppID, DisplayName: "Work 365"}}
 	p := &Preflight{Graph: f, Dataverse: f, AppUsers: f, Roles: f, Names: names,
-		App: OrchestratorApp{ClientID: "0c1a5e00-0000-4000-8000-00000000c5b0", Name: "CSP Upgrade Orchestrator"}, GraphPermissions: allPerms}
+		App: OrchestratorApp{ClientID: "0c1a5e00-0000-4000-8000-00000000c5b0", Name: "CSP Upgrade Orchestrator"}}
 	return p, f
 }
 
@@ -118,14 +129,21 @@ func TestReadinessPaths(t *testing.T) {
 
 func TestReadinessMissingGraphPermission(t *testing.T) {
 	p, f := newPreflight(t)
-	f.roles = []string{"User.Read.All", "RoleManagement.Read.Directory", "Application.Read.All"}
+	f.roles = without("Directory.Read.All")
 	r, err := p.CheckReadiness(context.Background(), readyIn)
 	require.NoError(t, err)
 	require.False(t, r.Ready)
 	require.Len(t, r.Failed(), 1)
 	c := check(t, r, ReadyOrchestratorPermissions)
 	require.Equal(t, ReadyFail, c.Status)
-	require.Contains(t, c.Detail, "lacks Directory.Read.All")
+	require.Contains(t, c.Detail, "lacks Directory.Read.All, needed by GET users/{id}/memberOf, GET servicePrincipals/{id}/oauth2PermissionGrants")
+
+	// A broader permission Microsoft documents for a call counts: Directory.Read.All also
+	// lists service principals, so Application.Read.All alone is not missed.
+	f.roles = without("Application.Read.All")
+	r, err = p.CheckReadiness(context.Background(), readyIn)
+	require.NoError(t, err)
+	require.True(t, r.Ready, "%+v", r.Failed())
 	require.Contains(t, c.Fix, "Entra admin center › Applications › App registrations › CSP Upgrade Orchestrator › API permissions › add Directory.Read.All (Application) and grant admin consent")
 	require.Contains(t, c.Fix, "https://login.microsoftonline.com/"+tenant+"/adminconsent?client_id=0c1a5e00-0000-4000-8000-00000000c5b0")
 }
