@@ -70,23 +70,33 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 	default:
 		notifier = LogNotifier{Logger: logger}
 	}
+	graph := msgraph.New(src, api...)
 	return &activities.Activities{
-		Graph:         msgraph.New(src, api...),
+		Graph:         graph,
 		Dataverse:     dv,
 		Work365:       work365.NewStore(dv, *cfg.Work365),
 		PartnerCenter: partnercenter.New(src, api...),
 		Notifier:      notifier,
 		Packages:      DirPackages{Dir: cfg.PackagesDir},
 		Names:         *cfg.Work365,
+		Preflight: &activities.Preflight{
+			Graph: graph, Dataverse: dv, AppUsers: dv, Roles: tokens, Names: *cfg.Work365,
+			App: activities.OrchestratorApp{ClientID: cfg.Microsoft.ClientID, Name: cfg.Microsoft.AppName},
+		},
 	}, nil
 }
 
-// Register registers the workflows and activities on a worker.
+// Register registers the workflows and activities on a worker, the read-only Preflight and
+// its activity included.
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.TenantUpgrade, workflow.RegisterOptions{Name: workflows.TenantUpgradeWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.PartnerCenterReconsent, workflow.RegisterOptions{Name: workflows.PartnerCenterWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.FleetUpgrade, workflow.RegisterOptions{Name: workflows.FleetWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.Preflight, workflow.RegisterOptions{Name: workflows.PreflightWorkflow})
 	r.RegisterActivity(acts)
+	if acts.Preflight != nil {
+		r.RegisterActivity(acts.Preflight)
+	}
 }
 
 // ClientOptions builds Temporal client options from the configuration: address, namespace,
