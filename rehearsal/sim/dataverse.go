@@ -479,6 +479,9 @@ func (k *call) dvSystemUsers() {
 
 func (k *call) dvSystemUser() {
 	id := strings.ToLower(strings.Trim(k.p[0], "'"))
+	if k.dvApplicationUser(id) {
+		return
+	}
 	for _, u := range k.t.users {
 		if strings.EqualFold(u.systemUserID, id) {
 			row := k.systemUserRow(u)

@@ -405,7 +405,7 @@ var graphAppRoleIDs = map[string]string{
 // shows granted to the orchestrator: the scenario's consented permissions.
 func (k *call) orchestratorAppRoles() []string {
 	var out []string
-	for _, p := range k.c.scn.Orchestrator.Permissions {
+	for _, p := range k.c.consentedRoles(k.t) {
 		if id, ok := graphAppRoleIDs[p]; ok {
 			out = append(out, id)
 		}
