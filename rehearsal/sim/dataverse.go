@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -35,7 +36,7 @@ func (c *Cloud) serveDataverse(w http.ResponseWriter, r *http.Request, host stri
 	audiences := []string{"https://" + org, "https://" + first + ".api" + rest}
 	challenge := fmt.Sprintf("Bearer authorization_uri=https://login.microsoftonline.com/%s/oauth2/authorize, resource_id=https://%s/", t.id, org)
 	svc := service{
-		name: "dataverse", prefix: prefix, unauthorizedCode: "0x80072560", audiences: audiences, challenge: challenge,
+		name: "dataverse", api: permissions.Dataverse, prefix: prefix, unauthorizedCode: "0x80072560", audiences: audiences, challenge: challenge,
 		tenant: func(w http.ResponseWriter, cl Claims) *tenantState {
 			if !strings.EqualFold(cl.Tid, t.id) {
 				writeChallenge(w, challenge, "0x80072560", fmt.Sprintf("The token was issued for tenant %s but organisation %s belongs to tenant %s.", cl.Tid, org, t.id))
@@ -50,23 +51,21 @@ func (c *Cloud) serveDataverse(w http.ResponseWriter, r *http.Request, host stri
 		throttleCode:    "0x80072322",
 		throttleMessage: "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
 	}
-	n := c.names
-	c.serveAPI(w, r, svc, []route{
-		{"GET", "", (*call).dvServiceDocument},
-		{"GET", "WhoAmI", (*call).dvWhoAmI},
-		{"GET", "WhoAmI()", (*call).dvWhoAmI},
-		{"GET", "solutions", (*call).dvSolutions},
-		{"POST", "ImportSolutionAsync", (*call).dvImport},
-		{"POST", "UninstallSolutionAsync", (*call).dvUninstall},
-		{"GET", "asyncoperations({})", (*call).dvAsyncOperation},
-		{"GET", "asyncoperations", (*call).dvAsyncOperations},
-		{"GET", "importjobs({})", (*call).dvImportJob},
-		{"GET", "RetrieveFormattedImportJobResults({})", (*call).dvFormattedResults},
-		{"GET", "systemusers", (*call).dvSystemUsers},
-		{"GET", "systemusers({})", (*call).dvSystemUser},
-		{"GET", n.JobsEntitySet, (*call).dvJobs},
-		{"GET", n.SettingsEntitySet, (*call).dvSettings},
-		{"PATCH", n.SettingsEntitySet + "({})", (*call).dvPatchSettings},
+	c.serveAPI(w, r, svc, handlers{
+		permissions.OpDataverseDiscoverTenant:      (*call).dvServiceDocument,
+		permissions.OpDataverseWhoAmI:              (*call).dvWhoAmI,
+		permissions.OpDataverseReadSolutions:       (*call).dvSolutions,
+		permissions.OpDataverseImportSolution:      (*call).dvImport,
+		permissions.OpDataverseUninstallSolution:   (*call).dvUninstall,
+		permissions.OpDataverseReadAsyncOperation:  (*call).dvAsyncOperation,
+		permissions.OpDataverseListAsyncOperations: (*call).dvAsyncOperations,
+		permissions.OpDataverseReadImportJob:       (*call).dvImportJob,
+		permissions.OpDataverseReadImportLog:       (*call).dvFormattedResults,
+		permissions.OpDataverseFindSystemUser:      (*call).dvSystemUsers,
+		permissions.OpDataverseReadSystemUser:      (*call).dvSystemUser,
+		permissions.OpWork365ListJobs:              (*call).dvJobs,
+		permissions.OpWork365ReadSettings:          (*call).dvSettings,
+		permissions.OpWork365WriteSettings:         (*call).dvPatchSettings,
 	})
 }
 

@@ -25,8 +25,8 @@ func (c *Cloud) consentedRoles(t *tenantState) []string {
 // orchestrator in a tenant (idempotent); tokens issued afterwards carry it.
 func (c *Cloud) GrantOrchestratorPermission(tenantID, permission string) error {
 	return c.act("grant-orchestrator-permission", tenantID, func(t *tenantState, _ time.Time) error {
-		if _, known := graphAppRoleIDs[permission]; !known {
-			return refuse(ErrNotAllowed, "%q is not a Microsoft Graph application permission the simulator knows", permission)
+		if strings.Count(permission, ".") < 2 {
+			return refuse(ErrNotAllowed, "%q is not a Microsoft Graph application permission like Directory.Read.All", permission)
 		}
 		roles := c.consentedRoles(t)
 		if !slices.ContainsFunc(roles, func(r string) bool { return strings.EqualFold(r, permission) }) {
