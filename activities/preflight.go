@@ -17,11 +17,11 @@ import (
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
-// GrantedRoles tells which application permissions a tenant grants the orchestrator app now.
+// GrantedRoles tells which application permissions a tenant grants the orchestrator app.
 type GrantedRoles interface {
-	// FreshRoles reads the roles claim of a newly issued (never cached) app-only token for
-	// scope in tenantID; the token stays inside the implementation.
-	FreshRoles(ctx context.Context, tenantID, scope string) (msauth.GrantedRoles, error)
+	// GrantedRoles reads the roles claim of the session's app-only token for scope in
+	// tenantID; the token stays inside the implementation.
+	GrantedRoles(ctx context.Context, tenantID, scope string) (msauth.GrantedRoles, error)
 }
 
 // ApplicationUsers reads Dataverse users by ID (the orchestrator's own application user).
@@ -36,14 +36,22 @@ type OrchestratorApp struct {
 	Name     string `json:"name"`
 }
 
-// Preflight checks, read-only, that a tenant is ready for its upgrade before any window: the
-// worker holds the credentials, so the starter asks it through the Preflight workflow. It is
-// registered beside Activities; nothing here writes anything anywhere.
-type Preflight struct {
+// PreflightSession is what one tenant's checks call: adapters whose tokens are issued for
+// the check alone (an empty token cache), so that a permission granted a minute ago shows and
+// the worker's own cached tokens, those of running upgrades, are left as they are.
+type PreflightSession struct {
 	Graph     Graph
 	Dataverse Dataverse
 	AppUsers  ApplicationUsers
 	Roles     GrantedRoles
+}
+
+// Preflight checks, read-only, that a tenant is ready for its upgrade before any window: the
+// worker holds the credentials, so the starter asks it through the Preflight workflow. It is
+// registered beside Activities; nothing here writes anything anywhere.
+type Preflight struct {
+	// Connect opens a session for one tenant's checks.
+	Connect func(ctx context.Context) (PreflightSession, error)
 	// Names are Work 365's private names (the solution, the app ID).
 	Names work365.Names
 	App   OrchestratorApp
@@ -126,10 +134,14 @@ func (r Readiness) Failed() []ReadinessCheck {
 // failures (throttling, outages) fail the activity, so that Temporal retries it.
 func (p *Preflight) CheckReadiness(ctx context.Context, in ReadinessInput) (Readiness, error) {
 	r := Readiness{TenantID: in.TenantID, DisplayName: in.DisplayName, Path: "unknown"}
+	s, err := p.Connect(ctx)
+	if err != nil {
+		return r, permanent(ErrMisconfigured, "open a preflight session: %v — check the worker's Microsoft credential", err)
+	}
 	consentFix := fmt.Sprintf("a Global Administrator of tenant %s grants admin consent to %s: open %s (or Entra admin center › Applications › Enterprise applications › %s › Permissions › Grant admin consent)",
 		in.TenantID, p.appName(), p.consentURL(in.TenantID), p.appName())
 
-	roles, err := p.Roles.FreshRoles(ctx, in.TenantID, msauth.GraphScope)
+	roles, err := s.Roles.GrantedRoles(ctx, in.TenantID, msauth.GraphScope)
 	if err != nil {
 		if transient(err) {
 			return r, classify(err, "sign in to tenant "+in.TenantID)
@@ -147,13 +159,13 @@ func (p *Preflight) CheckReadiness(ctx context.Context, in ReadinessInput) (Read
 	r.add(ReadyOrchestratorConsent, ReadyPass, "the orchestrator app signs in to the tenant", "")
 
 	p.checkRoles(in, roles, &r)
-	if err := p.checkDataverse(ctx, in, &r); err != nil {
+	if err := p.checkDataverse(ctx, s, in, &r); err != nil {
 		return r, err
 	}
-	if err := p.checkWork365App(ctx, in, &r); err != nil {
+	if err := p.checkWork365App(ctx, s, in, &r); err != nil {
 		return r, err
 	}
-	if err := p.checkAccounts(ctx, in, &r); err != nil {
+	if err := p.checkAccounts(ctx, s, in, &r); err != nil {
 		return r, err
 	}
 	return r.done(), nil
@@ -193,10 +205,10 @@ func (p *Preflight) checkRoles(in ReadinessInput, roles msauth.GrantedRoles, r *
 }
 
 // checkDataverse checks the application user and its role, then reads Work 365's version.
-func (p *Preflight) checkDataverse(ctx context.Context, in ReadinessInput, r *Readiness) error {
+func (p *Preflight) checkDataverse(ctx context.Context, s PreflightSession, in ReadinessInput, r *Readiness) error {
 	env := "Power Platform admin center › Environments › " + orgHost(in.OrgURL) + " › Settings › Users + permissions › Application users"
 	newAppUser := fmt.Sprintf("%s › New app user › add %s (%s) with a security role that reads solutions, users and roles and imports solutions (e.g. System Administrator)", env, p.appName(), p.App.ClientID)
-	me, err := p.Dataverse.WhoAmI(ctx, in.OrgURL)
+	me, err := s.Dataverse.WhoAmI(ctx, in.OrgURL)
 	if err != nil {
 		if transient(err) {
 			return classify(err, "connect to Dynamics "+in.OrgURL)
@@ -205,7 +217,7 @@ func (p *Preflight) checkDataverse(ctx context.Context, in ReadinessInput, r *Re
 		r.add(ReadyWork365Version, ReadySkip, "not checked: no access to Dynamics", "")
 		return nil
 	}
-	u, err := p.AppUsers.GetSystemUser(ctx, in.OrgURL, me.UserID)
+	u, err := s.AppUsers.GetSystemUser(ctx, in.OrgURL, me.UserID)
 	switch {
 	case err != nil && transient(err):
 		return classify(err, "read the orchestrator's application user")
@@ -226,7 +238,7 @@ func (p *Preflight) checkDataverse(ctx context.Context, in ReadinessInput, r *Re
 		r.add(ReadyDataverseAppUser, ReadyPass, "application user with role "+strings.Join(names, ", "), "")
 	}
 
-	sol, err := p.Dataverse.GetSolution(ctx, in.OrgURL, p.Names.SolutionUniqueName)
+	sol, err := s.Dataverse.GetSolution(ctx, in.OrgURL, p.Names.SolutionUniqueName)
 	if err != nil {
 		if transient(err) {
 			return classify(err, "read the Work 365 solution")
@@ -235,7 +247,7 @@ func (p *Preflight) checkDataverse(ctx context.Context, in ReadinessInput, r *Re
 			fmt.Sprintf("%s › %s › Edit security roles › add a role that can read solutions", env, p.appName()))
 		return nil
 	}
-	staged, err := p.Dataverse.GetSolution(ctx, in.OrgURL, p.Names.HoldingSolutionName())
+	staged, err := s.Dataverse.GetSolution(ctx, in.OrgURL, p.Names.HoldingSolutionName())
 	if err != nil {
 		if transient(err) {
 			return classify(err, "read the staged Work 365 upgrade")
@@ -267,8 +279,8 @@ func (p *Preflight) checkDataverse(ctx context.Context, in ReadinessInput, r *Re
 // checkWork365App looks for the Work 365 app's service principal. Its absence is advice, not
 // a block: Get Consent during the upgrade creates it. With Work 365 installed it usually means
 // the configured app ID is wrong, which is said.
-func (p *Preflight) checkWork365App(ctx context.Context, in ReadinessInput, r *Readiness) error {
-	sp, err := p.Graph.FindServicePrincipal(ctx, in.TenantID, p.Names.AppID)
+func (p *Preflight) checkWork365App(ctx context.Context, s PreflightSession, in ReadinessInput, r *Readiness) error {
+	sp, err := s.Graph.FindServicePrincipal(ctx, in.TenantID, p.Names.AppID)
 	switch {
 	case err != nil && transient(err):
 		return classify(err, "look for the Work 365 app")
@@ -289,13 +301,13 @@ func (p *Preflight) checkWork365App(ctx context.Context, in ReadinessInput, r *R
 // checkAccounts checks that both accounts exist and are enabled, and that the Global
 // Administrator's role is active and assigned to the person: a role held only through a group
 // or only eligible in PIM is reported with its fix.
-func (p *Preflight) checkAccounts(ctx context.Context, in ReadinessInput, r *Readiness) error {
+func (p *Preflight) checkAccounts(ctx context.Context, s PreflightSession, in ReadinessInput, r *Readiness) error {
 	var admin *msgraph.User
 	for _, a := range []struct{ id, upn, field string }{
 		{ReadyGlobalAdminAccount, in.GlobalAdminUPN, "globalAdminUpn"},
 		{ReadyServiceAccount, in.ServiceAccountUPN, "serviceAccountUpn"},
 	} {
-		u, err := p.Graph.GetUser(ctx, in.TenantID, a.upn)
+		u, err := s.Graph.GetUser(ctx, in.TenantID, a.upn)
 		var me *msapi.Error
 		switch {
 		case err != nil && transient(err):
@@ -321,7 +333,7 @@ func (p *Preflight) checkAccounts(ctx context.Context, in ReadinessInput, r *Rea
 		r.add(ReadyGlobalAdminRole, ReadySkip, "not checked: the Global Administrator account was not found", "")
 		return nil
 	}
-	st, err := p.Graph.DirectoryRoleStatus(ctx, in.TenantID, admin.ID, msgraph.GlobalAdministratorRoleTemplateID)
+	st, err := s.Graph.DirectoryRoleStatus(ctx, in.TenantID, admin.ID, msgraph.GlobalAdministratorRoleTemplateID)
 	assign := "Entra admin center › Roles & admins › Global Administrator › Add assignments › " + in.GlobalAdminUPN + " (assignment type Active)"
 	switch {
 	case err != nil && transient(err):

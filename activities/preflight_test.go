@@ -29,7 +29,7 @@ type preflightFakes struct {
 	calls    []string
 }
 
-func (f *preflightFakes) FreshRoles(_ context.Context, tenantID, scope string) (msauth.GrantedRoles, error) {
+func (f *preflightFakes) GrantedRoles(_ context.Context, tenantID, scope string) (msauth.GrantedRoles, error) {
 	f.calls = append(f.calls, "roles "+tenantID+" "+scope)
 	return msauth.GrantedRoles{Roles: f.roles}, f.rolesErr
 }
@@ -69,7 +69,10 @@ func newPreflight(t *testing.T) (*Preflight, *preflightFakes) {
 	names := work365.DefaultNames()
 	names.AppID = "5b3e7d1c-0a65-4c1e-9d39-5131a0000365"
 	f.spsByApp = map[string]*msgraph.ServicePrincipal{names.AppID: {ID: "sp-w365", AppID: names.AppID, DisplayName: "Work 365"}}
-	p := &Preflight{Graph: f, Dataverse: f, AppUsers: f, Roles: f, Names: names,
+	p := &Preflight{Connect: func(context.Context) (PreflightSession, error) {
+		f.calls = append(f.calls, "session")
+		return PreflightSession{Graph: f, Dataverse: f, AppUsers: f, Roles: f}, nil
+	}, Names: names,
 		App: OrchestratorApp{ClientID: "0c1a5e00-0000-4000-8000-00000000c5b0", Name: "CSP Upgrade Orchestrator"}}
 	return p, f
 }
@@ -99,7 +102,7 @@ func TestReadinessAllPass(t *testing.T) {
 		require.Equal(t, ReadyPass, c.Status, "%s: %s", c.ID, c.Detail)
 		require.Empty(t, c.Fix)
 	}
-	require.Equal(t, []string{"roles " + tenant + " " + msauth.GraphScope, "appuser app"}, f.calls, "a fresh Graph token; the app user WhoAmI names")
+	require.Equal(t, []string{"session", "roles " + tenant + " " + msauth.GraphScope, "appuser app"}, f.calls, "a session of its own, its Graph token's roles; the app user WhoAmI names")
 	require.Contains(t, check(t, r, ReadyWork365App).Detail, `service principal "Work 365"`)
 }
 

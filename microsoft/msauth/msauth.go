@@ -95,7 +95,7 @@ type TokenProvider struct {
 	authorityHost string
 	credSource    string // "client secret file /path", for hints; never the secret
 	certificate   bool
-	// authority, cred and clientOptions build a cache-less client for FreshRoles.
+	// authority, cred and clientOptions build the empty-cache clients of NewSession.
 	authority     string
 	cred          confidential.Credential
 	clientOptions []confidential.Option

@@ -26,25 +26,28 @@ func (g GrantedRoles) Has(role string) bool {
 	return slices.ContainsFunc(g.Roles, func(r string) bool { return equalFold(r, role) })
 }
 
-// FreshRoles acquires a new app-only token for scope in tenantID, bypassing every cache, and
-// returns its roles claim. A new confidential client (with an empty cache) is used: the
-// worker's cached tokens keep the roles of when they were issued, so a permission granted a
-// minute ago shows only in a token issued after it. The worker's own cache is left as it is.
-// Failures are *msapi.Error with Service "login", like Token's.
-func (p *TokenProvider) FreshRoles(ctx context.Context, tenantID, scope string) (GrantedRoles, error) {
-	op := fmt.Sprintf("acquire a fresh token for %s in tenant %s", scope, tenantID)
-	if err := checkTenant(op, tenantID, scope); err != nil {
-		return GrantedRoles{}, err
-	}
+// NewSession returns a provider with the same app registration and credential but an empty
+// token cache of its own: what it acquires is issued now, and the worker's cache is left as
+// it is. A preflight uses one session per check, so a permission granted a minute ago shows
+// in its tokens while the worker's running upgrades keep theirs.
+func (p *TokenProvider) NewSession() (*TokenProvider, error) {
 	client, err := confidential.New(p.authority, p.clientID, p.cred, p.clientOptions...)
 	if err != nil {
-		return GrantedRoles{}, msapi.LocalError("login", op, err.Error(), "check the orchestrator's authority and client ID in the worker config")
+		return nil, fmt.Errorf("msauth: create the MSAL client for authority %q: %w", p.authority, err)
 	}
-	res, err := client.AcquireTokenByCredential(ctx, []string{scope}, confidential.WithTenantID(tenantID))
+	s := *p
+	s.client = client
+	return &s, nil
+}
+
+// GrantedRoles returns the roles claim of this provider's token for scope in tenantID (from
+// its cache: in a NewSession, a token issued during the session).
+func (p *TokenProvider) GrantedRoles(ctx context.Context, tenantID, scope string) (GrantedRoles, error) {
+	tok, err := p.Token(ctx, tenantID, scope)
 	if err != nil {
-		return GrantedRoles{}, p.mapError(err, op, tenantID, scope)
+		return GrantedRoles{}, err
 	}
-	return RolesOf(res.AccessToken)
+	return RolesOf(tok)
 }
 
 // RolesOf reads the roles and issue time of an access token without verifying it: the worker

@@ -70,9 +70,8 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 	default:
 		notifier = LogNotifier{Logger: logger}
 	}
-	graph := msgraph.New(src, api...)
 	return &activities.Activities{
-		Graph:         graph,
+		Graph:         msgraph.New(src, api...),
 		Dataverse:     dv,
 		Work365:       work365.NewStore(dv, *cfg.Work365),
 		PartnerCenter: partnercenter.New(src, api...),
@@ -80,8 +79,18 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		Packages:      DirPackages{Dir: cfg.PackagesDir},
 		Names:         *cfg.Work365,
 		Preflight: &activities.Preflight{
-			Graph: graph, Dataverse: dv, AppUsers: dv, Roles: tokens, Names: *cfg.Work365,
-			App: activities.OrchestratorApp{ClientID: cfg.Microsoft.ClientID, Name: cfg.Microsoft.AppName},
+			// Each tenant's checks get tokens of their own (the worker's cache is untouched).
+			Connect: func(context.Context) (activities.PreflightSession, error) {
+				session, err := tokens.NewSession()
+				if err != nil {
+					return activities.PreflightSession{}, err
+				}
+				src := session.AsTokenSource()
+				sdv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), api...)
+				return activities.PreflightSession{Graph: msgraph.New(src, api...), Dataverse: sdv, AppUsers: sdv, Roles: session}, nil
+			},
+			Names: *cfg.Work365,
+			App:   activities.OrchestratorApp{ClientID: cfg.Microsoft.ClientID, Name: cfg.Microsoft.AppName},
 		},
 	}, nil
 }
