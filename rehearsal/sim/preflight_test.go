@@ -72,3 +72,29 @@ func TestAssignGlobalAdminDirectly(t *testing.T) {
 		t.Fatalf("after the direct assignment: %d", n)
 	}
 }
+
+// The same controls through the admin API (rehearsals driven from another process).
+func TestPreflightActionsOverTheAdminAPI(t *testing.T) {
+	e := newEnv(t, func(s *Scenario) { s.Tenants[0].OrchestratorPermissions = []string{"User.Read.All"} })
+	post := func(action string, body ActionRequest) int {
+		st, _, _ := e.do("POST", "http://sim.local/actions/"+action, "", body)
+		return st
+	}
+	if st := post("grant-orchestrator-permission", ActionRequest{Tenant: tenantA, Permission: "Directory.Read.All"}); st != 200 {
+		t.Fatalf("grant: %d", st)
+	}
+	if st := post("grant-orchestrator-permission", ActionRequest{Tenant: tenantA, Permission: ""}); st != 409 {
+		t.Fatalf("an empty permission: %d", st)
+	}
+	if st := post("create-application-user", ActionRequest{Tenant: tenantB}); st != 200 {
+		t.Fatalf("create-application-user: %d", st)
+	}
+	if st := post("assign-global-admin-directly", ActionRequest{Tenant: tenantA, UPN: "nobody@contoso.onmicrosoft.com"}); st != 409 {
+		t.Fatalf("an unknown user: %d", st)
+	}
+	e.dv(tenantB, orgB, "GET", "WhoAmI", nil, 200)
+	cl, err := e.cloud.VerifyToken(e.token(tenantA, GraphResource))
+	if err != nil || !slices.Equal(cl.Roles, []string{"User.Read.All", "Directory.Read.All"}) {
+		t.Fatalf("roles after the grant: %v %v", cl.Roles, err)
+	}
+}
