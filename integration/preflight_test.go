@@ -56,18 +56,18 @@ func TestPreflightThenUpgrade(t *testing.T) {
 	require.Contains(t, c.Fix, "Entra admin center › Applications › App registrations › CSP Work 365 Upgrade Orchestrator › API permissions › add Directory.Read.All (Application) and grant admin consent")
 	c = failed(bayside, activities.ReadyDataverseAppUser)
 	require.Contains(t, c.Fix, "Power Platform admin center › Environments › bayside.crm4.dynamics.com › Settings › Users + permissions › Application users › New app user")
-	ids := func(cs []activities.ReadinessCheck) []string {
+	failedIDs := func(cs []activities.ReadinessCheck) []string {
 		var out []string
 		for _, c := range cs {
 			out = append(out, c.ID+":"+c.Status)
 		}
 		return out
 	}
-	require.Equal(t, []string{"dataverse-application-user:fail", "work365-version:skip"}, ids(byID[bayside].Failed()))
+	require.Equal(t, []string{"dataverse-application-user:fail", "work365-version:skip"}, failedIDs(byID[bayside].Failed()))
 	c = failed(cobalt, activities.ReadyGlobalAdminRole)
 	require.Contains(t, c.Detail, "only through group")
 	require.Contains(t, c.Fix, "Entra admin center › Roles & admins › Global Administrator › Add assignments › admin@cobalt.onmicrosoft.com")
-	require.Equal(t, []string{"global-admin-role:fail"}, ids(byID[cobalt].Failed()))
+	require.Equal(t, []string{"global-admin-role:fail"}, failedIDs(byID[cobalt].Failed()))
 
 	// Nothing was started but the read-only preflight, and nothing changed in the tenants.
 	kinds := executionsByType(t, s)
