@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -231,15 +230,4 @@ func TestReadinessTransientFailureRetries(t *testing.T) {
 	ae := appErr(t, err)
 	require.Equal(t, ErrMicrosoftTransient, ae.Type())
 	require.False(t, ae.NonRetryable())
-}
-
-// The report names roles, never a token.
-func TestReadinessHoldsNoToken(t *testing.T) {
-	p, f := newPreflight(t)
-	f.rolesErr = &msapi.Error{Service: "login", Status: http.StatusUnauthorized, Code: "AADSTS65001", Message: "consent required"}
-	r, err := p.CheckReadiness(context.Background(), readyIn)
-	require.NoError(t, err)
-	for _, c := range r.Checks {
-		require.False(t, strings.Contains(c.Detail+c.Fix, "Bearer"), c.Detail)
-	}
 }
