@@ -175,6 +175,12 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, hs
 		return
 	}
 	t.counters.Calls[name]++
+	release, admitted := c.takeBudget(w, svc, t, cl)
+	if !admitted {
+		c.mu.Unlock()
+		return
+	}
+	defer release()
 	faults := t.faults
 	status := 0
 	if !c.opts.NoFaults {

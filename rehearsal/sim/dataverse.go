@@ -123,7 +123,7 @@ func (k *call) dvSolutions() {
 		}
 		rows = append(rows, selectFields(k.solutionRow(s), k.q.Get("$select"), "solutionid"))
 	}
-	writeJSON(k.w, http.StatusOK, map[string]any{"@odata.context": k.dvBase() + "$metadata#solutions", "value": rows})
+	k.writeDvRows("solutions", rows)
 }
 
 func (k *call) dvImport() {
@@ -348,7 +348,7 @@ func (k *call) dvAsyncOperations() {
 		}
 		rows = append(rows, selectFields(k.asyncOpRow(op), k.q.Get("$select"), "asyncoperationid"))
 	}
-	writeJSON(k.w, http.StatusOK, map[string]any{"@odata.context": k.dvBase() + "$metadata#asyncoperations", "value": rows})
+	k.writeDvRows("asyncoperations", rows)
 }
 
 // visibleImportJob returns the import job with this ID or key once its operation started.
@@ -473,7 +473,7 @@ func (k *call) dvSystemUsers() {
 		}
 		rows = append(rows, k.systemUserRow(u))
 	}
-	writeJSON(k.w, http.StatusOK, map[string]any{"@odata.context": k.dvBase() + "$metadata#systemusers", "value": rows})
+	k.writeDvRows("systemusers", rows)
 }
 
 func (k *call) dvSystemUser() {
@@ -513,31 +513,14 @@ func (k *call) dvJobs() {
 		return
 	}
 	o := k.t.org
-	pending := o.pendingJobs()
-	top := 5000
-	if v, err := strconv.Atoi(k.q.Get("$top")); err == nil && v >= 0 {
-		top = v
-	}
-	limit := min(pending, top, 50)
-	if ps, ok := strings.CutPrefix(k.r.Header.Get("Prefer"), "odata.maxpagesize="); ok {
-		if n, err := strconv.Atoi(strings.TrimSpace(ps)); err == nil && n > 0 {
-			limit = min(limit, n)
-		}
-	}
-	rows := []map[string]any{}
-	for i := 0; i < limit; i++ {
+	k.writeDvPage(n.JobsEntitySet, o.pendingJobs(), func(i int) map[string]any {
 		for len(o.jobIDs) <= i+o.jobSeq {
 			o.jobIDs = append(o.jobIDs, k.c.newID())
 		}
-		rows = append(rows, selectFields(map[string]any{
+		return selectFields(map[string]any{
 			n.JobsIDColumn: o.jobIDs[i+o.jobSeq], "w365_name": fmt.Sprintf("Job %d", i+o.jobSeq+1), "statecode": 0, "w365_jobstatus": 1,
-		}, k.q.Get("$select"), n.JobsIDColumn))
-	}
-	body := map[string]any{"@odata.context": k.dvBase() + "$metadata#" + n.JobsEntitySet, "value": rows}
-	if strings.EqualFold(k.q.Get("$count"), "true") {
-		body["@odata.count"] = pending
-	}
-	writeJSON(k.w, http.StatusOK, body)
+		}, k.q.Get("$select"), n.JobsIDColumn)
+	})
 }
 
 func (k *call) dvSettings() {
@@ -547,10 +530,7 @@ func (k *call) dvSettings() {
 	}
 	row := map[string]any{"@odata.etag": `W/"1"`, n.SettingsIDColumn: k.t.org.settingsID, n.FreezeColumn: k.t.org.frozen, "w365_name": "Work 365 Settings",
 		n.UpgradeStatusColumn: nullable(k.t.org.upgradeStatus), n.UpgradeVersionColumn: nullable(k.t.org.upgradeVersion)}
-	writeJSON(k.w, http.StatusOK, map[string]any{
-		"@odata.context": k.dvBase() + "$metadata#" + n.SettingsEntitySet,
-		"value":          []map[string]any{selectFields(row, k.q.Get("$select"), n.SettingsIDColumn)},
-	})
+	k.writeDvRows(n.SettingsEntitySet, []map[string]any{selectFields(row, k.q.Get("$select"), n.SettingsIDColumn)})
 }
 
 func (k *call) dvPatchSettings() {

@@ -49,7 +49,7 @@ var (
 // simulator does not check (login, Partner Center, functions and actions).
 func (c *Cloud) queryRule(op string) (queryRule, bool) {
 	graphList := []string{"$select", "$filter", "$top", "$skiptoken", "$count", "$orderby", "$expand", "$search"}
-	dvList := []string{"$select", "$filter", "$top", "$orderby", "$count", "$expand", "$apply"}
+	dvList := []string{"$select", "$filter", "$top", "$orderby", "$count", "$expand", "$apply", "$skiptoken"}
 	n := c.names
 	switch op {
 	case permissions.OpGraphGetUser:

@@ -30,8 +30,14 @@ type Scenario struct {
 	TokenLifetime time.Duration `yaml:"tokenLifetime"`
 	// PageSize is the largest page of a Graph list (default 100); $top can ask for less.
 	PageSize int `yaml:"pageSize"`
+	// DataversePageSize is the largest page of a Dataverse list (default 5000, Dataverse's);
+	// a request's Prefer: odata.maxpagesize can ask for less.
+	DataversePageSize int `yaml:"dataversePageSize"`
 	// Faults apply to tenants that have none of their own.
 	Faults Faults `yaml:"faults"`
+	// Limits are the service protection budgets of Dataverse and Graph (default: Microsoft's
+	// documented numbers; budget.go).
+	Limits Limits `yaml:"limits"`
 	// Autopilot holds the human autopilot's defaults for tenants that set none.
 	Autopilot AutopilotConfig `yaml:"autopilot"`
 	// Tenants are the customer tenants.
@@ -242,6 +248,7 @@ const (
 	DefaultLinkValidity      = 15 * time.Minute
 	DefaultTokenLifetime     = time.Hour
 	DefaultPageSize          = 100
+	DefaultDataversePageSize = 5000
 	DefaultImportDuration    = 10 * time.Minute
 	DefaultUninstallDuration = 5 * time.Minute
 	DefaultUpgradeDuration   = 5 * time.Minute
@@ -287,6 +294,10 @@ func (s Scenario) WithDefaults() Scenario {
 	if s.PageSize <= 0 {
 		s.PageSize = DefaultPageSize
 	}
+	if s.DataversePageSize <= 0 {
+		s.DataversePageSize = DefaultDataversePageSize
+	}
+	s.Limits = s.Limits.WithDefaults()
 	if s.Start.IsZero() {
 		s.Start = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 	}
@@ -382,6 +393,7 @@ func (s Scenario) Validate() []*FieldProblem {
 	bad := func(field, format string, args ...any) {
 		out = append(out, &FieldProblem{Field: field, Problem: fmt.Sprintf(format, args...)})
 	}
+	s.Limits.problems(bad)
 	s = s.WithDefaults()
 	if !guidRE.MatchString(s.Orchestrator.ClientID) {
 		bad("orchestrator.clientId", "%q is not a GUID", s.Orchestrator.ClientID)
