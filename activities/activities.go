@@ -39,6 +39,9 @@ type Activities struct {
 	// PollInterval is the time between two reads of an asynchronous operation inside one
 	// heartbeating activity (default 10s).
 	PollInterval time.Duration
+	// Preflight is the read-only readiness checks (the Preflight workflow's activity), wired
+	// with the same adapters; the worker registers it beside these activities.
+	Preflight *Preflight
 }
 
 // TenantRef addresses a tenant's directory and its Dynamics organisation.

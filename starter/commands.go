@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,10 +27,13 @@ import (
 type globals struct {
 	temporal app.TemporalConfig
 	timeout  time.Duration
+	// dialFn replaces the connection to Temporal (tests).
+	dialFn func(ctx context.Context) (ops.Ops, func(), error)
 }
 
-func newRoot() *cobra.Command {
-	g := &globals{}
+func newRoot() *cobra.Command { return newRootWith(&globals{}) }
+
+func newRootWith(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "starter",
 		Short:         "Launch and steer Work 365 v2.5 upgrades across tenants",
@@ -38,6 +42,7 @@ func newRoot() *cobra.Command {
 		Long: `starter is the operations team's tool for Work 365 v2.5 upgrades on Temporal.
 
   plan      validate an inventory and show what each tenant will go through (starts nothing)
+  preflight check on the worker, read-only, that every tenant is ready (exit 2 if not)
   launch    start upgrades for an inventory (launching twice starts nothing twice)
   status    one upgrade's stage, tasks and history, or all upgrades
   tasks     open human tasks, by audience (the inbox across fleets)
@@ -57,11 +62,14 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
 	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
-	root.AddCommand(planCmd(), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
+	root.AddCommand(planCmd(), preflightCmd(g), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
 	return root
 }
 
 func (g *globals) dial(ctx context.Context) (ops.Ops, func(), error) {
+	if g.dialFn != nil {
+		return g.dialFn(ctx)
+	}
 	opts, err := app.ClientOptions(g.temporal, zap.NewNop())
 	if err != nil {
 		return ops.Ops{}, nil, err
@@ -175,7 +183,8 @@ func writePlan(w io.Writer, inv *inventory.Inventory) error {
 }
 
 func launchCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var preflight bool
+	cmd := &cobra.Command{
 		Use:   "launch INVENTORY",
 		Short: "Start an upgrade per tenant of an inventory (nothing starts unless the whole file is valid)",
 		Args:  cobra.ExactArgs(1),
@@ -184,7 +193,13 @@ func launchCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			g.preflightTimeout(cmd, preflight)
 			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				if preflight {
+					if err := requireReady(ctx, cmd, o, inv); err != nil {
+						return err
+					}
+				}
 				if err := searchattr.Register(ctx, o.Client, g.temporal.Namespace); err != nil {
 					return err
 				}
@@ -199,6 +214,85 @@ func launchCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&preflight, "preflight", false, "run the preflight first and start nothing unless every tenant is ready")
+	return cmd
+}
+
+// preflightTimeout gives a preflight 10 minutes unless --timeout was set: the checks of a
+// large inventory take longer than the one-minute default of other commands.
+func (g *globals) preflightTimeout(cmd *cobra.Command, preflight bool) {
+	if preflight && !cmd.Flags().Changed("timeout") && g.timeout < defaultPreflightTimeout {
+		g.timeout = defaultPreflightTimeout
+	}
+}
+
+const defaultPreflightTimeout = 10 * time.Minute
+
+// errNotReady makes the starter exit with code 2: the preflight ran and a tenant is not ready.
+type errNotReady struct{ err error }
+
+func (e errNotReady) Error() string { return e.err.Error() + "; nothing was started" }
+func (e errNotReady) Unwrap() error { return e.err }
+
+// requireReady runs the preflight before a launch; when a tenant is not ready it prints the
+// report and refuses, so that nothing starts.
+func requireReady(ctx context.Context, cmd *cobra.Command, o ops.Ops, inv *inventory.Inventory) error {
+	rep, err := o.RequireReady(ctx, inv)
+	if errors.Is(err, ops.ErrNotReady) {
+		if werr := ops.WritePreflight(cmd.OutOrStdout(), "table", rep); werr != nil {
+			return werr
+		}
+		return errNotReady{err}
+	}
+	if err != nil {
+		return fmt.Errorf("preflight: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "preflight: all %d tenants ready (%s)\n", len(rep.Tenants), strings.Join(rep.Workflows, ", "))
+	return nil
+}
+
+func preflightCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "preflight INVENTORY",
+		Short: "Check on the worker, read-only, that every tenant is ready; exit 2 when one is not",
+		Long: `preflight checks every tenant of an inventory before any window, with no side effects.
+The worker runs the checks (it holds the credentials) in read-only Preflight workflows:
+the orchestrator app is consented in the tenant and its token allows every Microsoft Graph
+call of the permissions manifest; the Dataverse application user exists with a security
+role; Work 365's installed version and the path (upgrade, new install, already current);
+Work 365's app ID resolves; the Global Administrator and the service account exist and
+are enabled; the Global Administrator role is active and assigned to the person.
+
+Exit codes: 0 every tenant ready, 2 some tenant not ready (each fix is printed with its
+admin-center path), 1 the preflight could not run.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: use table or json", format)
+			}
+			inv, err := inventory.Load(args[0])
+			if err != nil {
+				return err
+			}
+			g.preflightTimeout(cmd, true)
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				rep, err := o.Preflight(ctx, inv)
+				if err != nil {
+					return err
+				}
+				if err := ops.WritePreflight(cmd.OutOrStdout(), format, rep); err != nil {
+					return err
+				}
+				if !rep.Ready {
+					return errNotReady{fmt.Errorf("%d of %d tenants are not ready: %w", len(rep.NotReady()), len(rep.Tenants), ops.ErrNotReady)}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	return cmd
 }
 
 func statusCmd(g *globals) *cobra.Command {

@@ -49,7 +49,8 @@ func fleetID(arg string) string {
 }
 
 func fleetLaunchCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var preflight bool
+	cmd := &cobra.Command{
 		Use:   "launch INVENTORY",
 		Short: "Start the fleet of an inventory (nothing starts unless the whole file is valid)",
 		Args:  cobra.ExactArgs(1),
@@ -61,7 +62,13 @@ func fleetLaunchCmd(g *globals) *cobra.Command {
 			if _, err := inv.FleetInput(); err != nil {
 				return err
 			}
+			g.preflightTimeout(cmd, preflight)
 			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				if preflight {
+					if err := requireReady(ctx, cmd, o, inv); err != nil {
+						return err
+					}
+				}
 				if err := searchattr.Register(ctx, o.Client, g.temporal.Namespace); err != nil {
 					return err
 				}
@@ -74,6 +81,8 @@ func fleetLaunchCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&preflight, "preflight", false, "run the preflight first and start nothing unless every tenant is ready")
+	return cmd
 }
 
 func fleetStatusCmd(g *globals) *cobra.Command {

@@ -68,6 +68,7 @@ const (
 	OpDataverseReadImportJob        = "dataverse.readImportJob"
 	OpDataverseReadImportLog        = "dataverse.readImportLog"
 	OpDataverseFindSystemUser       = "dataverse.findSystemUser"
+	OpDataverseReadSystemUser       = "dataverse.readSystemUser"
 	OpWork365ListJobs               = "work365.listJobs"
 	OpWork365ReadSettings           = "work365.readSettings"
 	OpWork365WriteSettings          = "work365.writeSettings"
@@ -200,6 +201,9 @@ func Manifest() []Entry {
 			"https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/reference/retrieveformattedimportjobresults"},
 		{OpDataverseFindSystemUser, Dataverse, "GET", "systemusers", DataverseRole, "prvReadUser, prvReadRole", "", nil,
 			"the admin's and service account's Dynamics users and security roles",
+			"https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/systemuser"},
+		{OpDataverseReadSystemUser, Dataverse, "GET", "systemusers({id})", DataverseRole, "prvReadUser, prvReadRole", "", nil,
+			"the preflight: the orchestrator's own application user (WhoAmI's ID) and its security roles",
 			"https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/systemuser"},
 		{OpWork365ListJobs, Dataverse, "GET", "<jobs>", DataverseRole, "read on Work 365's jobs table", "", nil,
 			"counting pending Work 365 jobs before the import",

@@ -185,6 +185,10 @@ func TestProductionAdaptersAgainstSim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The preflight's read of the orchestrator's own application user and its role.
+	if me, err := a.dv.(activities.ApplicationUsers).GetSystemUser(ctx, org, who.UserID); err != nil || me == nil || me.AccessMode != 4 || !me.HasRoleTemplate(dataverse.SystemAdministratorRoleTemplateID) {
+		t.Fatalf("GetSystemUser(application user): %+v %v", me, err)
+	}
 	sol, err := a.dv.GetSolution(ctx, org, names.SolutionUniqueName)
 	if err != nil || sol == nil || sol.Version != "2.1.0.3" {
 		t.Fatalf("GetSolution: %+v %v", sol, err)

@@ -62,6 +62,7 @@ func (c *Cloud) serveDataverse(w http.ResponseWriter, r *http.Request, host stri
 		permissions.OpDataverseReadImportJob:       (*call).dvImportJob,
 		permissions.OpDataverseReadImportLog:       (*call).dvFormattedResults,
 		permissions.OpDataverseFindSystemUser:      (*call).dvSystemUsers,
+		permissions.OpDataverseReadSystemUser:      (*call).dvSystemUser,
 		permissions.OpWork365ListJobs:              (*call).dvJobs,
 		permissions.OpWork365ReadSettings:          (*call).dvSettings,
 		permissions.OpWork365WriteSettings:         (*call).dvPatchSettings,
@@ -473,6 +474,22 @@ func (k *call) dvSystemUsers() {
 		rows = append(rows, k.systemUserRow(u))
 	}
 	k.writeDvRows("systemusers", rows)
+}
+
+func (k *call) dvSystemUser() {
+	id := strings.ToLower(strings.Trim(k.p[0], "'"))
+	if k.dvApplicationUser(id) {
+		return
+	}
+	for _, u := range k.t.users {
+		if strings.EqualFold(u.systemUserID, id) {
+			row := k.systemUserRow(u)
+			row["@odata.context"] = k.dvBase() + "$metadata#systemusers/$entity"
+			writeJSON(k.w, http.StatusOK, row)
+			return
+		}
+	}
+	k.dvNotFound("systemuser", k.p[0])
 }
 
 // work365Installed answers 404 for Work 365 tables when the solution is not installed.

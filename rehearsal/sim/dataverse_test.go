@@ -176,11 +176,16 @@ func TestSystemUsers(t *testing.T) {
 	if err := e.cloud.AssignRole(tenantA, "svc@contoso.onmicrosoft.com", RoleWork365Service); !errors.Is(err, ErrNotAllowed) {
 		t.Fatalf("role before import: %v", err)
 	}
-	// The worker never reads a user by ID: the permissions manifest has no entry for it, so the
+	// A user by ID (the preflight reads its own application user so) answers the same row.
+	byID := e.dv(tenantA, orgA, "GET", "systemusers("+u["systemuserid"].(string)+")", nil, 200)
+	if byID["domainname"] != "admin@contoso.onmicrosoft.com" {
+		t.Fatalf("user by ID: %v", byID)
+	}
+	// The worker never reads accounts: the permissions manifest has no entry for it, so the
 	// simulated Dataverse refuses it, naming the call.
-	byID := e.dv(tenantA, orgA, "GET", "systemusers("+u["systemuserid"].(string)+")", nil, 400)
-	if msg := fmt.Sprint(byID["error"]); !strings.Contains(msg, "NotInPermissionsManifest") || !strings.Contains(msg, "systemusers(") {
-		t.Fatalf("a call without a manifest entry: %v", byID)
+	other := e.dv(tenantA, orgA, "GET", "accounts", nil, 400)
+	if msg := fmt.Sprint(other["error"]); !strings.Contains(msg, "NotInPermissionsManifest") || !strings.Contains(msg, "accounts") {
+		t.Fatalf("a call without a manifest entry: %v", other)
 	}
 }
 

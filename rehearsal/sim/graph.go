@@ -397,7 +397,7 @@ var graphAppRoleIDs = map[string]string{
 // shows granted to the orchestrator: the scenario's consented permissions.
 func (k *call) orchestratorAppRoles() []string {
 	var out []string
-	for _, p := range k.c.scn.Orchestrator.Permissions {
+	for _, p := range k.c.consentedRoles(k.t) {
 		id, ok := graphAppRoleIDs[p]
 		if !ok {
 			// Not listed above: a stable simulated ID (the real one is Graph's appRoles of

@@ -114,6 +114,10 @@ type Tenant struct {
 	// DataverseAppUser tells whether the orchestrator has an application user in the
 	// organisation (default true).
 	DataverseAppUser *bool `yaml:"dataverseAppUser"`
+	// OrchestratorPermissions are the Graph application permissions admin-consented to the
+	// orchestrator in this tenant (default: orchestrator.permissions): a tenant that consented
+	// fewer. Its Graph tokens carry these roles.
+	OrchestratorPermissions []string `yaml:"orchestratorPermissions"`
 	// Work365Consented is true when the Work 365 app's service principal and tenant-wide grant
 	// already exist.
 	Work365Consented bool `yaml:"work365Consented"`

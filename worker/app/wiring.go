@@ -78,15 +78,34 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		Notifier:      notifier,
 		Packages:      DirPackages{Dir: cfg.PackagesDir},
 		Names:         *cfg.Work365,
+		Preflight: &activities.Preflight{
+			// Each tenant's checks get tokens of their own (the worker's cache is untouched).
+			Connect: func(context.Context) (activities.PreflightSession, error) {
+				session, err := tokens.NewSession()
+				if err != nil {
+					return activities.PreflightSession{}, err
+				}
+				src := session.AsTokenSource()
+				sdv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), api...)
+				return activities.PreflightSession{Graph: msgraph.New(src, api...), Dataverse: sdv, AppUsers: sdv, Roles: session}, nil
+			},
+			Names: *cfg.Work365,
+			App:   activities.OrchestratorApp{ClientID: cfg.Microsoft.ClientID, Name: cfg.Microsoft.AppName},
+		},
 	}, nil
 }
 
-// Register registers the workflows and activities on a worker.
+// Register registers the workflows and activities on a worker, the read-only Preflight and
+// its activity included.
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.TenantUpgrade, workflow.RegisterOptions{Name: workflows.TenantUpgradeWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.PartnerCenterReconsent, workflow.RegisterOptions{Name: workflows.PartnerCenterWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.FleetUpgrade, workflow.RegisterOptions{Name: workflows.FleetWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.Preflight, workflow.RegisterOptions{Name: workflows.PreflightWorkflow})
 	r.RegisterActivity(acts)
+	if acts.Preflight != nil {
+		r.RegisterActivity(acts.Preflight)
+	}
 }
 
 // ClientOptions builds Temporal client options from the configuration: address, namespace,
