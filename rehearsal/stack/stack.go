@@ -34,7 +34,8 @@ type Options struct {
 	// TemporalAddress uses an existing Temporal server; empty embeds one.
 	TemporalAddress string
 	Namespace       string
-	// StateDir keeps the embedded server's SQLite file (a rerun resumes); empty: in memory.
+	// StateDir keeps the embedded server's SQLite file and, beside it, the simulated cloud's
+	// state (sim.StateFileName), so a rerun resumes both; empty: in memory.
 	StateDir string
 	// UIPort serves the Temporal Web UI of the embedded server (0: none).
 	UIPort int
@@ -120,9 +121,25 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			o.Scenario.TokenLifetime = min
 		}
 	}
-	s.Cloud = sim.New(o.Scenario, sim.Options{Clock: clock})
+	if o.StateDir == "" {
+		s.Cloud = sim.New(o.Scenario, sim.Options{Clock: clock})
+	} else if s.Cloud, err = sim.Open(o.Scenario, sim.Options{Clock: clock}, filepath.Join(o.StateDir, sim.StateFileName)); err != nil {
+		return nil, err
+	}
 	s.Cloud.Start()
 	s.cleanup = append(s.cleanup, s.Cloud.Close)
+	if o.StateDir != "" {
+		// Saved every second and at the stop: the cloud a rerun finds is the one upgrades left.
+		sctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.Cloud.SaveEvery(sctx, filepath.Join(o.StateDir, sim.StateFileName), time.Second, func(err error) {
+				o.Logger.Warn("the simulated cloud's state was not saved", zap.Error(err))
+			})
+		}()
+		s.cleanup = append(s.cleanup, func() { stop(); <-done })
+	}
 
 	speed := o.Speed
 	s.Autopilot = autopilot.New(s.Cloud, confirmer{s.Ops}, autopilot.Options{
