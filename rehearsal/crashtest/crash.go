@@ -217,12 +217,17 @@ func (r *rig) prepareDir() error {
 func (r *rig) up(ctx context.Context) error {
 	scn := sim.Generate(r.o.Tenants, r.o.Seed)
 	scn.Faults = sim.Faults{}
-	// People take a few simulated minutes, so kills also land while confirmations are due.
+	// The upgrade link lives an hour instead of 15 minutes: at x600, 15 simulated minutes are
+	// 1.5 real seconds, less than a person's round trip (notification webhook, action, Update)
+	// takes on a loaded machine, and every round would expire. What is rehearsed here is
+	// crashes, not the link (the integration tests rehearse its expiry).
+	scn.LinkValidity = time.Hour
+	// People take a simulated minute, so kills also land while confirmations are due.
 	scn.Autopilot.Delays = map[string][]time.Duration{}
 	for _, k := range []workflows.TaskKind{workflows.TaskGetConsent, workflows.TaskBeginUpgrade, workflows.TaskSubmitRegistration,
 		workflows.TaskEnableMFAPolicies, workflows.TaskRegisterMFAAdmin, workflows.TaskRegisterMFAService, workflows.TaskFixPrerequisite,
 		workflows.TaskAssignServiceRole, workflows.TaskPartnerMFAPolicies, workflows.TaskPartnerReconsent} {
-		scn.Autopilot.Delays[string(k)] = []time.Duration{3 * time.Minute}
+		scn.Autopilot.Delays[string(k)] = []time.Duration{time.Minute}
 	}
 	// Tokens live two real hours, as in the in-process stack: MSAL renews them 5 minutes
 	// before expires_in, which the simulator states in real seconds.
