@@ -31,7 +31,6 @@ import (
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
 	"github.com/csp-ops/work365-upgrade/worker/app"
 	"github.com/csp-ops/work365-upgrade/workflows"
-	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
@@ -66,8 +65,9 @@ type Kill struct {
 	WorkerUp time.Duration `json:"workerUp"`
 }
 
-// Restart is the stop and restart of the stack: the embedded Temporal server (from its
-// SQLite file) and the simulated cloud (from its saved state).
+// Restart is the stop and restart of the stack: the embedded Temporal server's process
+// (stopped with SIGTERM, started anew from its SQLite file) and the simulated cloud (from its
+// saved state).
 type Restart struct {
 	At      time.Duration `json:"at"`
 	Running int           `json:"running"`
@@ -110,15 +110,15 @@ const (
 
 // rig is a running crash rehearsal.
 type rig struct {
-	o       Options
-	dir     string
-	started time.Time
-	scn     *sim.Scenario
-	simOpts sim.Options
-	simPath string
-	srvOpts devserver.Options
+	o            Options
+	dir          string
+	started      time.Time
+	scn          *sim.Scenario
+	simOpts      sim.Options
+	simPath      string
+	frontendPort int
 
-	server   *devserver.Server
+	server   *serverProc
 	cloud    *sim.Cloud
 	stopSave func()
 	client   client.Client
@@ -247,17 +247,16 @@ func (r *rig) up(ctx context.Context) error {
 	if r.serverLog, err = os.OpenFile(filepath.Join(r.dir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
 		return err
 	}
-	r.srvOpts = devserver.Options{DataDir: r.dir, Namespace: namespace, FrontendPort: frontend, SearchAttributes: searchattr.All(),
-		LogOutput: r.serverLog}
-	if r.server, err = devserver.Start(ctx, r.srvOpts); err != nil {
-		return fmt.Errorf("start the embedded Temporal server: %w", err)
+	r.frontendPort = frontend
+	if r.server, err = r.startServer(ctx); err != nil {
+		return err
 	}
 	r.simPath = filepath.Join(r.dir, sim.StateFileName)
 	r.simOpts = sim.Options{Clock: sim.NewScaledClock(r.o.Speed), Addr: simAddr}
 	if err := r.openCloud(); err != nil {
 		return err
 	}
-	r.client, err = client.DialContext(ctx, client.Options{HostPort: r.server.FrontendAddress(), Namespace: namespace,
+	r.client, err = client.DialContext(ctx, client.Options{HostPort: r.frontend(), Namespace: namespace,
 		Logger: app.NewTemporalLogger(zap.NewNop())})
 	if err != nil {
 		return fmt.Errorf("connect to Temporal: %w", err)
@@ -318,7 +317,7 @@ func (r *rig) receive(w http.ResponseWriter, req *http.Request) {
 // startWorker writes the worker's configuration (once) and starts the worker process.
 func (r *rig) startWorker(ctx context.Context) error {
 	if r.cfgPath == "" {
-		cfg, err := stack.WorkerConfig(r.dir, r.cloud, app.TemporalConfig{Address: r.server.FrontendAddress(), Namespace: namespace, TaskQueue: taskQueue})
+		cfg, err := stack.WorkerConfig(r.dir, r.cloud, app.TemporalConfig{Address: r.frontend(), Namespace: namespace, TaskQueue: taskQueue})
 		if err != nil {
 			return err
 		}
@@ -374,13 +373,16 @@ func (r *rig) killWorker() (time.Duration, error) {
 	return up, nil
 }
 
-// restartStack stops the server and the cloud (the cloud saved to its file), waits Down, and
-// starts both again from their files. The worker process runs on and must reconnect.
+// restartStack stops the server process and the cloud (the cloud saved to its file), waits
+// Down, and starts both again from their files. The worker process runs on and must reconnect,
+// and so must this process's client.
 func (r *rig) restartStack(ctx context.Context) (Restart, error) {
 	var rs Restart
 	t0 := time.Now()
 	err := r.pilot.SwapCloud(func(old *sim.Cloud) (*sim.Cloud, error) {
-		if err := r.server.Stop(); err != nil {
+		err := r.server.stop()
+		r.server = nil
+		if err != nil {
 			return nil, fmt.Errorf("stop the Temporal server: %w", err)
 		}
 		r.stopSave()
@@ -395,7 +397,7 @@ func (r *rig) restartStack(ctx context.Context) (Restart, error) {
 		if err := r.openCloud(); err != nil {
 			return nil, err
 		}
-		srv, err := devserver.Start(ctx, r.srvOpts)
+		srv, err := r.startServer(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("restart the Temporal server from %s: %w", filepath.Join(r.dir, devserver.DBFileName), err)
 		}
@@ -605,7 +607,7 @@ func (r *rig) close() {
 		r.cloud.Close()
 	}
 	if r.server != nil {
-		_ = r.server.Stop()
+		_ = r.server.stop()
 	}
 	for _, f := range []*os.File{r.workerOut, r.serverLog} {
 		if f != nil {
@@ -628,6 +630,8 @@ func (c confirmer) ConfirmTask(ctx context.Context, workflowID string, req workf
 	_, err := c.r.ops.Confirm(actx, workflowID, req, false)
 	return err
 }
+
+func (r *rig) frontend() string { return fmt.Sprintf("127.0.0.1:%d", r.frontendPort) }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

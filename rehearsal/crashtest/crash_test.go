@@ -8,11 +8,14 @@ import (
 	"time"
 )
 
-// TestMain lets the test binary be the rehearsal's worker process too: Run starts this very
-// executable with the worker role, as the command does.
+// TestMain lets the test binary be the rehearsal's worker and server processes too: Run
+// starts this very executable in those roles, as the command does.
 func TestMain(m *testing.M) {
 	if isWorker() {
 		os.Exit(workerMain())
+	}
+	if isServer() {
+		os.Exit(serverMain())
 	}
 	os.Exit(m.Run())
 }

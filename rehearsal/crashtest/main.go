@@ -1,8 +1,8 @@
 // Command crashtest is the crash-and-restart rehearsal: a generated fleet upgrades on the
 // embedded Temporal server against the simulated cloud while the worker — the production
 // worker (worker/app.Run) in a process of its own — is killed with SIGKILL several times at
-// random moments, and the stack (the Temporal server from its SQLite file, the simulated cloud
-// from its saved state) is stopped and restarted once. It passes when every tenant upgrades,
+// random moments, and the stack (the embedded Temporal server, also a process of its own, from
+// its SQLite file; the simulated cloud from its saved state) is stopped and restarted once. It passes when every tenant upgrades,
 // the cloud counts one Work 365 import per tenant (one more only where the scenario made an
 // import fail on purpose) and one portal uninstall and reinstall where due, and every task the
 // simulated people confirmed is in the results exactly once. It prints what it measured.
@@ -26,6 +26,9 @@ import (
 func main() {
 	if isWorker() {
 		os.Exit(workerMain())
+	}
+	if isServer() {
+		os.Exit(serverMain())
 	}
 	var o Options
 	flag.IntVar(&o.Tenants, "tenants", 200, "tenants in the generated fleet")
