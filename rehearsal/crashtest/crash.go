@@ -133,8 +133,9 @@ type rig struct {
 	workerOut  *os.File
 	serverLog  *os.File
 
-	mu       sync.Mutex
-	attempts map[string]int // workflowID|taskID → confirmation attempts
+	mu        sync.Mutex
+	attempts  map[string]int // workflowID|taskID → confirmation attempts
+	closeOnce sync.Once
 }
 
 func (r *rig) logf(format string, args ...any) {
@@ -185,7 +186,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, fmt.Errorf("%d problems (state kept in %s): %s", len(rep.Problems), r.dir, strings.Join(rep.Problems, "; "))
 	}
 	if o.StateDir == "" {
-		defer func() { _ = os.RemoveAll(r.dir) }()
+		// Stopped first: the cloud's last save would create the folder again.
+		r.close()
+		_ = os.RemoveAll(r.dir)
 	}
 	return rep, nil
 }
@@ -576,8 +579,10 @@ func (r *rig) check(ctx context.Context, launched []ops.Launched, rep *Report) e
 	return nil
 }
 
-// close stops everything still running.
-func (r *rig) close() {
+// close stops everything still running (once).
+func (r *rig) close() { r.closeOnce.Do(r.stopAll) }
+
+func (r *rig) stopAll() {
 	if r.worker != nil {
 		select {
 		case <-r.workerDone:
