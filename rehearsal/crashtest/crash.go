@@ -24,6 +24,7 @@ import (
 
 	"github.com/csp-ops/work365-upgrade/activities"
 	"github.com/csp-ops/work365-upgrade/activities/notify"
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/rehearsal/autopilot"
 	"github.com/csp-ops/work365-upgrade/rehearsal/devserver"
@@ -268,14 +269,7 @@ func (r *rig) up(ctx context.Context) error {
 	speed := r.o.Speed
 	r.pilot = autopilot.New(r.cloud, confirmer{r}, autopilot.Options{
 		Sleep: func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(time.Duration(float64(d) / speed))
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-				return nil
-			}
+			return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
 		},
 		// A confirmation goes on being sent while the worker or the server is down.
 		ConfirmAttempts: 200,

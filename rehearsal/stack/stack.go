@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/ops/inventory"
@@ -144,14 +145,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	speed := o.Speed
 	s.Autopilot = autopilot.New(s.Cloud, confirmer{s.Ops}, autopilot.Options{
 		Sleep: func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(time.Duration(float64(d) / speed))
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-				return nil
-			}
+			return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
 		},
 	})
 	s.cleanup = append(s.cleanup, s.Autopilot.Close)
