@@ -400,6 +400,23 @@ func (a *Activities) StartPortalUninstall(ctx context.Context, t TenantRef) (Asy
 	if sol == nil {
 		return op, nil
 	}
+	// A retry whose earlier attempt started the uninstall (its answer lost, or its worker
+	// killed) follows that operation: Dataverse refuses a second start while the first runs
+	// (0x80071151), which would fail the upgrade. The orchestrator uninstalls nothing else.
+	me, err := a.Dataverse.WhoAmI(ctx, t.OrgURL)
+	if err != nil {
+		return op, classify(err, "identify the orchestrator's application user")
+	}
+	running, err := a.Dataverse.ListUnfinishedAsyncOperations(ctx, t.OrgURL, me.UserID)
+	if err != nil {
+		return op, classify(err, "look for a portal uninstall already started")
+	}
+	for _, o := range running {
+		if strings.Contains(strings.ToLower(o.Name), "uninstall") {
+			op.OperationID = o.AsyncOperationID
+			return op, nil
+		}
+	}
 	resp, err := a.Dataverse.UninstallSolutionAsync(ctx, t.OrgURL, a.Names.PortalSolutionUniqueName)
 	if err != nil {
 		return op, classify(err, "start the portal uninstall")

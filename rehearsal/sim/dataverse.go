@@ -205,30 +205,8 @@ func (k *call) dvImport() {
 	}
 	job := &importJob{id: strings.ToLower(body.ImportJobID), key: c.newID(), solutionName: pkg.UniqueName, op: op, holding: body.HoldingSolution}
 	op.job = job
-	op.apply = func(at time.Time) {
-		if op.fails {
-			t.counters.ImportsFailed++
-			return
-		}
-		t.counters.ImportsSucceeded++
-		switch {
-		case strings.EqualFold(pkg.UniqueName, n.SolutionUniqueName) && body.HoldingSolution:
-			o.put(&solution{id: c.newID(), uniqueName: n.HoldingSolutionName(), friendlyName: "Work 365 (upgrade)", version: pkg.Version, managed: true, installedOn: at})
-			o.serviceRoleExists = true
-		case strings.EqualFold(pkg.UniqueName, n.SolutionUniqueName):
-			if s := o.get(n.SolutionUniqueName); s != nil {
-				s.version = pkg.Version
-			} else {
-				o.put(&solution{id: c.newID(), uniqueName: n.SolutionUniqueName, friendlyName: "Work 365", version: pkg.Version, managed: true, installedOn: at})
-			}
-			o.serviceRoleExists = true
-		case strings.EqualFold(pkg.UniqueName, n.PortalSolutionUniqueName):
-			o.put(&solution{id: c.newID(), uniqueName: n.PortalSolutionUniqueName, friendlyName: "Work 365 Portal", version: pkg.Version, managed: true, installedOn: at})
-			t.counters.PortalInstalls++
-		default:
-			o.put(&solution{id: c.newID(), uniqueName: pkg.UniqueName, friendlyName: pkg.UniqueName, version: pkg.Version, managed: pkg.Managed, installedOn: at})
-		}
-	}
+	op.recipe = opRecipe{Kind: recipeImport, Solution: pkg.UniqueName, Version: pkg.Version, Managed: pkg.Managed, Holding: body.HoldingSolution}
+	op.apply = c.applier(t, op)
 	o.addOp(op)
 	o.importJobs[job.id] = job
 	o.importJobs[strings.ToLower(job.key)] = job
@@ -274,16 +252,8 @@ func (k *call) dvUninstall() {
 		}
 	}
 	op := &asyncOp{id: c.newID(), name: opNameUninstall, opType: 104, created: k.now, owner: o.appUserID, full: spec.Duration, done: k.now.Add(spec.Duration), fails: fails, message: msg, solutionOp: true}
-	name := s.uniqueName
-	op.apply = func(time.Time) {
-		if op.fails {
-			return
-		}
-		o.remove(name)
-		if strings.EqualFold(name, c.names.PortalSolutionUniqueName) {
-			t.counters.PortalUninstalls++
-		}
-	}
+	op.recipe = opRecipe{Kind: recipeUninstall, Solution: s.uniqueName}
+	op.apply = c.applier(t, op)
 	o.addOp(op)
 	t.counters.Uninstalls++
 	writeJSON(k.w, http.StatusOK, map[string]any{

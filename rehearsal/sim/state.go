@@ -133,6 +133,7 @@ type asyncOp struct {
 	fails       bool
 	message     string
 	applied     bool
+	recipe      opRecipe
 	apply       func(now time.Time)
 	job         *importJob
 	solutionOp  bool

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -34,6 +35,9 @@ type Options struct {
 	NoInstanceDiscovery bool
 	Notifier            activities.Notifier
 	Logger              *zap.Logger
+	// PollInterval, when set, is how often a running import or uninstall is read (rehearsals
+	// at high simulated speed read more often; activities.Activities.PollInterval).
+	PollInterval time.Duration
 }
 
 // BuildActivities makes the activities with the real adapters.
