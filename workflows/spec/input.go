@@ -248,7 +248,7 @@ func Printable(s string, max int) string {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == 0x1b { // ESC: skip the whole sequence
-			i += escapeLen(s[i:])
+			i += EscapeSequenceLen(s[i:])
 			continue
 		}
 		i += size
@@ -270,9 +270,10 @@ func Printable(s string, max int) string {
 	return b.String()
 }
 
-// escapeLen is the length of the escape sequence at the start of s (which starts with ESC):
-// CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \), or ESC and one character.
-func escapeLen(s string) int {
+// EscapeSequenceLen is the length of the terminal escape sequence at the start of s (which
+// starts with ESC): CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \), or ESC and one
+// character.
+func EscapeSequenceLen(s string) int {
 	if len(s) < 2 {
 		return len(s)
 	}
