@@ -127,11 +127,14 @@ func At(path string, line int, format string, args ...any) error {
 
 // FieldAt returns the dotted path ("tenants[2].window.start") of the key on line in root, or
 // "" when no key is on that line.
-func FieldAt(root *yaml.Node, line int) string {
-	var best string
+func FieldAt(root *yaml.Node, line int) string { return fieldAt(root, line, "") }
+
+// fieldAt is FieldAt preferring, among keys on the same line (flow style), the one named key.
+func fieldAt(root *yaml.Node, line int, key string) string {
+	var first, named string
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
-		if n == nil || best != "" {
+		if n == nil || named != "" {
 			return
 		}
 		switch n.Kind {
@@ -146,10 +149,15 @@ func FieldAt(root *yaml.Node, line int) string {
 				if path != "" {
 					p = path + "." + k.Value
 				}
-				walk(v, p)
-				if best == "" && (k.Line == line || v.Line == line && v.Kind == yaml.ScalarNode) {
-					best = p
+				if k.Line == line || v.Line == line && v.Kind == yaml.ScalarNode {
+					if first == "" {
+						first = p
+					}
+					if key != "" && k.Value == key && named == "" {
+						named = p
+					}
 				}
+				walk(v, p)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
@@ -158,7 +166,49 @@ func FieldAt(root *yaml.Node, line int) string {
 		}
 	}
 	walk(root, "")
-	return best
+	if named != "" {
+		return named
+	}
+	return first
+}
+
+// LineOf returns the line of the key at a dotted path ("notify.webhooks[1].name") in root, or
+// of its closest parent present in the file; 0 when none is.
+func LineOf(root *yaml.Node, field string) int {
+	cur := root
+	if cur != nil && cur.Kind == yaml.DocumentNode && len(cur.Content) > 0 {
+		cur = cur.Content[0]
+	}
+	line := 0
+	for _, part := range strings.Split(field, ".") {
+		name, idx := part, -1
+		if i := strings.IndexByte(part, '['); i > 0 && strings.HasSuffix(part, "]") {
+			name = part[:i]
+			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
+		}
+		if cur == nil || cur.Kind != yaml.MappingNode {
+			return line
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(cur.Content); i += 2 {
+			if cur.Content[i].Value == name {
+				line, next = cur.Content[i].Line, cur.Content[i+1]
+				break
+			}
+		}
+		if next == nil {
+			return line
+		}
+		cur = next
+		if idx >= 0 {
+			if cur.Kind != yaml.SequenceNode || idx >= len(cur.Content) {
+				return line
+			}
+			cur = cur.Content[idx]
+			line = cur.Line
+		}
+	}
+	return line
 }
 
 func problem(path string, root *yaml.Node, msg string) *Problem {
@@ -169,7 +219,7 @@ func problem(path string, root *yaml.Node, msg string) *Problem {
 	}
 	if m := notFoundRE.FindStringSubmatch(p.Msg); m != nil {
 		p.Field, p.Msg = m[1], "unknown field (not a key of "+m[2]+"; check its spelling)"
-		if f := FieldAt(root, p.Line); f != "" {
+		if f := fieldAt(root, p.Line, m[1]); f != "" {
 			p.Field = f
 		}
 		return p
