@@ -55,7 +55,7 @@ func TestLaunchRefusesAnInvalidInventoryBeforeConnecting(t *testing.T) {
 	// The address is unreachable: the error must come from the file, before any connection.
 	_, err := runCLI("launch", p, "--address", "127.0.0.1:1")
 	require.Error(t, err)
-	require.Contains(t, err.Error(), p+":2: tenant nope: tenantId")
+	require.Contains(t, err.Error(), p+":2: tenant \"nope\": tenantId")
 }
 
 func TestConfirmNeedsAudienceAndWho(t *testing.T) {

@@ -95,7 +95,7 @@ func ParseWith(path string, data []byte, r Rules) (*Inventory, error) {
 		return nil, err
 	}
 	if len(root.Content) == 0 {
-		return nil, fmt.Errorf("%s: the inventory is empty: it needs a tenants: list", path)
+		return nil, fmt.Errorf("%s: tenants: the inventory is empty: it needs a tenants: list", path)
 	}
 	doc := root.Content[0]
 	defaults, tenants := child(doc, "defaults"), child(doc, "tenants")
@@ -172,7 +172,7 @@ func ParseWith(path string, data []byte, r Rules) (*Inventory, error) {
 		}
 		key := strings.ToLower(t.TenantID) + "/" + t.TargetVersion
 		if first, dup := seen[key]; dup && t.TenantID != "" {
-			errs = append(errs, yamlfile.At(path, lineOf(n, nil, "tenantId"), "tenantId: %s is already listed at line %d (one upgrade per tenant and version)", t.TenantID, first))
+			errs = append(errs, yamlfile.At(path, lineOf(n, nil, "tenantId"), "tenantId: %q is already listed at line %d (one upgrade per tenant and version)", t.TenantID, first))
 		} else {
 			seen[key] = n.Line
 		}
@@ -259,7 +259,7 @@ func label(t spec.Tenant) string {
 		return fmt.Sprintf("%q", t.DisplayName)
 	}
 	if t.TenantID != "" {
-		return t.TenantID
+		return fmt.Sprintf("%q", t.TenantID)
 	}
 	return "(unnamed)"
 }

@@ -54,7 +54,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 	msg := err.Error()
 	require.Contains(t, msg, `fleet.yaml:13: tenant "B": tenantId: "not-a-guid" is not an Entra tenant ID`)
 	require.Contains(t, msg, `fleet.yaml:18: tenant "B": window.start: "soon"`)
-	require.Contains(t, msg, `fleet.yaml:19: tenantId: 00000000-0000-0000-0000-000000000001 is already listed at line 8`)
+	require.Contains(t, msg, `fleet.yaml:19: tenantId: "00000000-0000-0000-0000-000000000001" is already listed at line 8`)
 }
 
 func TestUnknownKeyAndDefaultsLine(t *testing.T) {

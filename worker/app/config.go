@@ -217,11 +217,16 @@ func (c Config) Validate() error {
 // LoadConfig reads a YAML configuration file; errors name file:line. Environment variables
 // TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE override the file.
 func LoadConfig(path string) (Config, error) {
-	var c Config
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return c, fmt.Errorf("read worker config: %w", err)
+		return Config{}, fmt.Errorf("read worker config: %w", err)
 	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig is LoadConfig of data read from path.
+func ParseConfig(path string, data []byte) (Config, error) {
+	var c Config
 	if err := yamlfile.Decode(path, data, &c); err != nil {
 		return c, err
 	}
