@@ -26,14 +26,7 @@ func TestDiscoverTenantsFromBearerChallenge(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	defer srv.Close()
-	target, _ := url.Parse(srv.URL)
-	hc := srv.Client()
-	base := hc.Transport
-	hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r = r.Clone(r.Context())
-		r.URL.Host = target.Host
-		return base.RoundTrip(r)
-	})
+	hc := routedTo(srv)
 	resolve := DiscoverTenants(hc)
 	for i := 0; i < 2; i++ {
 		tenant, err := resolve(context.Background(), "https://Contoso.crm.dynamics.com/")
@@ -43,6 +36,19 @@ func TestDiscoverTenantsFromBearerChallenge(t *testing.T) {
 	require.Equal(t, 1, calls, "remembered per organisation")
 	_, err := resolve(context.Background(), "http://contoso")
 	require.Error(t, err)
+}
+
+// routedTo is a client that sends every request, whatever its host, to srv.
+func routedTo(srv *httptest.Server) *http.Client {
+	target, _ := url.Parse(srv.URL)
+	hc := srv.Client()
+	base := hc.Transport
+	hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.URL.Host = target.Host
+		return base.RoundTrip(r)
+	})
+	return hc
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -109,14 +115,7 @@ func TestGuardRefusesHostsAndForeignTenantsBeforeAnyToken(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	defer srv.Close()
-	target, _ := url.Parse(srv.URL)
-	hc := srv.Client()
-	base := hc.Transport
-	hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r = r.Clone(r.Context())
-		r.URL.Host = target.Host
-		return base.RoundTrip(r)
-	})
+	hc := routedTo(srv)
 	var tokens atomic.Int32
 	src := msapi.TokenSource(func(ctx context.Context, tenantID, scope string) (string, error) {
 		tokens.Add(1)
