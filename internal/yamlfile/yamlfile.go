@@ -145,9 +145,9 @@ func fieldAt(root *yaml.Node, line int, key string) string {
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
-				p := k.Value
+				p := Key(k.Value)
 				if path != "" {
-					p = path + "." + k.Value
+					p = path + "." + p
 				}
 				if k.Line == line || v.Line == line && v.Kind == yaml.ScalarNode {
 					if first == "" {
@@ -171,6 +171,21 @@ func fieldAt(root *yaml.Node, line int, key string) string {
 	}
 	return first
 }
+
+var plainKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Key is how a mapping key appears in a field path: as written when it is a plain name,
+// quoted otherwise (a key may hold spaces, dots, colons or newlines).
+func Key(k string) string {
+	if plainKeyRE.MatchString(k) {
+		return k
+	}
+	return strconv.Quote(k)
+}
+
+// FieldPattern matches a field as problems name it: (document), or a dotted path of keys
+// (plain or quoted) with list indexes, like tenants[2].window.start.
+const FieldPattern = `(\(document\)|("([^"\\]|\\.)*"|[A-Za-z0-9_-]+)(\[[0-9]+\])*(\.("([^"\\]|\\.)*"|[A-Za-z0-9_-]+)(\[[0-9]+\])*)*)`
 
 // LineOf returns the line of the key at a dotted path ("notify.webhooks[1].name") in root, or
 // of its closest parent present in the file; 0 when none is.
@@ -218,7 +233,7 @@ func problem(path string, root *yaml.Node, msg string) *Problem {
 		p.Msg = m[2]
 	}
 	if m := notFoundRE.FindStringSubmatch(p.Msg); m != nil {
-		p.Field, p.Msg = m[1], "unknown field (not a key of "+m[2]+"; check its spelling)"
+		p.Field, p.Msg = Key(m[1]), "unknown field (not a key of "+m[2]+"; check its spelling)"
 		if f := fieldAt(root, p.Line, m[1]); f != "" {
 			p.Field = f
 		}

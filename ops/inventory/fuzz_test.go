@@ -4,11 +4,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/csp-ops/work365-upgrade/internal/yamlfile"
 )
 
 // problemLine is what every line of a rejection looks like: the file, the line where one
 // exists, then the field (for a tenant, after its name), then the problem.
-var problemLine = regexp.MustCompile(`^fuzz\.yaml(:[0-9]+)?: (tenant ("([^"\\]|\\.)*"|\(unnamed\)): )?[A-Za-z(][A-Za-z0-9_.()\[\]]*: \S`)
+var problemLine = regexp.MustCompile(`^fuzz\.yaml(:[0-9]+)?: (tenant ("([^"\\]|\\.)*"|\(unnamed\)): )?` + yamlfile.FieldPattern + `: \S`)
 
 // FuzzInventory: no input panics, and every rejection names file:line and the field. The seed
 // corpus is testdata/fuzz/FuzzInventory; longer: go test -fuzz FuzzInventory -fuzztime 60s ./ops/inventory

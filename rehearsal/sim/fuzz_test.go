@@ -4,9 +4,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/csp-ops/work365-upgrade/internal/yamlfile"
 )
 
-var scenarioProblem = regexp.MustCompile(`^fuzz\.yaml(:[0-9]+)?: [A-Za-z(][A-Za-z0-9_.()\[\]-]*: \S`)
+var scenarioProblem = regexp.MustCompile(`^fuzz\.yaml(:[0-9]+)?: ` + yamlfile.FieldPattern + `: \S`)
 
 // FuzzScenario: no input panics or runs away (aliases are bounded by the shared decoder), and
 // every rejection names file:line and the field. Seed corpus: testdata/fuzz/FuzzScenario;

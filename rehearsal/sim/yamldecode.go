@@ -92,9 +92,9 @@ func (d *nodeDecoder) lineOf(path string) int {
 
 func join(path, key string) string {
 	if path == "" {
-		return key
+		return yamlfile.Key(key)
 	}
-	return path + "." + key
+	return path + "." + yamlfile.Key(key)
 }
 
 func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {

@@ -4,9 +4,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/csp-ops/work365-upgrade/internal/yamlfile"
 )
 
-var configProblem = regexp.MustCompile(`^fuzz\.yaml(:[0-9]+)?: [A-Za-z(][A-Za-z0-9_.()\[\]]*: \S`)
+var configProblem = regexp.MustCompile(`^fuzz\.yaml(:[0-9]+)?: ` + yamlfile.FieldPattern + `: \S`)
 
 // FuzzWorkerConfig: no input panics, and every rejection names file:line (where the key is in
 // the file) and the key. Seed corpus: testdata/fuzz/FuzzWorkerConfig; longer:
