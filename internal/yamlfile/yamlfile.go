@@ -184,8 +184,9 @@ func Key(k string) string {
 }
 
 // FieldPattern matches a field as problems name it: (document), or a dotted path of keys
-// (plain or quoted) with list indexes, like tenants[2].window.start.
-const FieldPattern = `(\(document\)|("([^"\\]|\\.)*"|[A-Za-z0-9_-]+)(\[[0-9]+\])*(\.("([^"\\]|\\.)*"|[A-Za-z0-9_-]+)(\[[0-9]+\])*)*)`
+// (plain or quoted) with list indexes, like tenants[2].window.start ([0].name when the file
+// is a list).
+const FieldPattern = `(\(document\)|("([^"\\]|\\.)*"|[A-Za-z0-9_-]+|\[[0-9]+\])(\[[0-9]+\])*(\.("([^"\\]|\\.)*"|[A-Za-z0-9_-]+)(\[[0-9]+\])*)*)`
 
 // LineOf returns the line of the key at a dotted path ("notify.webhooks[1].name") in root, or
 // of its closest parent present in the file; 0 when none is.
