@@ -50,6 +50,12 @@ type TenantRef struct {
 	OrgURL   string `json:"orgUrl"`
 }
 
+// bind makes every Dataverse call under ctx refuse an organisation that reports a tenant
+// other than t.TenantID (dataverse.Guard checks it before a token is minted).
+func (t TenantRef) bind(ctx context.Context) context.Context {
+	return dataverse.ExpectTenant(ctx, t.TenantID)
+}
+
 // WindowTimes is a downtime window resolved in the tenant's time zone.
 type WindowTimes struct {
 	Opens  time.Time `json:"opens"`
@@ -78,6 +84,7 @@ type Discovery struct {
 
 // Discover reads the installed Work 365 and portal solutions.
 func (a *Activities) Discover(ctx context.Context, t TenantRef) (Discovery, error) {
+	ctx = t.bind(ctx)
 	if _, err := a.Dataverse.WhoAmI(ctx, t.OrgURL); err != nil {
 		return Discovery{}, classify(err, "connect to Dynamics "+t.OrgURL)
 	}
@@ -152,6 +159,7 @@ func (r PrerequisiteReport) Check(id string) (Check, bool) {
 // CheckPrerequisites verifies the runbook's prerequisites table. It reports; deciding what
 // blocks is the workflow's job.
 func (a *Activities) CheckPrerequisites(ctx context.Context, in PrerequisiteInput) (PrerequisiteReport, error) {
+	ctx = in.Tenant.bind(ctx)
 	t := in.Tenant
 	skus, err := a.Graph.ListSubscribedSkus(ctx, t.TenantID)
 	if err != nil {
@@ -210,6 +218,7 @@ func (a *Activities) CheckPrerequisites(ctx context.Context, in PrerequisiteInpu
 // CheckServiceRole re-checks that the service account holds the Work 365 Service role (after
 // the import, when the old solution had no such role).
 func (a *Activities) CheckServiceRole(ctx context.Context, in PrerequisiteInput) (bool, error) {
+	ctx = in.Tenant.bind(ctx)
 	u, err := a.Dataverse.FindSystemUser(ctx, in.Tenant.OrgURL, in.ServiceAccountUPN)
 	if err != nil {
 		return false, classify(err, "read the Dynamics user "+in.ServiceAccountUPN)
@@ -219,17 +228,20 @@ func (a *Activities) CheckServiceRole(ctx context.Context, in PrerequisiteInput)
 
 // Freeze freezes Work 365 activity (idempotent).
 func (a *Activities) Freeze(ctx context.Context, t TenantRef) error {
+	ctx = t.bind(ctx)
 	return classify(a.Work365.SetFrozen(ctx, t.OrgURL, true), "freeze Work 365 activity")
 }
 
 // Unfreeze unfreezes Work 365 activity (idempotent).
 func (a *Activities) Unfreeze(ctx context.Context, t TenantRef) error {
+	ctx = t.bind(ctx)
 	return classify(a.Work365.SetFrozen(ctx, t.OrgURL, false), "unfreeze Work 365 activity")
 }
 
 // DrainJobs succeeds when no Work 365 job is pending; otherwise it fails with the count, and
 // the retry policy polls it.
 func (a *Activities) DrainJobs(ctx context.Context, t TenantRef) error {
+	ctx = t.bind(ctx)
 	n, err := a.Work365.CountPendingJobs(ctx, t.OrgURL)
 	if err != nil {
 		return classify(err, "count pending Work 365 jobs")
@@ -392,6 +404,7 @@ type AsyncOp struct {
 // StartPortalUninstall starts uninstalling the Work 365 portal solution; nothing to do when it
 // is already gone (an earlier attempt got through).
 func (a *Activities) StartPortalUninstall(ctx context.Context, t TenantRef) (AsyncOp, error) {
+	ctx = t.bind(ctx)
 	op := AsyncOp{Tenant: t, What: "portal uninstall"}
 	sol, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.PortalSolutionUniqueName)
 	if err != nil {
@@ -427,6 +440,7 @@ func (a *Activities) StartPortalUninstall(ctx context.Context, t TenantRef) (Asy
 
 // WaitForAsyncOperation polls an asynchronous operation, heartbeating, until it completes.
 func (a *Activities) WaitForAsyncOperation(ctx context.Context, op AsyncOp) error {
+	ctx = op.Tenant.bind(ctx)
 	if op.OperationID == "" {
 		return nil
 	}
@@ -480,6 +494,7 @@ type ImportStarted struct {
 // unfinished import operation, which is then followed instead of starting another.
 // https://learn.microsoft.com/en-us/power-platform/alm/solution-async
 func (a *Activities) StartImport(ctx context.Context, in ImportInput) (ImportStarted, error) {
+	ctx = in.Tenant.bind(ctx)
 	st := ImportStarted{Tenant: in.Tenant, ImportJobID: in.ImportJobID}
 	if in.Holding {
 		staged, err := a.Dataverse.GetSolution(ctx, in.Tenant.OrgURL, a.Names.HoldingSolutionName())
@@ -544,6 +559,7 @@ type ImportProgress struct {
 // formatted results.
 // https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/reference/importsolutionasync
 func (a *Activities) WaitForImport(ctx context.Context, st ImportStarted) (ImportProgress, error) {
+	ctx = st.Tenant.bind(ctx)
 	if st.Already == "" && st.AsyncOperationID == "" && st.ImportJobID == "" {
 		return ImportProgress{}, permanent(ErrMisconfigured, "no import to wait for")
 	}
@@ -613,6 +629,7 @@ type SolutionState struct {
 // initialisation reads Work 365's record of Begin Upgrade for the target version; it is empty
 // when the record is about another version or absent.
 func (a *Activities) initialisation(ctx context.Context, c UpgradeCheck) (string, error) {
+	ctx = c.Tenant.bind(ctx)
 	in, err := a.Work365.Initialisation(ctx, c.Tenant.OrgURL)
 	var me *msapi.Error
 	switch {
@@ -628,6 +645,7 @@ func (a *Activities) initialisation(ctx context.Context, c UpgradeCheck) (string
 }
 
 func (a *Activities) solutionState(ctx context.Context, t TenantRef) (SolutionState, error) {
+	ctx = t.bind(ctx)
 	var s SolutionState
 	main, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.SolutionUniqueName)
 	if err != nil {
@@ -744,6 +762,7 @@ type ConsentState struct {
 
 // VerifyConsent looks for the Work 365 app's service principal and tenant-wide grants.
 func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentState, error) {
+	ctx = t.bind(ctx)
 	sp, err := a.Graph.FindServicePrincipal(ctx, t.TenantID, a.Names.AppID)
 	if err != nil {
 		var me *msapi.Error

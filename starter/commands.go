@@ -29,6 +29,9 @@ type globals struct {
 	timeout  time.Duration
 	// dialFn replaces the connection to Temporal (tests).
 	dialFn func(ctx context.Context) (ops.Ops, func(), error)
+	// clouds and orgHostSuffixes are the Dataverse hosts an inventory may name (the worker
+	// checks its own list again before any token is minted).
+	clouds, orgHostSuffixes []string
 }
 
 func newRoot() *cobra.Command { return newRootWith(&globals{}) }
@@ -62,7 +65,9 @@ func newRootWith(g *globals) *cobra.Command {
 	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
 	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
-	root.AddCommand(planCmd(), preflightCmd(g), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
+	f.StringSliceVar(&g.clouds, "dataverse-cloud", []string{spec.CloudPublic}, "Dataverse clouds orgUrl may name: "+strings.Join(spec.Clouds(), ", "))
+	f.StringSliceVar(&g.orgHostSuffixes, "org-host-suffix", nil, "further Dataverse host suffixes orgUrl may end with, e.g. .crm.dynamics.com")
+	root.AddCommand(planCmd(g), preflightCmd(g), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
 	return root
 }
 
@@ -103,13 +108,24 @@ func (g *globals) onUpgrade(cmd *cobra.Command, idOrTenant string, fn func(ctx c
 	})
 }
 
-func planCmd() *cobra.Command {
+// loadInventory is the one validation plan, launch and fleet launch share: the whole file,
+// every problem in one pass, against the clock (a closed window is refused) and the allowed
+// Dataverse hosts.
+func (g *globals) loadInventory(path string) (*inventory.Inventory, error) {
+	hosts, err := spec.HostSuffixesFor(g.clouds, g.orgHostSuffixes)
+	if err != nil {
+		return nil, fmt.Errorf("--dataverse-cloud/--org-host-suffix: %w", err)
+	}
+	return inventory.LoadWith(path, inventory.Rules{Now: time.Now(), OrgHostSuffixes: hosts})
+}
+
+func planCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "plan INVENTORY",
 		Short: "Validate an inventory and show what each tenant will go through; starts nothing",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := inventory.Load(args[0])
+			inv, err := g.loadInventory(args[0])
 			if err != nil {
 				return err
 			}
@@ -189,7 +205,7 @@ func launchCmd(g *globals) *cobra.Command {
 		Short: "Start an upgrade per tenant of an inventory (nothing starts unless the whole file is valid)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := inventory.Load(args[0])
+			inv, err := g.loadInventory(args[0])
 			if err != nil {
 				return err
 			}
@@ -408,8 +424,12 @@ func confirmCmd(g *globals) *cobra.Command {
 			if strings.TrimSpace(by) == "" {
 				return fmt.Errorf("--by is required: who did the task")
 			}
+			req := workflows.ConfirmRequest{TaskID: args[1], As: aud, By: by, Note: note, Decision: decision}
+			if err := req.CheckText(); err != nil {
+				return err
+			}
 			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
-				c, err := o.Confirm(ctx, id, workflows.ConfirmRequest{TaskID: args[1], As: aud, By: by, Note: note, Decision: decision}, bySignal)
+				c, err := o.Confirm(ctx, id, req, bySignal)
 				if err != nil {
 					return err
 				}
@@ -437,6 +457,9 @@ func startNowCmd(g *globals) *cobra.Command {
 		Short: "Open an upgrade's downtime window now",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := (workflows.OperatorRequest{By: by, Note: note}).CheckText(); err != nil {
+				return err
+			}
 			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				if err := o.StartNow(ctx, id, workflows.OperatorRequest{By: by, Note: note}); err != nil {
 					return err
@@ -458,6 +481,9 @@ func moveWindowCmd(g *globals) *cobra.Command {
 		Short: "Move an upgrade's downtime window (local time of the tenant)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := (workflows.MoveWindowRequest{By: by, Note: note, Window: spec.Window{Start: start, Length: length}}).CheckText(); err != nil {
+				return err
+			}
 			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				if err := o.MoveWindow(ctx, id, workflows.MoveWindowRequest{By: by, Note: note, Window: spec.Window{Start: start, Length: length}}); err != nil {
 					return err
@@ -483,6 +509,9 @@ func cancelCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if by == "" || reason == "" {
 				return fmt.Errorf("--by and --reason are required")
+			}
+			if err := (workflows.OperatorRequest{By: by, Note: reason}).CheckText(); err != nil {
+				return err
 			}
 			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				if err := o.Cancel(ctx, id); err != nil {

@@ -55,7 +55,7 @@ func fleetLaunchCmd(g *globals) *cobra.Command {
 		Short: "Start the fleet of an inventory (nothing starts unless the whole file is valid)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := inventory.Load(args[0])
+			inv, err := g.loadInventory(args[0])
 			if err != nil {
 				return err
 			}
@@ -216,6 +216,9 @@ func fleetApproveCmd(g *globals) *cobra.Command {
 		Short: "Approve the gate after a wave so the next wave starts",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := (workflows.WaveApproval{Wave: args[1], By: by, Why: why}).CheckText(); err != nil {
+				return err
+			}
 			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
 				if err := o.FleetAction(ctx, fleetID(args[0]), workflows.UpdateApproveWave, workflows.WaveApproval{Wave: args[1], By: by, Why: why}); err != nil {
 					return err
@@ -237,6 +240,9 @@ func fleetOperatorCmd(g *globals, use, update, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := (workflows.OperatorRequest{By: by, Note: note}).CheckText(); err != nil {
+				return err
+			}
 			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
 				if err := o.FleetAction(ctx, fleetID(args[0]), update, workflows.OperatorRequest{By: by, Note: note}); err != nil {
 					return err

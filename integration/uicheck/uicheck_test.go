@@ -33,7 +33,7 @@ const (
 	chromium    = "/usr/bin/chromium"
 	stuckQuery  = "WorkWaitingOn = 'global-admin' AND WorkUpgradeStage = 'registration' AND ExecutionStatus = 'Running'"
 	tenantName  = "Litware stuck at consent"
-	namespace   = "default"
+	namespace   = stack.DefaultNamespace
 	browserWait = 60 * time.Second
 )
 

@@ -42,7 +42,9 @@ func run() error {
 	headless := flag.Bool("headless", false, "exit when every tenant has finished instead of keeping the UI up")
 	temporalAddr := flag.String("temporal-address", "", "use this Temporal server instead of embedding one")
 	fleet := flag.String("fleet", "example", "fleet name (search attribute WorkFleet)")
-	namespace := flag.String("namespace", "default", "Temporal namespace (use a separate one beside production workers)")
+	namespace := flag.String("namespace", stack.DefaultNamespace, "Temporal namespace (\"default\" is refused with --temporal-address unless --force-production-names)")
+	taskQueue := flag.String("task-queue", stack.DefaultTaskQueue, "task queue of the rehearsal's worker (the production queue is refused with --temporal-address unless --force-production-names)")
+	force := flag.Bool("force-production-names", false, "allow namespace \"default\" and the production task queue on --temporal-address (only for a server that serves no real tenant)")
 	logFormat := flag.String("log-format", "console", "worker log format: console or json")
 	logLevel := flag.String("log-level", "info", "worker log level")
 	logFile := flag.String("log-file", "", "worker log file (default: worker.log in the state folder; - for stderr)")
@@ -68,7 +70,8 @@ func run() error {
 	defer stop()
 
 	fmt.Printf("Starting the rehearsal stack (%d tenants, simulated time x%.0f)…\n", len(scn.Tenants), *speed)
-	opts := stack.Options{TemporalAddress: *temporalAddr, Namespace: *namespace, StateDir: *state, Scenario: scn, Speed: *speed, Logger: logger}
+	opts := stack.Options{TemporalAddress: *temporalAddr, Namespace: *namespace, TaskQueue: *taskQueue, ForceProductionNames: *force,
+		StateDir: *state, Scenario: scn, Speed: *speed, Logger: logger}
 	if *temporalAddr == "" {
 		opts.UIPort = *uiPort
 	} else {

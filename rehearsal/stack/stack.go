@@ -30,11 +30,26 @@ import (
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
+// A rehearsal's Temporal names differ from production's ("default" and app.TaskQueue), so a
+// rehearsal pointed at a production server never serves real tenants with simulated workers,
+// nor hands simulated tenants to the production worker.
+const (
+	// DefaultNamespace is the rehearsal's namespace, created on the embedded server.
+	DefaultNamespace = "work365-rehearsal"
+	// DefaultTaskQueue is the rehearsal worker's task queue.
+	DefaultTaskQueue = "work365-rehearsal"
+)
+
 // Options shape a rehearsal.
 type Options struct {
 	// TemporalAddress uses an existing Temporal server; empty embeds one.
 	TemporalAddress string
-	Namespace       string
+	// Namespace defaults to DefaultNamespace. On an existing server "default" is refused unless
+	// ForceProductionNames is set.
+	Namespace string
+	// ForceProductionNames allows namespace "default" and the production task queue on an
+	// existing server (TemporalAddress): only for a server that serves no real tenant.
+	ForceProductionNames bool
 	// StateDir keeps the embedded server's SQLite file and, beside it, the simulated cloud's
 	// state (sim.StateFileName), so a rerun resumes both; empty: in memory.
 	StateDir string
@@ -50,9 +65,29 @@ type Options struct {
 	Speed float64
 	// Logger receives the worker's logs (default: none).
 	Logger *zap.Logger
-	// TaskQueue defaults to app.TaskQueue.
+	// TaskQueue defaults to DefaultTaskQueue; on an existing server app.TaskQueue is refused
+	// unless ForceProductionNames is set.
 	TaskQueue string
 }
+
+// checkNames refuses production's namespace and task queue on a server that is not embedded.
+func (o Options) checkNames() error {
+	if o.TemporalAddress == "" || o.ForceProductionNames {
+		return nil
+	}
+	if o.Namespace == "default" {
+		return fmt.Errorf("namespace %q on the Temporal server at %s is where production upgrades run: a rehearsal there could serve real tenants with simulated workers; use its own namespace (default %s), or force it if that server serves no real tenant",
+			o.Namespace, o.TemporalAddress, DefaultNamespace)
+	}
+	if o.TaskQueue == app.TaskQueue {
+		return fmt.Errorf("task queue %q on the Temporal server at %s is the production worker's: use the rehearsal's own (default %s), or force it if that server serves no real tenant",
+			o.TaskQueue, o.TemporalAddress, DefaultTaskQueue)
+	}
+	return nil
+}
+
+// Namespace is the rehearsal's Temporal namespace.
+func (s *Stack) Namespace() string { return s.opts.Namespace }
 
 // Stack is a running rehearsal.
 type Stack struct {
@@ -77,10 +112,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		o.Speed = 1
 	}
 	if o.Namespace == "" {
-		o.Namespace = "default"
+		o.Namespace = DefaultNamespace
 	}
 	if o.TaskQueue == "" {
-		o.TaskQueue = app.TaskQueue
+		o.TaskQueue = DefaultTaskQueue
+	}
+	if err := o.checkNames(); err != nil {
+		return nil, err
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()

@@ -25,6 +25,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/microsoft/partnercenter"
 	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // Options change how the adapters reach Microsoft. Production leaves them empty; rehearsals
@@ -60,7 +61,12 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		logger = zap.NewNop()
 	}
 	api := append([]msapi.ClientOption{msapi.WithHTTPClient(opts.HTTPClient)}, microsoftHooks(logger.Named("microsoft"))...)
-	dv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), api...)
+	hosts, err := cfg.Dataverse.Suffixes()
+	if err != nil {
+		return nil, fmt.Errorf("dataverse: %w", err)
+	}
+	allow := func(orgURL string) error { _, err := spec.CheckOrgURL(orgURL, hosts); return err }
+	dv := dataverse.New(src, dataverse.Guard(allow, dataverse.DiscoverTenants(opts.HTTPClient)), api...)
 	notifier := opts.Notifier
 	switch {
 	case notifier != nil:
