@@ -14,6 +14,7 @@ package devserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -92,6 +93,23 @@ type Options struct {
 	LogLevel string
 	// LogOutput receives the server logs (JSON lines). nil means stderr.
 	LogOutput io.Writer
+	// Security serves the frontend with TLS and authorization (nil: plaintext, no
+	// authorization), as a production cluster or Temporal Cloud does; tests of the
+	// worker's and starter's mTLS and API keys use it. No Web UI with it.
+	Security *Security
+}
+
+// Security is the TLS and authorization of the embedded server.
+type Security struct {
+	// TLS is the server's Global.TLS (frontend certificate, client CAs, system worker's
+	// client certificate).
+	TLS config.RootTLS
+	// ClaimMapper and Authorizer decide who may call (e.g. a bearer API key).
+	ClaimMapper authorization.ClaimMapper
+	Authorizer  authorization.Authorizer
+	// ClientTLS and ClientCredentials are what Start's readiness check connects with.
+	ClientTLS         *tls.Config
+	ClientCredentials client.Credentials
 }
 
 // Server is a running embedded Temporal server.
@@ -103,6 +121,7 @@ type Server struct {
 	uiURL     string
 	namespace string
 	logLevel  *zap.AtomicLevel // nil when logging is off
+	security  *Security
 
 	stopOnce sync.Once
 	stopErr  error
@@ -147,6 +166,13 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("devserver: claim mapper: %w", err)
 	}
+	if sec := opts.Security; sec != nil {
+		if opts.UIPort != 0 {
+			return nil, errors.New("devserver: the Web UI is not served with Security (TLS)")
+		}
+		conf.Global.TLS = sec.TLS
+		authorizer, claimMapper = sec.Authorizer, sec.ClaimMapper
+	}
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for i, svc := range serviceNames {
 		hosts[svc] = static.SingleLocalHost(net.JoinHostPort(host, strconv.Itoa(ports[i])))
@@ -171,7 +197,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("devserver: start: %w", err)
 	}
-	s := &Server{srv: srv, frontend: frontend, namespace: opts.Namespace, logLevel: level}
+	s := &Server{srv: srv, frontend: frontend, namespace: opts.Namespace, logLevel: level, security: opts.Security}
 	defer func() {
 		if err != nil {
 			// The error is returned; stopping a half-started server only
@@ -329,11 +355,16 @@ func (s *Server) waitReady(ctx context.Context, attrs map[string]enumspb.Indexed
 	defer cancel()
 	var c client.Client
 	err := retry(ctx, func() (err error) {
-		c, err = client.DialContext(ctx, client.Options{
+		o := client.Options{
 			HostPort:  s.frontend,
 			Namespace: s.namespace,
 			Logger:    sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-		})
+		}
+		if s.security != nil {
+			o.ConnectionOptions.TLS = s.security.ClientTLS
+			o.Credentials = s.security.ClientCredentials
+		}
+		c, err = client.DialContext(ctx, o)
 		return err
 	})
 	if err != nil {
