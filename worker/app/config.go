@@ -39,6 +39,8 @@ type Config struct {
 	Worker WorkerConfig `yaml:"worker,omitempty"`
 	// Notify says where notifications go; without webhooks they are only logged.
 	Notify NotifyConfig `yaml:"notify,omitempty"`
+	// Reports says where fleets write their final reports.
+	Reports ReportsConfig `yaml:"reports,omitempty"`
 }
 
 // NotifyConfig says where notifications (human tasks, reminders, escalations, outcomes,

@@ -70,7 +70,12 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 	default:
 		notifier = LogNotifier{Logger: logger}
 	}
+	var reports activities.ReportStore
+	if cfg.Reports.Dir != "" {
+		reports = DirReports{Dir: cfg.Reports.Dir}
+	}
 	return &activities.Activities{
+		Reports:       reports,
 		Graph:         msgraph.New(src, api...),
 		Dataverse:     dv,
 		Work365:       work365.NewStore(dv, *cfg.Work365),
