@@ -139,3 +139,33 @@ func TestParseEnvNamesTheLine(t *testing.T) {
 		t.Fatalf("err = %v, want x.env:2", err)
 	}
 }
+
+// History archival: the filestore provider (which the server's config template enables) at a
+// path inside the server's archival volume.
+func TestComposeArchivesHistory(t *testing.T) {
+	s, err := Temporal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, ok := strings.CutPrefix(s.HistoryArchivalURI, "file://")
+	if !ok {
+		t.Fatalf("%s: HISTORY_ARCHIVAL_URI=%s: compose uses the filestore provider (file://)", TemporalEnvFile, s.HistoryArchivalURI)
+	}
+	mounted := false
+	for _, v := range readCompose(t).Services["temporal"].Volumes {
+		_, dst, _ := strings.Cut(v, ":")
+		if dst == dir || strings.HasPrefix(dir, dst+"/") {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("docker-compose.yaml: no volume of the temporal service holds %s", dir)
+	}
+	script, err := os.ReadFile("temporal/setup-namespace.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), `--history-uri "$HISTORY_ARCHIVAL_URI"`) {
+		t.Error("setup-namespace.sh must create namespaces with --history-uri \"$HISTORY_ARCHIVAL_URI\"")
+	}
+}

@@ -44,6 +44,8 @@ type TemporalSettings struct {
 	// Namespaces are created with Retention by setup-namespace.sh.
 	Namespaces []string
 	Retention  time.Duration
+	// HistoryArchivalURI is where namespaces archive closed workflows' histories.
+	HistoryArchivalURI string
 }
 
 // Temporal reads temporal.env; errors name file:line.
@@ -53,9 +55,9 @@ func Temporal() (TemporalSettings, error) {
 		return TemporalSettings{}, err
 	}
 	s := TemporalSettings{Env: env, Plugin: env["DB"], User: env["POSTGRES_USER"], Database: env["DBNAME"],
-		VisibilityDatabase: env["VISIBILITY_DBNAME"], Namespaces: strings.Fields(env["NAMESPACES"])}
+		VisibilityDatabase: env["VISIBILITY_DBNAME"], Namespaces: strings.Fields(env["NAMESPACES"]), HistoryArchivalURI: env["HISTORY_ARCHIVAL_URI"]}
 	var errs []string
-	for _, k := range []string{"DB", "POSTGRES_USER", "DBNAME", "VISIBILITY_DBNAME", "NAMESPACES"} {
+	for _, k := range []string{"DB", "POSTGRES_USER", "DBNAME", "VISIBILITY_DBNAME", "NAMESPACES", "HISTORY_ARCHIVAL_URI"} {
 		if env[k] == "" {
 			errs = append(errs, k+" is required")
 		}

@@ -93,10 +93,21 @@ type Options struct {
 	LogLevel string
 	// LogOutput receives the server logs (JSON lines). nil means stderr.
 	LogOutput io.Writer
+	// Archival turns on Temporal's history archival (filestore) for the namespace, and may
+	// shorten its retention: closed upgrades then outlive retention in the archive.
+	Archival *Archival
 	// Security serves the frontend with TLS and authorization (nil: plaintext, no
 	// authorization), as a production cluster or Temporal Cloud does; tests of the
 	// worker's and starter's mTLS and API keys use it. No Web UI with it.
 	Security *Security
+}
+
+// Archival is the embedded server's history archival.
+type Archival struct {
+	// Dir receives archived histories (URI file://Dir).
+	Dir string
+	// Retention of closed workflows in the namespace (0: the default, 7 days).
+	Retention time.Duration
 }
 
 // Security is the TLS and authorization of the embedded server.
@@ -158,6 +169,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 
 	conf := serverConfig(sqlCfg, ports)
+	if opts.Archival != nil {
+		conf.Archival.History = config.HistoryArchival{State: "enabled", EnableRead: true,
+			Provider: &config.HistoryArchiverProvider{Filestore: &config.FilestoreArchiver{FileMode: "0640", DirMode: "0750"}}}
+		conf.NamespaceDefaults.Archival.History = config.HistoryArchivalNamespaceDefaults{State: "enabled", URI: "file://" + opts.Archival.Dir}
+	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: authorizer: %w", err)
@@ -298,6 +314,13 @@ func prepareDB(opts Options) (*config.SQL, error) {
 		return nil, fmt.Errorf("devserver: namespace %q: %w", opts.Namespace, err)
 	}
 	ns.Detail.Config.Retention = durationpb.New(namespaceRetention)
+	if ar := opts.Archival; ar != nil {
+		if ar.Retention > 0 {
+			ns.Detail.Config.Retention = durationpb.New(ar.Retention)
+		}
+		ns.Detail.Config.HistoryArchivalState = enumspb.ARCHIVAL_STATE_ENABLED
+		ns.Detail.Config.HistoryArchivalUri = "file://" + ar.Dir
+	}
 	if err := sqliteschema.CreateNamespaces(cfg, ns); err != nil {
 		return nil, fmt.Errorf("devserver: namespace %q: %w", opts.Namespace, err)
 	}

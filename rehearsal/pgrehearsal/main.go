@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -106,6 +107,10 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	fig.add("schemas applied (temporal-sql-tool)", time.Since(t0))
 
 	t0 = time.Now()
+	// The compose provider (filestore, temporal.env HISTORY_ARCHIVAL_URI) in a folder of ours.
+	if !strings.HasPrefix(settings.HistoryArchivalURI, "file://") {
+		return fmt.Errorf("%s: HISTORY_ARCHIVAL_URI=%s: the rehearsal runs the filestore provider (file://)", deploy.TemporalEnvFile, settings.HistoryArchivalURI)
+	}
 	archive := filepath.Join(work, "archive")
 	if err := os.MkdirAll(archive, 0o750); err != nil {
 		return err

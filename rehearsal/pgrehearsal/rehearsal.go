@@ -230,6 +230,7 @@ func (r *rehearsal) startWorker(ctx context.Context, bin string, n int, env []st
 		Log:         app.LogConfig{Format: "json", Level: "info", File: w.log},
 		Worker:      app.WorkerConfig{StopTimeout: 20 * time.Second},
 		Notify:      app.NotifyConfig{Webhooks: []notify.Target{{Name: "autopilot", URLEnv: "W365_AUTOPILOT_URL", Format: "json"}}},
+		Reports:     app.ReportsConfig{Dir: filepath.Join(r.work, "reports")},
 	}
 	cfg.Metrics.Address = fmt.Sprintf("127.0.0.1:%d", port)
 	data, err := yaml.Marshal(cfg)
@@ -413,6 +414,7 @@ wait:
 		}
 	}
 	r.checkOutcome(inv, res)
+	r.checkReport(res)
 	r.onCallQueries(ctx, fig, "final")
 	r.checkFinalVisibility(ctx)
 	for _, w := range r.workers[2:] {
@@ -473,6 +475,26 @@ func (r *rehearsal) checkOutcome(inv *inventory.Inventory, res workflows.FleetRe
 		}
 	}
 	r.logf("Work 365 imports seen by the simulated cloud: %d succeeded for %d tenants (%d failed by the scenario and retried by the operator)", imports, len(inv.Tenants), retried)
+}
+
+// checkReport: the fleet wrote its final report (JSON and CSV) when it ended.
+func (r *rehearsal) checkReport(res workflows.FleetResult) {
+	jsons, _ := filepath.Glob(filepath.Join(r.work, "reports", fleetName+"-*.json"))
+	csvs, _ := filepath.Glob(filepath.Join(r.work, "reports", fleetName+"-*.csv"))
+	if len(jsons) != 1 || len(csvs) != 1 {
+		r.fail("final report: %d JSON and %d CSV files in %s, want one each (fleet events: %v)", len(jsons), len(csvs), filepath.Join(r.work, "reports"), res.Events)
+		return
+	}
+	data, err := os.ReadFile(jsons[0])
+	var rep activities.FleetReport
+	if err == nil {
+		err = json.Unmarshal(data, &rep)
+	}
+	if err != nil || len(rep.Tenants) != r.o.tenants {
+		r.fail("final report %s: %v, %d tenants", jsons[0], err, len(rep.Tenants))
+		return
+	}
+	r.logf("final report written by the fleet: %s and %s", filepath.Base(jsons[0]), filepath.Base(csvs[0]))
 }
 
 // confirmer lets the simulated people confirm tasks through the operators' path.

@@ -50,6 +50,10 @@ type Options struct {
 	Logger *zap.Logger
 	// TaskQueue defaults to app.TaskQueue.
 	TaskQueue string
+	// Archival turns on the embedded server's history archival (and may shorten retention).
+	Archival *devserver.Archival
+	// ReportsDir is the worker's reports.dir: fleets write their final reports there.
+	ReportsDir string
 }
 
 // Stack is a running rehearsal.
@@ -91,7 +95,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}()
 	address := o.TemporalAddress
 	if address == "" {
-		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort, SearchAttributes: searchattr.All()})
+		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort, SearchAttributes: searchattr.All(), Archival: o.Archival})
 		if err != nil {
 			return nil, fmt.Errorf("start the embedded Temporal server: %w", err)
 		}
@@ -178,6 +182,7 @@ func (s *Stack) workerConfig(dir string) (app.Config, error) {
 		Temporal:    app.TemporalConfig{Namespace: s.opts.Namespace, TaskQueue: s.opts.TaskQueue},
 		Microsoft:   msauth.Config{ClientID: orch.ClientID, SecretFile: secret, AppName: orch.DisplayName},
 		PackagesDir: s.Packages,
+		Reports:     app.ReportsConfig{Dir: s.opts.ReportsDir},
 	}
 	names := s.Cloud.Names()
 	cfg.Work365 = &names
