@@ -189,6 +189,17 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		conf.Global.TLS = sec.TLS
 		authorizer, claimMapper = sec.Authorizer, sec.ClaimMapper
 	}
+	dyn := dynamicconfig.StaticClient{
+		// A dashboard polls ListWorkflow; the default of 10/s is tight.
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		// Keep memory modest (default 128k entries).
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
+	}
+	if opts.Archival != nil && opts.Archival.Retention > 0 {
+		// Deletion after retention is spread over up to 30 minutes by default; a shortened
+		// retention is for seeing it pass.
+		dyn[dynamicconfig.RetentionTimerJitterDuration.Key()] = time.Second
+	}
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for i, svc := range serviceNames {
 		hosts[svc] = static.SingleLocalHost(net.JoinHostPort(host, strconv.Itoa(ports[i])))
@@ -200,12 +211,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		temporal.WithLogger(logger),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			// A dashboard polls ListWorkflow; the default of 10/s is tight.
-			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
-			// Keep memory modest (default 128k entries).
-			dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
-		}),
+		temporal.WithDynamicConfigClient(dyn),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: new server: %w", err)
