@@ -26,7 +26,9 @@ func profileOptions(cfg TemporalConfig) (client.Options, error) {
 	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{
 		ConfigFilePath:    cfg.ConfigFile,
 		ConfigFileProfile: cfg.Profile,
-		ConfigFileStrict:  true,
+		// Unknown keys are refused in a file or profile named here (a typo must not pass
+		// silently), tolerated in the CLI's own file, which newer CLIs may extend.
+		ConfigFileStrict: cfg.ConfigFile != "" || cfg.Profile != "",
 	})
 	if err != nil {
 		return client.Options{}, fmt.Errorf("temporal.profile: load the Temporal CLI configuration (file %s, profile %s): %w — fix the file or the profile name (temporal config list)",
