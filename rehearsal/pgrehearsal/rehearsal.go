@@ -23,6 +23,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/activities"
 	"github.com/csp-ops/work365-upgrade/activities/notify"
 	"github.com/csp-ops/work365-upgrade/deploy"
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/ops/inventory"
@@ -102,15 +103,8 @@ func newRehearsal(ctx context.Context, o options, s deploy.TemporalSettings, fro
 	logf("simulated Microsoft cloud for %d tenants at %s, reached by the workers through HTTPS proxy %s", o.tenants, cloudURL, proxyURL)
 
 	speed := o.speed
-	r.pilot = autopilot.New(r.cloud, confirmer{r.ops}, autopilot.Options{Sleep: func(ctx context.Context, d time.Duration) error {
-		t := time.NewTimer(time.Duration(float64(d) / speed))
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		}
+	r.pilot = autopilot.New(r.cloud, stack.Confirmer{Ops: r.ops}, autopilot.Options{Sleep: func(ctx context.Context, d time.Duration) error {
+		return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
 	}})
 	r.cleanup = append(r.cleanup, r.pilot.Close)
 	if err := r.startWebhook(); err != nil {
@@ -205,17 +199,8 @@ func (r *rehearsal) startWorker(ctx context.Context, bin string, n int, env []st
 	}
 	packages := filepath.Join(r.work, "packages")
 	names := r.cloud.Names()
-	for ref, sol := range map[string][2]string{
-		stack.SolutionPackageRef: {names.SolutionUniqueName, stack.TargetVersion},
-		stack.PortalPackageRef:   {names.PortalSolutionUniqueName, "2.5.0.0"},
-	} {
-		p := filepath.Join(packages, ref)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(p, sim.SolutionPackage(sol[0], sol[1]), 0o600); err != nil {
-			return nil, err
-		}
+	if err := stack.WritePackages(packages, names); err != nil {
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -316,27 +301,9 @@ func (r *rehearsal) fail(format string, args ...any) {
 // inventory is the operator's inventory for the generated tenants, windows open now, with the
 // upgrade durations scaled to the simulated clock.
 func (r *rehearsal) inventory() *inventory.Inventory {
-	scale := func(d time.Duration) time.Duration {
-		return max(time.Duration(float64(d)/r.o.speed), time.Second)
-	}
 	scn := r.cloud.Scenario()
-	validity := scn.LinkValidity
-	if validity == 0 {
-		validity = workflows.DefaultLinkValidity
-	}
-	inv := &inventory.Inventory{Path: "(generated)", Fleet: fleetName, Config: workflows.Config{
-		LinkValidity:             scale(validity),
-		DrainDeadline:            scale(workflows.DefaultDrainDeadline),
-		DrainPollInterval:        scale(time.Minute),
-		CompletionDeadline:       scale(workflows.DefaultCompletionDeadline),
-		CompletionPollInterval:   scale(30 * time.Second),
-		ReminderInterval:         scale(workflows.DefaultReminderInterval),
-		ImportTimeout:            scale(workflows.DefaultImportTimeout),
-		UpgradeStartPollInterval: scale(30 * time.Second),
-		CongratulationsGrace:     scale(workflows.DefaultCongratulationsGrace),
-		MaxFrozen:                scale(workflows.DefaultMaxFrozen),
-		CredentialRetryInterval:  scale(workflows.DefaultCredentialRetryInterval),
-	}, Waves: []workflows.WaveSpec{{Name: "all", Concurrency: r.o.concurrency}}}
+	inv := &inventory.Inventory{Path: "(generated)", Fleet: fleetName, Config: stack.ScaledConfig(r.o.speed, scn.LinkValidity),
+		Waves: []workflows.WaveSpec{{Name: "all", Concurrency: r.o.concurrency}}}
 	now := time.Now()
 	for i, t := range scn.Tenants {
 		inv.Tenants = append(inv.Tenants, inventory.Entry{Tenant: stack.TenantSpec(t, now), Line: i + 1})
@@ -495,17 +462,4 @@ func (r *rehearsal) checkReport(res workflows.FleetResult) {
 		return
 	}
 	r.logf("final report written by the fleet: %s and %s", filepath.Base(jsons[0]), filepath.Base(csvs[0]))
-}
-
-// confirmer lets the simulated people confirm tasks through the operators' path.
-type confirmer struct{ o ops.Ops }
-
-func (c confirmer) ConfirmTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
-	_, err := c.o.Confirm(ctx, workflowID, req, false)
-	return err
-}
-
-func (c confirmer) SignalTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
-	_, err := c.o.Confirm(ctx, workflowID, req, true)
-	return err
 }

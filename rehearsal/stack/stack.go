@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/ops/inventory"
 	"github.com/csp-ops/work365-upgrade/rehearsal/autopilot"
@@ -129,7 +130,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.cleanup = append(s.cleanup, s.Cloud.Close)
 
 	speed := o.Speed
-	s.Autopilot = autopilot.New(s.Cloud, confirmer{s.Ops}, autopilot.Options{
+	s.Autopilot = autopilot.New(s.Cloud, Confirmer{Ops: s.Ops}, autopilot.Options{
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			t := time.NewTimer(time.Duration(float64(d) / speed))
 			defer t.Stop()
@@ -178,28 +179,37 @@ func (s *Stack) workerConfig(dir string) (app.Config, error) {
 		return app.Config{}, err
 	}
 	s.Packages = filepath.Join(dir, "packages")
+	names := s.Cloud.Names()
+	if err := WritePackages(s.Packages, names); err != nil {
+		return app.Config{}, err
+	}
 	cfg := app.Config{
 		Temporal:    app.TemporalConfig{Namespace: s.opts.Namespace, TaskQueue: s.opts.TaskQueue},
 		Microsoft:   msauth.Config{ClientID: orch.ClientID, SecretFile: secret, AppName: orch.DisplayName},
 		PackagesDir: s.Packages,
 		Reports:     app.ReportsConfig{Dir: s.opts.ReportsDir},
 	}
-	names := s.Cloud.Names()
 	cfg.Work365 = &names
 	cfg.Defaults()
+	return cfg, cfg.Validate()
+}
+
+// WritePackages writes the simulated solution files (Work 365 and its portal) a rehearsal
+// worker imports into dir, under the references TenantSpec uses.
+func WritePackages(dir string, names work365.Names) error {
 	for ref, sol := range map[string][2]string{
 		SolutionPackageRef: {names.SolutionUniqueName, TargetVersion},
 		PortalPackageRef:   {names.PortalSolutionUniqueName, "2.5.0.0"},
 	} {
-		p := filepath.Join(s.Packages, ref)
+		p := filepath.Join(dir, ref)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return cfg, err
+			return err
 		}
 		if err := os.WriteFile(p, sim.SolutionPackage(sol[0], sol[1]), 0o600); err != nil {
-			return cfg, err
+			return err
 		}
 	}
-	return cfg, cfg.Validate()
+	return nil
 }
 
 // Package references and the target of rehearsals.
@@ -211,14 +221,20 @@ const (
 
 // Config returns upgrade durations scaled to the rehearsal's speed.
 func (s *Stack) Config() workflows.Config {
+	return ScaledConfig(s.opts.Speed, s.opts.Scenario.LinkValidity)
+}
+
+// ScaledConfig is the upgrade durations divided by speed (at least a second each), for a
+// simulated cloud whose time runs speed times faster; linkValidity 0 is the default.
+func ScaledConfig(speed float64, linkValidity time.Duration) workflows.Config {
 	scale := func(d time.Duration) time.Duration {
-		v := time.Duration(float64(d) / s.opts.Speed)
+		v := time.Duration(float64(d) / speed)
 		if v < time.Second {
 			v = time.Second
 		}
 		return v
 	}
-	validity := s.opts.Scenario.LinkValidity
+	validity := linkValidity
 	if validity == 0 {
 		validity = workflows.DefaultLinkValidity
 	}
@@ -286,15 +302,17 @@ func (s *Stack) Stop() {
 	s.cleanup = nil
 }
 
-// confirmer lets the autopilot confirm tasks as a person would, through the starter's path.
-type confirmer struct{ o ops.Ops }
+// Confirmer lets the autopilot confirm tasks as a person would, through the starter's path.
+type Confirmer struct{ Ops ops.Ops }
 
-func (c confirmer) ConfirmTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
-	_, err := c.o.Confirm(ctx, workflowID, req, false)
+// ConfirmTask confirms by Update.
+func (c Confirmer) ConfirmTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
+	_, err := c.Ops.Confirm(ctx, workflowID, req, false)
 	return err
 }
 
-func (c confirmer) SignalTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
-	_, err := c.o.Confirm(ctx, workflowID, req, true)
+// SignalTask confirms by Signal.
+func (c Confirmer) SignalTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
+	_, err := c.Ops.Confirm(ctx, workflowID, req, true)
 	return err
 }
