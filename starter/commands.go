@@ -25,6 +25,7 @@ import (
 // globals are the connection flags every command shares.
 type globals struct {
 	temporal app.TemporalConfig
+	codec    app.CodecConfig
 	timeout  time.Duration
 }
 
@@ -56,6 +57,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.temporal.TLS.CertFile, "tls-cert", "", "mTLS client certificate")
 	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
 	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
+	f.StringVar(&g.codec.KeysFile, "payload-keys-file", "", "payload encryption keys, the worker's codec.keysFile (or env W365_PAYLOAD_KEYS)")
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
 	root.AddCommand(planCmd(), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
 	return root
@@ -64,6 +66,9 @@ func newRoot() *cobra.Command {
 func (g *globals) dial(ctx context.Context) (ops.Ops, func(), error) {
 	opts, err := app.ClientOptions(g.temporal, zap.NewNop())
 	if err != nil {
+		return ops.Ops{}, nil, err
+	}
+	if _, err := app.ApplyCodec(g.codec, &opts, zap.NewNop()); err != nil {
 		return ops.Ops{}, nil, err
 	}
 	c, err := client.DialContext(ctx, opts)

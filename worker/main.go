@@ -60,6 +60,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	keys, err := app.ApplyCodec(cfg.Codec, &copts, logger)
+	if err != nil {
+		return err
+	}
 	// /healthz is served from its own goroutines while the client is dialled below.
 	health := &app.TemporalHealth{}
 	if cfg.Metrics.Address != "" {
@@ -74,6 +78,9 @@ func run() error {
 		}()
 		copts.MetricsHandler = obs.Handler
 		logger.Info("metrics and health endpoint up", zap.String("address", cfg.Metrics.Address))
+		if err := obs.ServeCodec(cfg.Codec, keys, logger); err != nil {
+			return err
+		}
 	}
 	c, err := client.DialContext(ctx, copts)
 	if err != nil {

@@ -39,6 +39,8 @@ type Config struct {
 	Worker WorkerConfig `yaml:"worker,omitempty"`
 	// Notify says where notifications go; without webhooks they are only logged.
 	Notify NotifyConfig `yaml:"notify,omitempty"`
+	// Codec encrypts payloads and serves the codec endpoint (codec.go).
+	Codec CodecConfig `yaml:"codec,omitempty"`
 }
 
 // NotifyConfig says where notifications (human tasks, reminders, escalations, outcomes,
@@ -181,6 +183,7 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Notify.validate()...)
+	errs = append(errs, c.Codec.validate(c.Metrics.Address)...)
 	return errors.Join(errs...)
 }
 
