@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
+	"github.com/csp-ops/work365-upgrade/internal/codec"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/ops/inventory"
@@ -50,6 +52,11 @@ type Options struct {
 	Logger *zap.Logger
 	// TaskQueue defaults to app.TaskQueue.
 	TaskQueue string
+	// PayloadKeys encrypt payloads; default: the key file in StateDir (created at the first
+	// start), or a new key when there is no StateDir.
+	PayloadKeys *codec.Keys
+	// NoPayloadEncryption leaves payloads in the clear and starts no codec server.
+	NoPayloadEncryption bool
 }
 
 // Stack is a running rehearsal.
@@ -60,6 +67,10 @@ type Stack struct {
 	Autopilot *autopilot.Autopilot
 	Ops       ops.Ops
 	Worker    worker.Worker
+	// Codec encrypts the payloads (nil with NoPayloadEncryption); CodecURL is its codec server,
+	// which the Web UI decodes through: POST {CodecURL}/{namespace}/decode.
+	Codec    *codec.Codec
+	CodecURL string
 	// Packages is the folder of solution files the worker reads.
 	Packages string
 	opts     Options
@@ -89,9 +100,24 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			s.Stop()
 		}
 	}()
+	dc := converter.GetDefaultDataConverter()
+	if !o.NoPayloadEncryption {
+		keys, err := payloadKeys(o)
+		if err != nil {
+			return nil, err
+		}
+		if s.Codec, err = codec.New(keys); err != nil {
+			return nil, err
+		}
+		if s.CodecURL, err = s.startCodecServer(s.Codec, o.UIPort); err != nil {
+			return nil, err
+		}
+		dc = converter.NewCodecDataConverter(dc, s.Codec)
+	}
 	address := o.TemporalAddress
 	if address == "" {
-		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort, SearchAttributes: searchattr.All()})
+		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort,
+			SearchAttributes: searchattr.All(), CodecEndpoint: s.CodecURL})
 		if err != nil {
 			return nil, fmt.Errorf("start the embedded Temporal server: %w", err)
 		}
@@ -99,7 +125,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		s.cleanup = append(s.cleanup, func() { _ = srv.Stop() })
 		address = srv.FrontendAddress()
 	}
-	s.Client, err = client.DialContext(ctx, client.Options{HostPort: address, Namespace: o.Namespace, Logger: app.NewTemporalLogger(o.Logger)})
+	s.Client, err = client.DialContext(ctx, client.Options{HostPort: address, Namespace: o.Namespace, Logger: app.NewTemporalLogger(o.Logger), DataConverter: dc})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", address, err)
 	}
