@@ -33,12 +33,12 @@ import (
 )
 
 const (
-	speed       = 60
-	chromium    = "/usr/bin/chromium"
-	stuckQuery  = "WorkWaitingOn = 'global-admin' AND WorkUpgradeStage = 'registration' AND ExecutionStatus = 'Running'"
-	tenantName  = "Litware stuck at consent"
-	orgURL      = "https://litware.crm.dynamics.com"
-	namespace   = "default"
+	speed      = 60
+	chromium   = "/usr/bin/chromium"
+	stuckQuery = "WorkWaitingOn = 'global-admin' AND WorkUpgradeStage = 'registration' AND ExecutionStatus = 'Running'"
+	tenantName = "Litware stuck at consent"
+	orgURL     = "https://litware.crm.dynamics.com"
+	namespace  = "default"
 	// browserWait bounds the whole browser session. On 2 shared cores it took 86 s (the Web UI
 	// also asks the codec server for every payload it shows); 60 s was not enough.
 	browserWait = 180 * time.Second
