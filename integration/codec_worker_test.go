@@ -5,15 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
@@ -21,7 +17,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/csp-ops/work365-upgrade/internal/codec"
-	"github.com/csp-ops/work365-upgrade/rehearsal/devserver"
 )
 
 // TestWorkerBinaryServesTheCodecEndpoint runs the production worker binary with payload keys
@@ -29,56 +24,16 @@ import (
 // keys encrypted, behind the bearer token; the keys never reach the log.
 func TestWorkerBinaryServesTheCodecEndpoint(t *testing.T) {
 	ctx := context.Background()
-	srv, err := devserver.Start(ctx, devserver.Options{LogLevel: "off"})
-	require.NoError(t, err)
-	defer srv.Stop()
-
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "worker")
-	out, err := exec.Command("go", "build", "-o", bin, "../worker").CombinedOutput()
-	require.NoError(t, err, string(out))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret"), []byte("not-a-real-secret"), 0o600))
 	key, err := codec.GenerateKey("prod-2026-11")
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "payload_keys"), []byte(codec.Format(key)), 0o600))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	metrics := ln.Addr().String()
-	ln.Close()
-	cfg := fmt.Sprintf(`microsoft: {clientId: 00000000-0000-0000-0000-0000000000aa, secretFile: %s}
-work365: {appId: 5b3e7d1c-0a65-4c1e-9d39-5131a0000365}
-packagesDir: %s
-metrics: {address: %q}
-codec:
+	keysFile := filepath.Join(t.TempDir(), "payload_keys")
+	require.NoError(t, os.WriteFile(keysFile, []byte(codec.Format(key)), 0o600))
+	w := startWorkerBinary(t, fmt.Sprintf(`codec:
   keysFile: %s
   server: {path: /codec, origins: ["http://localhost:8080"], tokenEnv: CODEC_TOKEN}
-`, filepath.Join(dir, "secret"), dir, metrics, filepath.Join(dir, "payload_keys"))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "worker.yaml"), []byte(cfg), 0o600))
-
-	cmd := exec.Command(bin, "--config", filepath.Join(dir, "worker.yaml"))
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+srv.FrontendAddress(), "TEMPORAL_NAMESPACE="+srv.Namespace(), "CODEC_TOKEN=codec-token-5e1f")
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	}()
-	endpoint := "http://" + metrics + "/codec/" + srv.Namespace()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + metrics + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, time.Minute, 200*time.Millisecond, "worker healthy; logs:\n%s", &logs)
+`, keysFile), "CODEC_TOKEN=codec-token-5e1f")
+	srv, logs := w.srv, w.logs
+	endpoint := "http://" + w.metrics + "/codec/" + srv.Namespace()
 
 	do := func(method, path string, body []byte, hdr map[string]string) (*http.Response, []byte) {
 		t.Helper()
