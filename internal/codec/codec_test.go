@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -149,6 +150,17 @@ func TestParseNamesFileAndLine(t *testing.T) {
 	} {
 		_, err := Parse("keys", text)
 		require.ErrorContains(t, err, want, "%q", text)
+	}
+}
+
+func TestKeysPrintWithoutSecrets(t *testing.T) {
+	k := key(t, "2026-11")
+	ks := keys(t, k)
+	secret := strings.TrimSpace(strings.SplitN(Format(k), "=", 2)[1])
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v", k, k, k), fmt.Sprint(ks), fmt.Sprintf("%+v %#v", ks, ks)} {
+		require.Contains(t, s, "2026-11")
+		require.NotContains(t, s, secret)
+		require.NotContains(t, s, fmt.Sprint(k.Secret[:4]))
 	}
 }
 

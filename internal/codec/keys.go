@@ -28,6 +28,12 @@ type Key struct {
 	Secret []byte
 }
 
+// String names the key without its secret, so a key that ends up in a log line reveals nothing.
+func (k Key) String() string { return k.ID + "=<redacted>" }
+
+// GoString is String, for %#v.
+func (k Key) GoString() string { return k.String() }
+
 // Keys are the keys a process knows, the active (encrypting) one first.
 type Keys struct {
 	list []Key
@@ -57,6 +63,12 @@ func NewKeys(keys ...Key) (*Keys, error) {
 	}
 	return k, nil
 }
+
+// String lists the key IDs without their secrets.
+func (k *Keys) String() string { return "payload keys " + strings.Join(k.IDs(), ", ") }
+
+// GoString is String, for %#v.
+func (k *Keys) GoString() string { return k.String() }
 
 // ActiveID is the ID of the key that encrypts.
 func (k *Keys) ActiveID() string { return k.list[0].ID }
