@@ -31,8 +31,7 @@ import (
 // stack's codec server — the Web UI's codec endpoint — gives the input and the result back.
 func TestPayloadsEncryptedOnTheRealServer(t *testing.T) {
 	s := startStackWith(t, "testdata/codec.yaml", stack.Options{Speed: speed})
-	require.NotNil(t, s.Codec, "the rehearsal encrypts payloads by default")
-	require.NotEmpty(t, s.CodecURL)
+	require.NotEmpty(t, s.CodecURL, "the rehearsal encrypts payloads and serves a codec server")
 	ctx := context.Background()
 	inv := s.Inventory("codec")
 	tenant := inv.Tenants[0].Tenant

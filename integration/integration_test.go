@@ -148,9 +148,7 @@ func TestFleetOfTenantsEndToEnd(t *testing.T) {
 // decodePayloads decrypts the payloads of a history or event with the rehearsal's codec.
 func decodePayloads(t *testing.T, s *stack.Stack, msg proto.Message) {
 	t.Helper()
-	if s.Codec != nil {
-		require.NoError(t, codec.DecodeIn(context.Background(), s.Codec, msg))
-	}
+	require.NoError(t, codec.DecodeIn(context.Background(), s.Codec, msg))
 }
 
 // recordHistories saves every history as JSON for the replay tests (workflows/testdata):

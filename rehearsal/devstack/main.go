@@ -89,16 +89,14 @@ func run() error {
 	if s.Server != nil {
 		fmt.Printf("Temporal %s   Web UI %s\n", s.Server.FrontendAddress(), s.Server.UIURL())
 	}
-	if s.CodecURL != "" {
-		keys := "a new key in memory"
-		switch {
-		case *keysFile != "":
-			keys = *keysFile
-		case opts.StateDir != "":
-			keys = filepath.Join(opts.StateDir, stack.PayloadKeysFile)
-		}
-		fmt.Printf("Payloads encrypted (keys: %s); the Web UI decodes them through the codec server %s\n", keys, s.CodecURL)
+	keys := "a new key in memory"
+	switch {
+	case *keysFile != "":
+		keys = *keysFile
+	case opts.StateDir != "":
+		keys = filepath.Join(opts.StateDir, stack.PayloadKeysFile)
 	}
+	fmt.Printf("Payloads encrypted (keys: %s); the Web UI decodes them through the codec server %s\n", keys, s.CodecURL)
 	fmt.Printf("Simulated Microsoft cloud %s\nWorker log %s\n\n", s.Cloud.URL(), *logFile)
 
 	inv := s.Inventory(*fleet)

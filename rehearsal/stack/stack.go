@@ -52,11 +52,9 @@ type Options struct {
 	Logger *zap.Logger
 	// TaskQueue defaults to app.TaskQueue.
 	TaskQueue string
-	// PayloadKeys encrypt payloads; default: the key file in StateDir (created at the first
-	// start), or a new key when there is no StateDir.
+	// PayloadKeys encrypt payloads, as in production; default: the key file in StateDir
+	// (created at the first start), or a new key when there is no StateDir.
 	PayloadKeys *codec.Keys
-	// NoPayloadEncryption leaves payloads in the clear and starts no codec server.
-	NoPayloadEncryption bool
 }
 
 // Stack is a running rehearsal.
@@ -67,8 +65,8 @@ type Stack struct {
 	Autopilot *autopilot.Autopilot
 	Ops       ops.Ops
 	Worker    worker.Worker
-	// Codec encrypts the payloads (nil with NoPayloadEncryption); CodecURL is its codec server,
-	// which the Web UI decodes through: POST {CodecURL}/{namespace}/decode.
+	// Codec encrypts the payloads; CodecURL is its codec server, which the Web UI decodes
+	// through: POST {CodecURL}/{namespace}/decode.
 	Codec    *codec.Codec
 	CodecURL string
 	// Packages is the folder of solution files the worker reads.
@@ -100,20 +98,17 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			s.Stop()
 		}
 	}()
-	dc := converter.GetDefaultDataConverter()
-	if !o.NoPayloadEncryption {
-		keys, err := payloadKeys(o)
-		if err != nil {
-			return nil, err
-		}
-		if s.Codec, err = codec.New(keys); err != nil {
-			return nil, err
-		}
-		if s.CodecURL, err = s.startCodecServer(s.Codec, o.UIPort); err != nil {
-			return nil, err
-		}
-		dc = converter.NewCodecDataConverter(dc, s.Codec)
+	keys, err := payloadKeys(o)
+	if err != nil {
+		return nil, err
 	}
+	if s.Codec, err = codec.New(keys); err != nil {
+		return nil, err
+	}
+	if s.CodecURL, err = s.startCodecServer(s.Codec, o.UIPort); err != nil {
+		return nil, err
+	}
+	dc := converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s.Codec)
 	address := o.TemporalAddress
 	if address == "" {
 		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort,
