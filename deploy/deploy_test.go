@@ -3,6 +3,7 @@ package deploy
 import (
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -30,6 +31,18 @@ func TestWorkerYAMLLoads(t *testing.T) {
 	}
 	if cfg.Metrics.Address != ":9090" {
 		t.Errorf("metrics.address = %q; the compose healthcheck uses :9090", cfg.Metrics.Address)
+	}
+	// Payloads are encrypted with the compose secret, and the Web UI decodes them through the
+	// worker's codec endpoint on its published port.
+	if cfg.Codec.KeysFile != "/run/secrets/payload_keys" {
+		t.Errorf("codec.keysFile = %q, want the compose secret", cfg.Codec.KeysFile)
+	}
+	compose, err := os.ReadFile("../docker-compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "TEMPORAL_CODEC_ENDPOINT: http://localhost:9090" + cfg.Codec.Server.Path + "\n"; cfg.Codec.Server.Path == "" || !strings.Contains(string(compose), want) {
+		t.Errorf("docker-compose.yaml lacks %q (codec.server.path %q on metrics.address)", want, cfg.Codec.Server.Path)
 	}
 }
 

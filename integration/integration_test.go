@@ -17,7 +17,9 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/csp-ops/work365-upgrade/internal/codec"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
 	"github.com/csp-ops/work365-upgrade/workflows"
@@ -143,6 +145,12 @@ func TestFleetOfTenantsEndToEnd(t *testing.T) {
 	}
 }
 
+// decodePayloads decrypts the payloads of a history or event with the rehearsal's codec.
+func decodePayloads(t *testing.T, s *stack.Stack, msg proto.Message) {
+	t.Helper()
+	require.NoError(t, codec.DecodeIn(context.Background(), s.Codec, msg))
+}
+
 // recordHistories saves every history as JSON for the replay tests (workflows/testdata):
 // RECORD_HISTORIES=$PWD/workflows/testdata/histories go test ./integration -run EndToEnd
 func recordHistories(t *testing.T, s *stack.Stack, dir string) {
@@ -158,6 +166,8 @@ func recordHistories(t *testing.T, s *stack.Stack, dir string) {
 			require.NoError(t, err)
 			h.Events = append(h.Events, ev)
 		}
+		// Recorded in the clear, so the replay tests need no keys.
+		decodePayloads(t, s, h)
 		j, err := protojson.MarshalOptions{Indent: " "}.Marshal(h)
 		require.NoError(t, err)
 		name := strings.NewReplacer("/", "_", ".", "-").Replace(e.GetExecution().GetWorkflowId()) + ".json"
@@ -177,6 +187,7 @@ func allHistories(t *testing.T, s *stack.Stack) map[string]string {
 		for it.HasNext() {
 			ev, err := it.Next()
 			require.NoError(t, err)
+			decodePayloads(t, s, ev) // searched for secrets after decryption
 			j, err := protojson.Marshal(ev)
 			require.NoError(t, err)
 			var generic any

@@ -25,39 +25,8 @@ import (
 // search attributes, answers /healthz and /metrics, and stops cleanly on SIGTERM.
 func TestWorkerBinary(t *testing.T) {
 	ctx := context.Background()
-	srv, err := devserver.Start(ctx, devserver.Options{LogLevel: "off"})
-	require.NoError(t, err)
-	defer srv.Stop()
-
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "worker")
-	out, err := exec.Command("go", "build", "-o", bin, "../worker").CombinedOutput()
-	require.NoError(t, err, string(out))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret"), []byte("not-a-real-secret"), 0o600))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	metrics := ln.Addr().String()
-	ln.Close()
-	cfg := fmt.Sprintf("microsoft: {clientId: 00000000-0000-0000-0000-0000000000aa, secretFile: %s}\nwork365: {appId: 5b3e7d1c-0a65-4c1e-9d39-5131a0000365}\npackagesDir: %s\nmetrics: {address: %q}\n",
-		filepath.Join(dir, "secret"), dir, metrics)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "worker.yaml"), []byte(cfg), 0o600))
-
-	cmd := exec.Command(bin, "--config", filepath.Join(dir, "worker.yaml"))
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+srv.FrontendAddress(), "TEMPORAL_NAMESPACE="+srv.Namespace())
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + metrics + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, time.Minute, 200*time.Millisecond, "worker healthy; logs:\n%s", &logs)
+	w := startWorkerBinary(t, "")
+	srv, metrics, cmd, done, logs := w.srv, w.metrics, w.cmd, w.done, w.logs
 	resp, err := http.Get("http://" + metrics + "/metrics")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -82,4 +51,63 @@ func TestWorkerBinary(t *testing.T) {
 	}
 	require.Contains(t, logs.String(), "worker stopped")
 	require.NotContains(t, logs.String(), "not-a-real-secret", "the secret never reaches the logs")
+}
+
+// workerBinary is the production worker binary running against an embedded server.
+type workerBinary struct {
+	srv     *devserver.Server
+	dir     string // holds the binary, the config and the secret
+	metrics string // host:port of /healthz and /metrics
+	cmd     *exec.Cmd
+	done    chan error    // the exit, once
+	exited  chan struct{} // closed at the exit
+	logs    *strings.Builder
+}
+
+// startWorkerBinary builds the worker, writes its config (extraConfig appended) and starts it
+// with env added to the environment; it returns once /healthz answers. The caller stops it
+// (the test's cleanup kills it if still running).
+func startWorkerBinary(t *testing.T, extraConfig string, env ...string) *workerBinary {
+	t.Helper()
+	srv, err := devserver.Start(context.Background(), devserver.Options{LogLevel: "off"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Stop() })
+	w := &workerBinary{srv: srv, dir: t.TempDir(), logs: &strings.Builder{}, done: make(chan error, 1), exited: make(chan struct{})}
+	bin := filepath.Join(w.dir, "worker")
+	out, err := exec.Command("go", "build", "-o", bin, "../worker").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.NoError(t, os.WriteFile(filepath.Join(w.dir, "secret"), []byte("not-a-real-secret"), 0o600))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	w.metrics = ln.Addr().String()
+	ln.Close()
+	cfg := fmt.Sprintf("microsoft: {clientId: 00000000-0000-0000-0000-0000000000aa, secretFile: %s}\nwork365: {appId: 5b3e7d1c-0a65-4c1e-9d39-5131a0000365}\npackagesDir: %s\nmetrics: {address: %q}\n",
+		filepath.Join(w.dir, "secret"), w.dir, w.metrics) + extraConfig
+	require.NoError(t, os.WriteFile(filepath.Join(w.dir, "worker.yaml"), []byte(cfg), 0o600))
+
+	w.cmd = exec.Command(bin, "--config", filepath.Join(w.dir, "worker.yaml"))
+	w.cmd.Env = append(append(os.Environ(), "TEMPORAL_ADDRESS="+srv.FrontendAddress(), "TEMPORAL_NAMESPACE="+srv.Namespace()), env...)
+	w.cmd.Stdout, w.cmd.Stderr = w.logs, w.logs
+	require.NoError(t, w.cmd.Start())
+	go func() {
+		w.done <- w.cmd.Wait()
+		close(w.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-w.exited:
+		default:
+			_ = w.cmd.Process.Kill()
+			<-w.exited
+		}
+	})
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + w.metrics + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, time.Minute, 200*time.Millisecond, "worker healthy; logs:\n%s", w.logs)
+	return w
 }

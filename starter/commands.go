@@ -26,6 +26,7 @@ import (
 // globals are the connection flags every command shares.
 type globals struct {
 	temporal app.TemporalConfig
+	codec    app.CodecConfig
 	timeout  time.Duration
 	// dialFn replaces the connection to Temporal (tests).
 	dialFn func(ctx context.Context) (ops.Ops, func(), error)
@@ -69,6 +70,7 @@ func newRootWith(g *globals) *cobra.Command {
 	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
 	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
 	f.StringVar(&g.temporal.TLS.ServerName, "tls-server-name", "", "server name the Temporal server's certificate must carry")
+	f.StringVar(&g.codec.KeysFile, "payload-keys-file", "", "payload encryption keys, the worker's codec.keysFile (or env W365_PAYLOAD_KEYS)")
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
 	f.StringSliceVar(&g.clouds, "dataverse-cloud", []string{spec.CloudPublic}, "Dataverse clouds orgUrl may name: "+strings.Join(spec.Clouds(), ", "))
 	f.StringSliceVar(&g.orgHostSuffixes, "org-host-suffix", nil, "further Dataverse host suffixes orgUrl may end with, e.g. .crm.dynamics.com")
@@ -87,6 +89,9 @@ func (g *globals) dial(ctx context.Context) (ops.Ops, func(), error) {
 	// As resolved (flags, environment, Temporal CLI profile): commands register search
 	// attributes in this namespace.
 	g.temporal.Address, g.temporal.Namespace = opts.HostPort, opts.Namespace
+	if _, err := app.ApplyCodec(g.codec, &opts, zap.NewNop()); err != nil {
+		return ops.Ops{}, nil, err
+	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return ops.Ops{}, nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", opts.HostPort, opts.Namespace, err)

@@ -83,6 +83,9 @@ type Options struct {
 	FrontendPort int
 	// UIPort, if not 0, serves the Temporal Web UI on 127.0.0.1:UIPort.
 	UIPort int
+	// CodecEndpoint, if set, is the codec server the Web UI decodes payloads through
+	// (the ui-server's codec.endpoint, TEMPORAL_CODEC_ENDPOINT in its image).
+	CodecEndpoint string
 	// SearchAttributes are custom search attributes registered in Namespace
 	// (idempotent: existing ones are kept, missing ones are added on every
 	// start). At most 10 Keyword, 3 KeywordList, 3 Int, 3 Double, 3 Bool,
@@ -235,7 +238,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if opts.UIPort != 0 {
-		if err := s.startUI(ctx, opts.UIPort); err != nil {
+		if err := s.startUI(ctx, opts.UIPort, opts.CodecEndpoint); err != nil {
 			return nil, err
 		}
 	}
@@ -504,7 +507,7 @@ func names(m map[string]enumspb.IndexedValueType) string {
 	return strings.Join(out, ", ")
 }
 
-func (s *Server) startUI(ctx context.Context, port int) error {
+func (s *Server) startUI(ctx context.Context, port int, codecEndpoint string) error {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	// The UI server exits the process (echo Logger.Fatal) when it cannot
 	// listen, so check the port first.
@@ -521,6 +524,7 @@ func (s *Server) startUI(ctx context.Context, port int) error {
 		EnableUI:            true,
 		DefaultNamespace:    s.namespace,
 		CORS:                uiconfig.CORS{CookieInsecure: true},
+		Codec:               uiconfig.Codec{Endpoint: codecEndpoint},
 		HideLogs:            true,
 		DisableNewsFetch:    true,
 	}))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/csp-ops/work365-upgrade/internal/codec"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
@@ -48,6 +49,7 @@ func run() error {
 	logFormat := flag.String("log-format", "console", "worker log format: console or json")
 	logLevel := flag.String("log-level", "info", "worker log level")
 	logFile := flag.String("log-file", "", "worker log file (default: worker.log in the state folder; - for stderr)")
+	keysFile := flag.String("payload-keys-file", "", "payload encryption keys (id=base64 lines, the first encrypts; default: payload-keys in the state folder, created)")
 	flag.Parse()
 
 	if *logFile == "" {
@@ -77,6 +79,11 @@ func run() error {
 	} else {
 		opts.StateDir = ""
 	}
+	if *keysFile != "" {
+		if opts.PayloadKeys, err = codec.Load(*keysFile, ""); err != nil {
+			return err
+		}
+	}
 	s, err := stack.Start(ctx, opts)
 	if err != nil {
 		return err
@@ -85,6 +92,14 @@ func run() error {
 	if s.Server != nil {
 		fmt.Printf("Temporal %s   Web UI %s\n", s.Server.FrontendAddress(), s.Server.UIURL())
 	}
+	keys := "a new key in memory"
+	switch {
+	case *keysFile != "":
+		keys = *keysFile
+	case opts.StateDir != "":
+		keys = filepath.Join(opts.StateDir, stack.PayloadKeysFile)
+	}
+	fmt.Printf("Payloads encrypted (keys: %s); the Web UI decodes them through the codec server %s\n", keys, s.CodecURL)
 	fmt.Printf("Simulated Microsoft cloud %s\nWorker log %s\n\n", s.Cloud.URL(), *logFile)
 
 	inv := s.Inventory(*fleet)

@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
+	"github.com/csp-ops/work365-upgrade/internal/codec"
 	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/microsoft/work365"
@@ -73,6 +75,9 @@ type Options struct {
 	Archival *devserver.Archival
 	// ReportsDir is the worker's reports.dir: fleets write their final reports there.
 	ReportsDir string
+	// PayloadKeys encrypt payloads, as in production; default: the key file in StateDir
+	// (created at the first start), or a new key when there is no StateDir.
+	PayloadKeys *codec.Keys
 }
 
 // checkNames refuses production's namespace and task queue on a server that is not embedded.
@@ -102,6 +107,10 @@ type Stack struct {
 	Autopilot *autopilot.Autopilot
 	Ops       ops.Ops
 	Worker    worker.Worker
+	// Codec encrypts the payloads; CodecURL is its codec server, which the Web UI decodes
+	// through: POST {CodecURL}/{namespace}/decode.
+	Codec    *codec.Codec
+	CodecURL string
 	// Packages is the folder of solution files the worker reads.
 	Packages string
 	opts     Options
@@ -134,9 +143,21 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			s.Stop()
 		}
 	}()
+	keys, err := payloadKeys(o)
+	if err != nil {
+		return nil, err
+	}
+	if s.Codec, err = codec.New(keys); err != nil {
+		return nil, err
+	}
+	if s.CodecURL, err = s.startCodecServer(s.Codec, o.UIPort); err != nil {
+		return nil, err
+	}
+	dc := converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s.Codec)
 	address := o.TemporalAddress
 	if address == "" {
-		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort, SearchAttributes: searchattr.All(), Archival: o.Archival})
+		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort,
+			SearchAttributes: searchattr.All(), Archival: o.Archival, CodecEndpoint: s.CodecURL})
 		if err != nil {
 			return nil, fmt.Errorf("start the embedded Temporal server: %w", err)
 		}
@@ -144,7 +165,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		s.cleanup = append(s.cleanup, func() { _ = srv.Stop() })
 		address = srv.FrontendAddress()
 	}
-	s.Client, err = client.DialContext(ctx, client.Options{HostPort: address, Namespace: o.Namespace, Logger: app.NewTemporalLogger(o.Logger)})
+	s.Client, err = client.DialContext(ctx, client.Options{HostPort: address, Namespace: o.Namespace, Logger: app.NewTemporalLogger(o.Logger), DataConverter: dc})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", address, err)
 	}

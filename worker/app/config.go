@@ -46,6 +46,8 @@ type Config struct {
 	Dataverse DataverseConfig `yaml:"dataverse,omitempty"`
 	// Reports says where fleets write their final reports.
 	Reports ReportsConfig `yaml:"reports,omitempty"`
+	// Codec encrypts payloads and serves the codec endpoint (codec.go).
+	Codec CodecConfig `yaml:"codec,omitempty"`
 }
 
 // DataverseConfig is the allow-list of Dataverse hosts: an orgUrl elsewhere is refused before
@@ -217,6 +219,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("dataverse.hostSuffixes[%d]: %w", i, err))
 		}
 	}
+	errs = append(errs, c.Codec.validate(c.Metrics.Address)...)
 	return errors.Join(errs...)
 }
 

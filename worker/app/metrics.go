@@ -24,6 +24,7 @@ import (
 type Observability struct {
 	Handler client.MetricsHandler
 	server  *http.Server
+	mux     *http.ServeMux
 	addr    net.Addr
 	closer  func() error
 	ready   func() error
@@ -51,7 +52,7 @@ func StartObservability(addr string, logger *zap.Logger, ready func() error) (*O
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	o := &Observability{Handler: sdktally.NewMetricsHandler(scope), closer: closer.Close, ready: ready}
+	o := &Observability{Handler: sdktally.NewMetricsHandler(scope), mux: mux, closer: closer.Close, ready: ready}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		_ = closer.Close()

@@ -28,6 +28,10 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	keys, err := ApplyCodec(cfg.Codec, &copts, logger)
+	if err != nil {
+		return err
+	}
 	// /healthz is served from its own goroutines while the client is dialled below.
 	health := &TemporalHealth{}
 	if cfg.Metrics.Address != "" {
@@ -42,6 +46,9 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		}()
 		copts.MetricsHandler = obs.Handler
 		logger.Info("metrics and health endpoint up", zap.String("address", cfg.Metrics.Address))
+		if err := obs.ServeCodec(cfg.Codec, keys, logger); err != nil {
+			return err
+		}
 	}
 	c, err := client.DialContext(ctx, copts)
 	if err != nil {
