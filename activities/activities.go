@@ -173,11 +173,15 @@ func (a *Activities) CheckPrerequisites(ctx context.Context, in PrerequisiteInpu
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the directory roles of "+in.GlobalAdminUPN)
 	}
-	adminDV, err := remember(ctx, reads, "admin-dynamics", func() (*dataverse.SystemUser, error) { return a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.GlobalAdminUPN) })
+	adminDV, err := remember(ctx, reads, "admin-dynamics", func() (*dataverse.SystemUser, error) {
+		return a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.GlobalAdminUPN)
+	})
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the Dynamics user "+in.GlobalAdminUPN)
 	}
-	svcDV, err := remember(ctx, reads, "service-dynamics", func() (*dataverse.SystemUser, error) { return a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.ServiceAccountUPN) })
+	svcDV, err := remember(ctx, reads, "service-dynamics", func() (*dataverse.SystemUser, error) {
+		return a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.ServiceAccountUPN)
+	})
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the Dynamics user "+in.ServiceAccountUPN)
 	}
@@ -738,7 +742,9 @@ type ConsentState struct {
 // VerifyConsent looks for the Work 365 app's service principal and tenant-wide grants.
 func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentState, error) {
 	ctx, reads := startReads(ctx)
-	sp, err := remember(ctx, reads, "work365-app", func() (*msgraph.ServicePrincipal, error) { return a.Graph.FindServicePrincipal(ctx, t.TenantID, a.Names.AppID) })
+	sp, err := remember(ctx, reads, "work365-app", func() (*msgraph.ServicePrincipal, error) {
+		return a.Graph.FindServicePrincipal(ctx, t.TenantID, a.Names.AppID)
+	})
 	if err != nil {
 		var me *msapi.Error
 		if errors.As(err, &me) && me.Status == http.StatusForbidden {
@@ -749,7 +755,9 @@ func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentSta
 	if sp == nil {
 		return ConsentState{Observable: true, Detail: "the Work 365 app has no service principal in the tenant: consent was not given"}, nil
 	}
-	grants, err := remember(ctx, reads, "grants", func() ([]msgraph.OAuth2PermissionGrant, error) { return a.Graph.ListOAuth2PermissionGrants(ctx, t.TenantID, sp.ID) })
+	grants, err := remember(ctx, reads, "grants", func() ([]msgraph.OAuth2PermissionGrant, error) {
+		return a.Graph.ListOAuth2PermissionGrants(ctx, t.TenantID, sp.ID)
+	})
 	if err != nil {
 		return ConsentState{}, classify(err, "read the Work 365 app's delegated grants")
 	}
@@ -758,7 +766,9 @@ func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentSta
 			return ConsentState{Observable: true, Granted: true, Detail: "tenant-wide grant found: " + g.Scope}, nil
 		}
 	}
-	roles, err := remember(ctx, reads, "app-roles", func() ([]msgraph.AppRoleAssignment, error) { return a.Graph.ListAppRoleAssignments(ctx, t.TenantID, sp.ID) })
+	roles, err := remember(ctx, reads, "app-roles", func() ([]msgraph.AppRoleAssignment, error) {
+		return a.Graph.ListAppRoleAssignments(ctx, t.TenantID, sp.ID)
+	})
 	if err != nil {
 		return ConsentState{}, classify(err, "read the Work 365 app's application permissions")
 	}
