@@ -78,6 +78,7 @@ func matchPattern(pattern, path string) ([]string, bool) {
 // serveAPI runs the pipeline every API call goes through: route, count, authenticate,
 // resolve the tenant, inject faults, settle time-driven state, handle.
 func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, routes []route) {
+	arrived := c.clock.Now()
 	path := r.URL.Path
 	if !strings.HasPrefix(strings.ToLower(path), strings.ToLower(svc.prefix)) {
 		writeAPIError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("the simulated %s has no path %s", svc.name, path))
@@ -131,6 +132,8 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, ro
 		return
 	}
 	t.counters.Calls[name]++
+	caller := callerOf(t.id, r.Method, r.Host, r.URL.RequestURI())
+	c.waits.arrived(caller, arrived)
 	faults := t.faults
 	status := 0
 	if !c.opts.NoFaults {
@@ -154,8 +157,10 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, ro
 		if ra <= 0 {
 			ra = time.Second
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+		secs := (ra + time.Second - 1) / time.Second
+		w.Header().Set("Retry-After", strconv.Itoa(int(secs)))
 		if status == http.StatusTooManyRequests {
+			c.waits.throttled(caller, c.clock.Now(), secs*time.Second)
 			writeAPIError(w, status, svc.throttleCode, svc.throttleMessage)
 		} else {
 			writeAPIError(w, status, "ServiceUnavailable", "The service is temporarily unavailable. Retry after the delay in Retry-After.")
