@@ -522,11 +522,29 @@ func (a *Activities) StartImport(ctx context.Context, in ImportInput) (ImportSta
 		ImportJobID:                      in.ImportJobID,
 		HoldingSolution:                  in.Holding,
 	})
+	if isDuplicateImportJob(err) {
+		// An earlier send of this very start got through (its answer was lost): the job ID is
+		// ours, so the import is ours, and WaitForImport follows it by its job.
+		st.Already = "import job already started (Dataverse refused a second start of import job " + in.ImportJobID + " as a duplicate)"
+		return st, nil
+	}
 	if err != nil {
 		return st, classify(err, "start the solution import")
 	}
 	st.AsyncOperationID, st.ImportJobKey = resp.AsyncOperationID, resp.ImportJobKey
 	return st, nil
+}
+
+// dataverseDuplicateRecord is Dataverse's DuplicateRecord error ("Cannot insert duplicate
+// key"): the answer to a start whose ImportJobId, the import job's primary key, exists.
+// https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/web-service-error-codes
+const dataverseDuplicateRecord = "0x80040237"
+
+// isDuplicateImportJob tells whether ImportSolutionAsync was refused because its import job
+// ID is already used.
+func isDuplicateImportJob(err error) bool {
+	var me *msapi.Error
+	return errors.As(err, &me) && me.Status == http.StatusBadRequest && strings.EqualFold(me.Code, dataverseDuplicateRecord)
 }
 
 // ImportProgress is the heartbeat of WaitForImport and its result.

@@ -164,3 +164,30 @@ func TestProgressOutsideAnActivity(t *testing.T) {
 	_, ok := Progress(context.Background())
 	require.False(t, ok)
 }
+
+// duplicateDataverse answers ImportSolutionAsync as Dataverse does when the ImportJobId was
+// used by an earlier start whose answer was lost, before its job row can be read.
+type duplicateDataverse struct{ *fakes }
+
+func (d duplicateDataverse) ImportSolutionAsync(_ context.Context, _ string, req dataverse.ImportSolutionAsyncRequest) (dataverse.ImportSolutionAsyncResponse, error) {
+	d.imports = append(d.imports, req)
+	return dataverse.ImportSolutionAsyncResponse{}, &msapi.Error{Service: "dataverse", Operation: "start solution import", Status: http.StatusBadRequest,
+		Code: "0x80040237", Message: "Cannot insert duplicate key."}
+}
+
+// TestStartImportTakesADuplicateJobAsAlreadyStarted: a start refused because its own import
+// job ID exists is the import already started, followed by its job; not a failure.
+func TestStartImportTakesADuplicateJobAsAlreadyStarted(t *testing.T) {
+	f := newFakes()
+	acts := newActs(f)
+	acts.Dataverse = duplicateDataverse{f}
+	st, err := acts.StartImport(context.Background(), ImportInput{Tenant: ref, PackageRef: "w365.zip", ImportJobID: "job-1", Holding: true, TargetVersion: "2.5.0.1"})
+	require.NoError(t, err)
+	require.Contains(t, st.Already, "duplicate")
+	require.Equal(t, "job-1", st.ImportJobID)
+	require.Len(t, f.imports, 1)
+
+	// Another 400 (a bad body) is still a refusal.
+	require.False(t, isDuplicateImportJob(&msapi.Error{Status: http.StatusBadRequest, Code: "0x80040203"}))
+	require.True(t, isDuplicateImportJob(&msapi.Error{Status: http.StatusBadRequest, Code: "0x80040237"}))
+}

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/ops/inventory"
@@ -148,7 +149,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	acts, err := app.BuildActivities(cfg, app.Options{HTTPClient: s.Cloud.HTTPClient(), NoInstanceDiscovery: true, Notifier: s.Autopilot, Logger: o.Logger})
+	appOpts := app.Options{HTTPClient: s.Cloud.HTTPClient(), NoInstanceDiscovery: true, Notifier: s.Autopilot, Logger: o.Logger}
+	if speed != 1 {
+		// The simulated cloud's Retry-After is in simulated seconds (it measures the waits
+		// on its own clock): the clients wait it out in simulated time too.
+		appOpts.RetrySleep = func(ctx context.Context, d time.Duration) error {
+			return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
+		}
+	}
+	acts, err := app.BuildActivities(cfg, appOpts)
 	if err != nil {
 		return nil, err
 	}

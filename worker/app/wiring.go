@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -34,6 +35,10 @@ type Options struct {
 	NoInstanceDiscovery bool
 	Notifier            activities.Notifier
 	Logger              *zap.Logger
+	// RetrySleep replaces how the Microsoft clients wait before resending a throttled
+	// request (default: real time). Rehearsals whose simulated time runs N times faster pass
+	// one that sleeps d/N, so a Retry-After in simulated seconds is waited in simulated time.
+	RetrySleep func(ctx context.Context, d time.Duration) error
 }
 
 // BuildActivities makes the activities with the real adapters.
@@ -56,6 +61,9 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		logger = zap.NewNop()
 	}
 	api := append([]msapi.ClientOption{msapi.WithHTTPClient(opts.HTTPClient)}, microsoftHooks(logger.Named("microsoft"))...)
+	if opts.RetrySleep != nil {
+		api = append(api, msapi.WithSleep(opts.RetrySleep))
+	}
 	dv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), api...)
 	notifier := opts.Notifier
 	switch {
