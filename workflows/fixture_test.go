@@ -46,8 +46,8 @@ type fakeTenant struct {
 	// followErrors counts reads of a started Work 365 import that fail for a passing reason
 	// (throttled) before one gets through.
 	followErrors int
-	pcMFA         map[string]bool
-	pcConsented   map[string]bool
+	pcMFA        map[string]bool
+	pcConsented  map[string]bool
 
 	// faults counts, per activity name, how many more calls fail with an orchestrator fault
 	// (the worker's own credential refused by Entra ID).
