@@ -2,7 +2,6 @@ package stack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -50,9 +49,19 @@ func (s *Stack) LaunchAndWait(ctx context.Context, fleet string, progress Progre
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
+		// A list that fails (an embedded server slowed down by a loaded machine times out) is
+		// asked again at the next tick; only the end of ctx ends the wait.
 		us, err := s.Ops.List(ctx, q)
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return Figures{}, err
+		if err != nil {
+			if ctx.Err() != nil {
+				return Figures{}, ctx.Err()
+			}
+			select {
+			case <-ctx.Done():
+				return Figures{}, ctx.Err()
+			case <-tick.C:
+			}
+			continue
 		}
 		done, waiting := 0, 0
 		for _, u := range us {
