@@ -84,8 +84,14 @@ func (s *Stack) LaunchAndWait(ctx context.Context, fleet string, progress Progre
 		}
 	}
 	f := Figures{Tenants: total, Duration: time.Since(start), Outcomes: map[string]int{}}
-	if f.Rows, err = s.Ops.Report(ctx, q); err != nil {
-		return f, err
+	for attempt := 1; ; attempt++ {
+		if f.Rows, err = s.Ops.Report(ctx, q); err == nil {
+			break
+		}
+		if attempt == 5 || ctx.Err() != nil {
+			return f, err
+		}
+		time.Sleep(time.Duration(attempt) * 2 * time.Second)
 	}
 	for _, r := range f.Rows {
 		f.Outcomes[r.Outcome]++
