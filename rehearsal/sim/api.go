@@ -132,7 +132,7 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, ro
 		return
 	}
 	t.counters.Calls[name]++
-	caller := callerOf(t.id, r.Method, r.Host, r.URL.RequestURI())
+	caller := callerOf(t.id, r.Header.Get("client-request-id"), r.Method, r.Host, r.URL.RequestURI())
 	c.waits.arrived(caller, arrived)
 	faults := t.faults
 	status := 0

@@ -14,7 +14,8 @@ import (
 // Microsoft asks a throttled client to wait at least Retry-After before it sends again
 // (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/api-limits,
 // https://learn.microsoft.com/en-us/graph/throttling). The cloud remembers each 429 it served
-// by caller — the tenant, the method and the URL: the request a client would resend — with
+// by caller — the tenant and the request's client-request-id, else its method and URL: the
+// request a client would resend — with
 // the Retry-After it asked for, and when that caller's next request arrives it records how
 // much longer than asked the caller waited. A caller that comes back early shows as a
 // negative excess. Times are the cloud's clock: with a ScaledClock, Retry-After is in
@@ -99,9 +100,15 @@ func (c *Cloud) ThrottleWaits() ThrottleWaits {
 	return w
 }
 
-// callerOf names the caller of an API request for the wait record: the tenant, the method and
-// the URL (host, path and query) — what a client resends after a 429.
-func callerOf(tenantID, method, host, uri string) string {
+// callerOf names the caller of an API request for the wait record: the tenant and the
+// client-request-id a client keeps across the resends of one request (Microsoft's SDKs and
+// msapi send one), or, without it, the method and the URL (host, path and query) — what a
+// client resends after a 429. The ID keeps two activities that read the same URL at once
+// from being taken for one caller.
+func callerOf(tenantID, requestID, method, host, uri string) string {
+	if requestID != "" {
+		return tenantID + " id " + requestID
+	}
 	return tenantID + " " + method + " " + strings.ToLower(host) + uri
 }
 
