@@ -87,25 +87,29 @@ type Discovery struct {
 // Discover reads the installed Work 365 and portal solutions.
 func (a *Activities) Discover(ctx context.Context, t TenantRef) (Discovery, error) {
 	ctx = t.bind(ctx)
-	if _, err := a.Dataverse.WhoAmI(ctx, t.OrgURL); err != nil {
+	ctx, reads := startReads(ctx)
+	if _, err := remember(ctx, reads, "whoami", func() (dataverse.WhoAmIResponse, error) { return a.Dataverse.WhoAmI(ctx, t.OrgURL) }); err != nil {
 		return Discovery{}, classify(err, "connect to Dynamics "+t.OrgURL)
 	}
+	solution := func(name string) (*dataverse.Solution, error) {
+		return remember(ctx, reads, "solution-"+name, func() (*dataverse.Solution, error) { return a.Dataverse.GetSolution(ctx, t.OrgURL, name) })
+	}
 	var d Discovery
-	main, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.SolutionUniqueName)
+	main, err := solution(a.Names.SolutionUniqueName)
 	if err != nil {
 		return d, classify(err, "read the Work 365 solution")
 	}
 	if main != nil {
 		d.InstalledVersion = main.Version
 	}
-	portal, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.PortalSolutionUniqueName)
+	portal, err := solution(a.Names.PortalSolutionUniqueName)
 	if err != nil {
 		return d, classify(err, "read the Work 365 portal solution")
 	}
 	if portal != nil {
 		d.PortalInstalled, d.PortalVersion = true, portal.Version
 	}
-	staged, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.HoldingSolutionName())
+	staged, err := solution(a.Names.HoldingSolutionName())
 	if err != nil {
 		return d, classify(err, "read the staged Work 365 upgrade")
 	}
@@ -163,27 +167,34 @@ func (r PrerequisiteReport) Check(id string) (Check, bool) {
 func (a *Activities) CheckPrerequisites(ctx context.Context, in PrerequisiteInput) (PrerequisiteReport, error) {
 	ctx = in.Tenant.bind(ctx)
 	t := in.Tenant
-	skus, err := a.Graph.ListSubscribedSkus(ctx, t.TenantID)
+	ctx, reads := startReads(ctx)
+	skus, err := remember(ctx, reads, "skus", func() ([]msgraph.SubscribedSku, error) { return a.Graph.ListSubscribedSkus(ctx, t.TenantID) })
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "list the tenant's licences")
 	}
-	admin, err := a.Graph.GetUser(ctx, t.TenantID, in.GlobalAdminUPN)
+	admin, err := remember(ctx, reads, "admin", func() (msgraph.User, error) { return a.Graph.GetUser(ctx, t.TenantID, in.GlobalAdminUPN) })
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the Global Administrator "+in.GlobalAdminUPN)
 	}
-	svc, err := a.Graph.GetUser(ctx, t.TenantID, in.ServiceAccountUPN)
+	svc, err := remember(ctx, reads, "service", func() (msgraph.User, error) { return a.Graph.GetUser(ctx, t.TenantID, in.ServiceAccountUPN) })
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the Work 365 service account "+in.ServiceAccountUPN)
 	}
-	roles, err := a.Graph.DirectoryRoleStatus(ctx, t.TenantID, admin.ID, msgraph.GlobalAdministratorRoleTemplateID)
+	roles, err := remember(ctx, reads, "admin-roles", func() (msgraph.RoleStatus, error) {
+		return a.Graph.DirectoryRoleStatus(ctx, t.TenantID, admin.ID, msgraph.GlobalAdministratorRoleTemplateID)
+	})
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the directory roles of "+in.GlobalAdminUPN)
 	}
-	adminDV, err := a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.GlobalAdminUPN)
+	adminDV, err := remember(ctx, reads, "admin-dynamics", func() (*dataverse.SystemUser, error) {
+		return a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.GlobalAdminUPN)
+	})
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the Dynamics user "+in.GlobalAdminUPN)
 	}
-	svcDV, err := a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.ServiceAccountUPN)
+	svcDV, err := remember(ctx, reads, "service-dynamics", func() (*dataverse.SystemUser, error) {
+		return a.Dataverse.FindSystemUser(ctx, t.OrgURL, in.ServiceAccountUPN)
+	})
 	if err != nil {
 		return PrerequisiteReport{}, classify(err, "read the Dynamics user "+in.ServiceAccountUPN)
 	}
@@ -283,7 +294,8 @@ type MFAReport struct {
 // the built-in control or an authentication strength (the runbook's retired "baseline
 // policies"). A policy scoped to users or groups is reported in Detail, not counted.
 func (a *Activities) CheckMFAPolicies(ctx context.Context, tenantID string) (MFAPolicies, error) {
-	return a.mfaPolicies(ctx, tenantID, nil)
+	ctx, reads := startReads(ctx)
+	return a.mfaPolicies(ctx, reads, tenantID, nil)
 }
 
 // mfaAccount is an account whose MFA enforcement matters, with its group memberships.
@@ -297,15 +309,17 @@ type mfaAccount struct {
 // users or groups counts too, but only when every account is covered by some enforced policy
 // requiring MFA (included, not excluded); roles in conditions are not evaluated.
 // https://learn.microsoft.com/en-us/graph/api/conditionalaccessroot-list-policies
-func (a *Activities) mfaPolicies(ctx context.Context, tenantID string, accounts []mfaAccount) (MFAPolicies, error) {
-	sd, err := a.Graph.GetSecurityDefaults(ctx, tenantID)
+func (a *Activities) mfaPolicies(ctx context.Context, reads *readLog, tenantID string, accounts []mfaAccount) (MFAPolicies, error) {
+	sd, err := remember(ctx, reads, "security-defaults", func() (msgraph.SecurityDefaultsPolicy, error) { return a.Graph.GetSecurityDefaults(ctx, tenantID) })
 	if err != nil {
 		return MFAPolicies{}, classify(err, "read security defaults")
 	}
 	if sd.IsEnabled {
 		return MFAPolicies{Enabled: true, Source: "security defaults"}, nil
 	}
-	policies, err := a.Graph.ListConditionalAccessPolicies(ctx, tenantID)
+	policies, err := remember(ctx, reads, "conditional-access", func() ([]msgraph.ConditionalAccessPolicy, error) {
+		return a.Graph.ListConditionalAccessPolicies(ctx, tenantID)
+	})
 	if err != nil {
 		var me *msapi.Error
 		// Conditional access needs Entra ID P1: a tenant without it cannot have such policies.
@@ -360,9 +374,10 @@ func (a *Activities) mfaPolicies(ctx context.Context, tenantID string, accounts 
 
 // CheckMFA reads MFA policies as they apply to both accounts, and their registrations.
 func (a *Activities) CheckMFA(ctx context.Context, in MFAInput) (MFAReport, error) {
+	ctx, reads := startReads(ctx)
 	var users []msgraph.User
 	for _, upn := range []string{in.ServiceAccountUPN, in.GlobalAdminUPN} {
-		u, err := a.Graph.GetUser(ctx, in.Tenant.TenantID, upn)
+		u, err := remember(ctx, reads, "user-"+upn, func() (msgraph.User, error) { return a.Graph.GetUser(ctx, in.Tenant.TenantID, upn) })
 		if err != nil {
 			return MFAReport{}, classify(err, "read "+upn)
 		}
@@ -370,7 +385,7 @@ func (a *Activities) CheckMFA(ctx context.Context, in MFAInput) (MFAReport, erro
 	}
 	accounts := make([]mfaAccount, len(users))
 	for i, u := range users {
-		groups, err := a.Graph.ListGroupMemberships(ctx, in.Tenant.TenantID, u.ID)
+		groups, err := remember(ctx, reads, "groups-"+u.ID, func() ([]msgraph.Group, error) { return a.Graph.ListGroupMemberships(ctx, in.Tenant.TenantID, u.ID) })
 		if err != nil {
 			return MFAReport{}, classify(err, "read the group memberships of "+u.UserPrincipalName)
 		}
@@ -379,13 +394,15 @@ func (a *Activities) CheckMFA(ctx context.Context, in MFAInput) (MFAReport, erro
 			accounts[i].groupIDs = append(accounts[i].groupIDs, g.ID)
 		}
 	}
-	pol, err := a.mfaPolicies(ctx, in.Tenant.TenantID, accounts)
+	pol, err := a.mfaPolicies(ctx, reads, in.Tenant.TenantID, accounts)
 	if err != nil {
 		return MFAReport{}, err
 	}
 	r := MFAReport{Policies: pol}
 	for i, out := range []*bool{&r.ServiceRegistered, &r.AdminRegistered} {
-		reg, err := a.Graph.GetMFARegistration(ctx, in.Tenant.TenantID, users[i].ID)
+		reg, err := remember(ctx, reads, "mfa-"+users[i].ID, func() (msgraph.MFARegistration, error) {
+			return a.Graph.GetMFARegistration(ctx, in.Tenant.TenantID, users[i].ID)
+		})
 		if err != nil {
 			return MFAReport{}, classify(err, "read the MFA registration of "+users[i].UserPrincipalName)
 		}
@@ -542,11 +559,29 @@ func (a *Activities) StartImport(ctx context.Context, in ImportInput) (ImportSta
 		ImportJobID:                      in.ImportJobID,
 		HoldingSolution:                  in.Holding,
 	})
+	if isDuplicateImportJob(err) {
+		// An earlier send of this very start got through (its answer was lost): the job ID is
+		// ours, so the import is ours, and WaitForImport follows it by its job.
+		st.Already = "import job already started (Dataverse refused a second start of import job " + in.ImportJobID + " as a duplicate)"
+		return st, nil
+	}
 	if err != nil {
 		return st, classify(err, "start the solution import")
 	}
 	st.AsyncOperationID, st.ImportJobKey = resp.AsyncOperationID, resp.ImportJobKey
 	return st, nil
+}
+
+// dataverseDuplicateRecord is Dataverse's DuplicateRecord error ("Cannot insert duplicate
+// key"): the answer to a start whose ImportJobId, the import job's primary key, exists.
+// https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/web-service-error-codes
+const dataverseDuplicateRecord = "0x80040237"
+
+// isDuplicateImportJob tells whether ImportSolutionAsync was refused because its import job
+// ID is already used.
+func isDuplicateImportJob(err error) bool {
+	var me *msapi.Error
+	return errors.As(err, &me) && me.Status == http.StatusBadRequest && strings.EqualFold(me.Code, dataverseDuplicateRecord)
 }
 
 // ImportProgress is the heartbeat of WaitForImport and its result.
@@ -765,7 +800,10 @@ type ConsentState struct {
 // VerifyConsent looks for the Work 365 app's service principal and tenant-wide grants.
 func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentState, error) {
 	ctx = t.bind(ctx)
-	sp, err := a.Graph.FindServicePrincipal(ctx, t.TenantID, a.Names.AppID)
+	ctx, reads := startReads(ctx)
+	sp, err := remember(ctx, reads, "work365-app", func() (*msgraph.ServicePrincipal, error) {
+		return a.Graph.FindServicePrincipal(ctx, t.TenantID, a.Names.AppID)
+	})
 	if err != nil {
 		var me *msapi.Error
 		if errors.As(err, &me) && me.Status == http.StatusForbidden {
@@ -776,7 +814,9 @@ func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentSta
 	if sp == nil {
 		return ConsentState{Observable: true, Detail: "the Work 365 app has no service principal in the tenant: consent was not given"}, nil
 	}
-	grants, err := a.Graph.ListOAuth2PermissionGrants(ctx, t.TenantID, sp.ID)
+	grants, err := remember(ctx, reads, "grants", func() ([]msgraph.OAuth2PermissionGrant, error) {
+		return a.Graph.ListOAuth2PermissionGrants(ctx, t.TenantID, sp.ID)
+	})
 	if err != nil {
 		return ConsentState{}, classify(err, "read the Work 365 app's delegated grants")
 	}
@@ -785,7 +825,9 @@ func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentSta
 			return ConsentState{Observable: true, Granted: true, Detail: "tenant-wide grant found: " + g.Scope}, nil
 		}
 	}
-	roles, err := a.Graph.ListAppRoleAssignments(ctx, t.TenantID, sp.ID)
+	roles, err := remember(ctx, reads, "app-roles", func() ([]msgraph.AppRoleAssignment, error) {
+		return a.Graph.ListAppRoleAssignments(ctx, t.TenantID, sp.ID)
+	})
 	if err != nil {
 		return ConsentState{}, classify(err, "read the Work 365 app's application permissions")
 	}

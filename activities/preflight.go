@@ -134,6 +134,8 @@ func (r Readiness) Failed() []ReadinessCheck {
 // failures (throttling, outages) fail the activity, so that Temporal retries it.
 func (p *Preflight) CheckReadiness(ctx context.Context, in ReadinessInput) (Readiness, error) {
 	r := Readiness{TenantID: in.TenantID, DisplayName: in.DisplayName, Path: "unknown"}
+	// The organisation must belong to the inventory's tenant before anything is sent to it.
+	ctx = dataverse.ExpectTenant(ctx, in.TenantID)
 	s, err := p.Connect(ctx)
 	if err != nil {
 		return r, permanent(ErrMisconfigured, "open a preflight session: %v — check the worker's Microsoft credential", err)

@@ -61,6 +61,9 @@ const (
 	TaskLinkEscalation     TaskKind = "link-escalation"
 	TaskDrainDeadline      TaskKind = "drain-deadline"
 	TaskCompletionDeadline TaskKind = "completion-deadline"
+	// TaskOperationDeadline asks the operator whether to keep following a started import,
+	// uninstall or portal install that has not finished by its deadline, or to abort.
+	TaskOperationDeadline  TaskKind = "operation-deadline"
 	TaskReinstallPortal    TaskKind = "reinstall-portal"
 	TaskPartnerMFAPolicies TaskKind = "partner-mfa-policies"
 	TaskPartnerReconsent   TaskKind = "partner-reconsent"

@@ -43,8 +43,11 @@ type fakeTenant struct {
 	begun         bool
 	completePolls int // polls after Begin Upgrade before the version shows
 	importFails   int // Work 365 imports that fail before one succeeds
-	pcMFA         map[string]bool
-	pcConsented   map[string]bool
+	// followErrors counts reads of a started Work 365 import that fail for a passing reason
+	// (throttled) before one gets through.
+	followErrors int
+	pcMFA        map[string]bool
+	pcConsented  map[string]bool
 
 	// faults counts, per activity name, how many more calls fail with an orchestrator fault
 	// (the worker's own credential refused by Entra ID).
@@ -335,6 +338,10 @@ func (h *harness) mockActivities() {
 		f.call("WaitForImport")
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if k := imports[st.ImportJobID]; k != "portal" && f.followErrors > 0 {
+			f.followErrors--
+			return activities.ImportProgress{}, temporal.NewApplicationError("read import job: dataverse answered HTTP 429 0x80072322", activities.ErrMicrosoftTransient)
+		}
 		if k := imports[st.ImportJobID]; k != "portal" && f.importFails > 0 {
 			f.importFails--
 			return activities.ImportProgress{}, temporal.NewNonRetryableApplicationError("solution import failed: missing dependency", activities.ErrOperationFailed, nil)

@@ -136,6 +136,17 @@ func completionDeadlineTask(state string, waited time.Duration) taskRequest {
 	}
 }
 
+func operationDeadlineTask(what, state string, waited time.Duration) taskRequest {
+	return taskRequest{
+		kind: TaskOperationDeadline, audience: Operator,
+		title:   "The " + what + " has not finished after " + waited.String(),
+		options: []string{DecisionKeepWaiting, DecisionAbort},
+		instructions: "The " + what + " was started in Dynamics 365 and is still being followed; it has not finished in time (last seen: " + state + "). " +
+			"It keeps running in Dynamics whatever you decide. Check Settings > Solutions > History in Dynamics 365. Decide: keep-waiting (follow it for another " + waited.String() + ") " +
+			"or abort (Work 365 is unfrozen; look at the operation in Dynamics before retrying the upgrade).",
+	}
+}
+
 func reinstallPortalTask(t spec.Tenant) taskRequest {
 	return taskRequest{
 		kind: TaskReinstallPortal, audience: GlobalAdmin,

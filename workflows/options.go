@@ -114,6 +114,29 @@ func longOpts(ctx workflow.Context, summary string, timeout time.Duration) workf
 	})
 }
 
+// followOpts: following an import, uninstall or portal install that has been started. The
+// operation runs in Dynamics whatever happens to the activity, so nothing but its own outcome
+// may fail the upgrade: throttling, outages and lost workers are retried without a limit on
+// attempts (the heartbeat timeout notices a lost worker, the next attempt picks up the same
+// operation), up to the deadline, where the workflow asks the operator (operation-deadline).
+func followOpts(ctx workflow.Context, summary string, deadline time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                summary,
+		StartToCloseTimeout:    deadline,
+		ScheduleToCloseTimeout: deadline,
+		HeartbeatTimeout:       2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			MaximumAttempts: followAttempts, NonRetryableErrorTypes: nonRetryable,
+		},
+	})
+}
+
+// followAttempts is no limit in effect (a retry a minute for two years): the deadline ends a
+// follow, never a count. Zero would mean the same to the server, but the SDK's test
+// environment turns zero into ten attempts, and the tests show more than ten.
+const followAttempts = 1 << 20
+
 // cleanupOpts: leaving a tenant safe (the unfreeze after a failure or cancellation) is retried
 // for hours, long after an upgrade would give up.
 func cleanupOpts(ctx workflow.Context, summary string) workflow.Context {

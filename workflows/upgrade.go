@@ -55,6 +55,9 @@ type upgrade struct {
 	frozenFor time.Duration
 	// lookNow carries late confirmations (evidence) to the stage that can look at the tenant.
 	lookNow workflow.Channel
+	// followStarted is true for runs of the changeFollowStarted version: started operations
+	// are followed until their own outcome (see followOperation).
+	followStarted bool
 }
 
 // Workflow versions (README, "Evolving running upgrades"): each release that changes the
@@ -65,6 +68,10 @@ const (
 	// page, portal and unfreeze before Partner Center, post-upgrade stages that never fail
 	// the tenant, and waits instead of failures on orchestrator faults.
 	changeSafeRunbook = "safe-on-real-tenant"
+	// changeFollowStarted gates issue 12's following of started operations: an import,
+	// uninstall or portal install that was started is followed through any transient error;
+	// only its own outcome, or the operator at its deadline (operation-deadline), ends it.
+	changeFollowStarted = "follow-started-operations"
 )
 
 // TenantUpgrade upgrades one tenant to Work 365 v2.5, following the runbook stage by stage.
@@ -92,6 +99,7 @@ func tenantUpgrade(ctx workflow.Context, in Input, safe func(workflow.Context) b
 	u.windowChanged = workflow.NewBufferedChannel(ctx, 10)
 	u.lookNow = workflow.NewBufferedChannel(ctx, 10)
 	u.safe = safe(ctx)
+	u.followStarted = workflow.GetVersion(ctx, changeFollowStarted, workflow.DefaultVersion, 1) >= 1
 	if u.safe {
 		u.board.lateEvidence = map[TaskKind]workflow.Channel{TaskBeginUpgrade: u.lookNow}
 	}
@@ -466,7 +474,7 @@ func (u *upgrade) uninstallPortal(ctx workflow.Context) error {
 		return err
 	}
 	u.portalUninstalled = true
-	if err := u.exec(ctx, longOpts(ctx, "Wait for the portal uninstall", u.cfg.ImportTimeout), a.WaitForAsyncOperation, op, nil); err != nil {
+	if err := u.followOperation(ctx, "Wait for the portal uninstall", "portal uninstall", a.WaitForAsyncOperation, op); err != nil {
 		return err
 	}
 	u.note("portal " + u.discovery.PortalVersion + " uninstalled; reinstalled after the upgrade")
@@ -499,7 +507,7 @@ func (u *upgrade) importSolution(ctx workflow.Context) error {
 		if st.Already != "" {
 			u.note(st.Already)
 		}
-		err := u.exec(ctx, longOpts(ctx, "Wait for the import of Work 365 "+u.in.Tenant.TargetVersion, u.cfg.ImportTimeout), a.WaitForImport, st, nil)
+		err := u.followOperation(ctx, "Wait for the import of Work 365 "+u.in.Tenant.TargetVersion, "import of Work 365 "+u.in.Tenant.TargetVersion, a.WaitForImport, st)
 		if err == nil {
 			break
 		}
@@ -526,6 +534,42 @@ func (u *upgrade) importSolution(ctx workflow.Context) error {
 		u.note("staged upgrade " + s.StagedVersion + " present, not applied (do not click Upgrade in Dynamics)")
 	}
 	return nil
+}
+
+// followOperation follows an operation that has been started in Dynamics (import, uninstall,
+// portal install) until its own outcome. Runs of changeFollowStarted retry transient errors
+// while following without a limit on attempts and, when ImportTimeout passes, ask the operator
+// whether to keep following or abort; a failed operation (ErrOperationFailed) is returned for
+// the caller to handle. Older runs keep longOpts (ten attempts, then the upgrade fails).
+func (u *upgrade) followOperation(ctx workflow.Context, summary, what string, activity, arg any) error {
+	if !u.followStarted {
+		return u.exec(ctx, longOpts(ctx, summary, u.cfg.ImportTimeout), activity, arg, nil)
+	}
+	for {
+		err := u.exec(ctx, followOpts(ctx, summary, u.cfg.ImportTimeout), activity, arg, nil)
+		if err == nil || !followDeadlinePassed(err) {
+			return err
+		}
+		c, err := u.ask(ctx, operationDeadlineTask(what, lastFailure(err), u.cfg.ImportTimeout))
+		if err != nil {
+			return err
+		}
+		if c.Decision == DecisionAbort {
+			return aborted(c, "the "+what+" did not finish in time")
+		}
+		u.note("kept following the " + what + " on " + c.By + "'s decision")
+	}
+}
+
+// followDeadlinePassed tells whether a follow activity ended without the operation's outcome:
+// retries stop only at the deadline, so a timeout or a passing error (throttling, an outage)
+// means the deadline passed. The operation's own failure is non-retryable.
+func followDeadlinePassed(err error) bool {
+	if deadlinePassed(err) {
+		return true
+	}
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && !app.NonRetryable()
 }
 
 func truncate(s string, n int) string {
@@ -933,7 +977,7 @@ func (u *upgrade) reinstallPortal(ctx workflow.Context) error {
 	if err := u.exec(ctx, readOpts(ctx, "Reinstall the latest Work 365 portal solution"), a.StartImport, in, &st); err != nil {
 		return err
 	}
-	if err := u.exec(ctx, longOpts(ctx, "Wait for the portal install", u.cfg.ImportTimeout), a.WaitForImport, st, nil); err != nil {
+	if err := u.followOperation(ctx, "Wait for the portal install", "portal install", a.WaitForImport, st); err != nil {
 		return err
 	}
 	u.portalReinstalled = true

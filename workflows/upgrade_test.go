@@ -606,3 +606,50 @@ func TestHostileUpdatePayloadsAreRefused(t *testing.T) {
 		require.NotContains(t, c.By, "alice", "a refused Update leaves nothing behind")
 	}
 }
+
+// TestStartedImportIsFollowedThroughTransientErrors: once the import is started, reads that
+// fail for a passing reason never fail the upgrade — more of them than the ten attempts the
+// old policy allowed.
+func TestStartedImportIsFollowedThroughTransientErrors(t *testing.T) {
+	f := upgradeFrom21()
+	f.followErrors = 25
+	h := newHarness(t, f)
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, 1, h.f.callCount("StartImport:work365"), "the started import is followed, never started again")
+	require.Equal(t, 26, h.f.callCount("WaitForImport"), "25 throttled reads, then the import's end")
+	require.Zero(t, h.tasksOpened(TaskOperationDeadline))
+}
+
+// TestStartedImportPastItsDeadlineAsksTheOperator: an import still not seen finished at its
+// deadline is the operator's decision: keep-waiting follows it again, abort ends the upgrade
+// (and unfreezes); it never fails on its own.
+func TestStartedImportPastItsDeadlineAsksTheOperator(t *testing.T) {
+	f := upgradeFrom21()
+	f.followErrors = 1000
+	h := newHarness(t, f)
+	h.replies[TaskOperationDeadline] = []reply{{delay: time.Minute, decision: DecisionKeepWaiting}, {delay: time.Minute, decision: DecisionAbort}}
+	h.run(testTenant(), Config{ImportTimeout: 30 * time.Minute})
+	_, err := h.result()
+	require.Error(t, err)
+	require.True(t, temporal.IsCanceledError(err), "an abort ends the upgrade as cancelled: %v", err)
+	r := detailsOf(t, err)
+	require.Equal(t, OutcomeCancelled, r.Outcome)
+	require.Contains(t, r.Cleanup, "unfroze Work 365 activity")
+	require.Equal(t, 2, h.tasksOpened(TaskOperationDeadline))
+	require.Equal(t, 1, h.f.callCount("StartImport:work365"))
+	require.False(t, h.f.frozen, "the abort's cleanup unfreezes")
+
+	f = upgradeFrom21()
+	f.followErrors = 50
+	h = newHarness(t, f)
+	h.replies[TaskOperationDeadline] = []reply{{delay: time.Minute, decision: DecisionKeepWaiting}}
+	h.run(testTenant(), Config{ImportTimeout: 30 * time.Minute})
+	r, err = h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	require.Equal(t, 1, h.tasksOpened(TaskOperationDeadline))
+	require.Contains(t, confirmedKinds(r.Confirmations), TaskOperationDeadline)
+}

@@ -3,6 +3,7 @@ package msapi
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -228,12 +229,25 @@ func (c *Client) send(ctx context.Context, req Request) ([]byte, error) {
 			return nil, LocalError(c.service, req.Operation, "encode request body: "+err.Error(), "")
 		}
 	}
-	return c.withRetry(ctx, req, u, func() ([]byte, error) { return c.sendOnce(ctx, req, u, payload) })
+	// One client-request-id for every send of this request, so that the service (and the
+	// simulated cloud's throttling record) can tell a resend from another caller's request.
+	// https://learn.microsoft.com/en-us/graph/best-practices-concept#reliability-and-support
+	id := newRequestID()
+	return c.withRetry(ctx, req, u, func() ([]byte, error) { return c.sendOnce(ctx, req, u, payload, id) })
+}
+
+// newRequestID returns a random GUID (version 4) for the client-request-id header.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // sendOnce makes one attempt: a token (MSAL's cache makes this cheap, and a long wait between
 // attempts may outlive a token), the request, the answer.
-func (c *Client) sendOnce(ctx context.Context, req Request, u *url.URL, payload []byte) ([]byte, error) {
+func (c *Client) sendOnce(ctx context.Context, req Request, u *url.URL, payload []byte, requestID string) ([]byte, error) {
 	token, err := c.tokens(ctx, req.TenantID, req.Scope)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: get a token for %s in tenant %s: %w", c.service, req.Operation, req.Scope, req.TenantID, err)
@@ -256,6 +270,9 @@ func (c *Client) sendOnce(ctx context.Context, req Request, u *url.URL, payload 
 		hr.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
 	hr.Header.Set("Authorization", "Bearer "+token)
+	if hr.Header.Get("client-request-id") == "" {
+		hr.Header.Set("client-request-id", requestID)
+	}
 
 	resp, err := c.http.Do(hr)
 	if err != nil {

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,7 +22,6 @@ import (
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
 	"github.com/csp-ops/work365-upgrade/worker/app"
-	"github.com/csp-ops/work365-upgrade/workflows"
 )
 
 func main() {
@@ -50,7 +48,12 @@ func run() error {
 	logLevel := flag.String("log-level", "info", "worker log level")
 	logFile := flag.String("log-file", "", "worker log file (default: worker.log in the state folder; - for stderr)")
 	keysFile := flag.String("payload-keys-file", "", "payload encryption keys (id=base64 lines, the first encrypts; default: payload-keys in the state folder, created)")
+	faultList := flag.String("faults", "", "faults on every Microsoft API call, e.g. 429=10%,503=2%,latency=20ms,retry-after=1s (replaces the scenario's)")
+	compare := flag.Bool("compare-faultfree", false, "also run the same fleet without faults, side by side, and print the slowdown (implies --headless)")
 	flag.Parse()
+	if *compare {
+		*headless = true
+	}
 
 	if *logFile == "" {
 		*logFile = filepath.Join(*state, "worker.log")
@@ -67,6 +70,16 @@ func run() error {
 		scn = sim.Generate(*tenants, *seed)
 	} else if scn, err = sim.LoadScenario(*scenarioPath); err != nil {
 		return err
+	}
+	if *faultList != "" {
+		f, err := sim.ParseFaults(*faultList)
+		if err != nil {
+			return fmt.Errorf("--faults: %w", err)
+		}
+		scn.Faults = f
+		for i := range scn.Tenants {
+			scn.Tenants[i].Faults = nil
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -102,27 +115,46 @@ func run() error {
 	fmt.Printf("Payloads encrypted (keys: %s); the Web UI decodes them through the codec server %s\n", keys, s.CodecURL)
 	fmt.Printf("Simulated Microsoft cloud %s\nWorker log %s\n\n", s.Cloud.URL(), *logFile)
 
-	inv := s.Inventory(*fleet)
-	launched, err := s.Ops.Launch(ctx, inv)
+	// The fault-free twin runs beside the rehearsal, on its own embedded server, so that both
+	// see the same machine (a loaded machine slows both alike).
+	twin := make(chan twinResult, 1)
+	if *compare {
+		ff := cloneScenario(scn)
+		ff.Faults = sim.Faults{}
+		go func() {
+			t, err := stack.Start(ctx, stack.Options{Namespace: *namespace, StateDir: filepath.Join(*state, "fault-free"), Scenario: ff, Speed: *speed, Logger: logger.Named("fault-free")})
+			if err != nil {
+				twin <- twinResult{err: fmt.Errorf("start the fault-free twin: %w", err)}
+				return
+			}
+			defer t.Stop()
+			f, err := t.LaunchAndWait(ctx, *fleet, nil)
+			twin <- twinResult{f, err}
+		}()
+	}
+	figures, err := s.LaunchAndWait(ctx, *fleet, progressBar(len(scn.Tenants)))
 	if err != nil {
 		return err
 	}
-	ids := make([]string, 0, len(launched))
-	for _, l := range launched {
-		fmt.Printf("  %-40s %s\n", l.TenantName, l.State)
-		ids = append(ids, l.WorkflowID)
-	}
 	fmt.Println()
-	if err := follow(ctx, s.Ops, *fleet, len(ids)); err != nil {
+	if err := ops.WriteReport(os.Stdout, "markdown", figures.Rows); err != nil {
 		return err
 	}
-	rows, err := s.Ops.Report(ctx, fmt.Sprintf("WorkflowType = '%s' AND WorkFleet = '%s'", workflows.TenantUpgradeWorkflow, *fleet))
-	if err != nil {
-		return err
+	var faultFree stack.Figures
+	if *compare {
+		fmt.Println("\nWaiting for the fault-free twin…")
+		t := <-twin
+		if t.err != nil {
+			return t.err
+		}
+		faultFree = t.figures
 	}
-	fmt.Println()
-	if err := ops.WriteReport(os.Stdout, "markdown", rows); err != nil {
-		return err
+	fmt.Printf("\nFaults: %s\n%s", faultsText(scn.Faults), figures.Summary(faultFree))
+	if figures.Waits.Early > 0 {
+		return fmt.Errorf("%d callers came back before the Retry-After they were given", figures.Waits.Early)
+	}
+	if *compare && figures.Done() < faultFree.Done() {
+		return fmt.Errorf("with faults %d upgrades reached their goal, without faults %d", figures.Done(), faultFree.Done())
 	}
 	if *headless {
 		return nil
@@ -133,40 +165,46 @@ func run() error {
 	return nil
 }
 
-// follow shows a progress bar of finished upgrades and the stages of the others.
-func follow(ctx context.Context, o ops.Ops, fleet string, total int) error {
+// progressBar shows finished upgrades and how many others wait on people.
+func progressBar(total int) stack.Progress {
 	bar := progressbar.NewOptions(total,
 		progressbar.OptionSetDescription("upgrades finished"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(500*time.Millisecond),
 	)
-	q := fmt.Sprintf("WorkflowType = '%s' AND WorkFleet = '%s'", workflows.TenantUpgradeWorkflow, fleet)
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		us, err := o.List(ctx, q)
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
-		done, waiting := 0, 0
-		for _, u := range us {
-			if u.Status != "Running" {
-				done++
-			} else if u.WaitingOn != "" && u.WaitingOn != string(workflows.Nobody) {
-				waiting++
-			}
-		}
+	return func(done, waiting, total int) {
 		bar.Describe(fmt.Sprintf("finished (%d waiting on people)", waiting))
 		_ = bar.Set(done)
-		if done >= total && len(us) >= total {
+		if done >= total {
 			_ = bar.Finish()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
 		}
 	}
+}
+
+type twinResult struct {
+	figures stack.Figures
+	err     error
+}
+
+// cloneScenario copies a scenario deeply enough for a second cloud (each cloud keeps its own
+// state; the tenants' own fault overrides are pointers).
+func cloneScenario(s *sim.Scenario) *sim.Scenario {
+	c := *s
+	c.Tenants = append([]sim.Tenant(nil), s.Tenants...)
+	for i := range c.Tenants {
+		c.Tenants[i].Faults = nil
+	}
+	return &c
+}
+
+func faultsText(f sim.Faults) string {
+	if f == (sim.Faults{}) {
+		return "none"
+	}
+	ra := f.RetryAfter
+	if ra <= 0 {
+		ra = time.Second
+	}
+	return fmt.Sprintf("429 %.0f%%, 503 %.0f%% (Retry-After %s), latency %s", f.ThrottleRate*100, f.UnavailableRate*100, ra, f.Latency)
 }

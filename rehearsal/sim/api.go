@@ -105,6 +105,7 @@ func matchPattern(pattern, path string) ([]string, bool) {
 // count, authenticate, refuse what the entry's permission does not allow, resolve the tenant,
 // inject faults, settle time-driven state, handle.
 func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, hs handlers) {
+	arrived := c.clock.Now()
 	path := r.URL.Path
 	if !strings.HasPrefix(strings.ToLower(path), strings.ToLower(svc.prefix)) {
 		writeAPIError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("the simulated %s has no path %s", svc.name, path))
@@ -175,6 +176,8 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, hs
 		return
 	}
 	t.counters.Calls[name]++
+	caller := callerOf(t.id, r.Header.Get("client-request-id"), r.Method, r.Host, r.URL.RequestURI())
+	c.waits.arrived(caller, arrived)
 	release, admitted := c.takeBudget(w, svc, t, cl)
 	if !admitted {
 		c.mu.Unlock()
@@ -204,8 +207,10 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, hs
 		if ra <= 0 {
 			ra = time.Second
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+		secs := (ra + time.Second - 1) / time.Second
+		w.Header().Set("Retry-After", strconv.Itoa(int(secs)))
 		if status == http.StatusTooManyRequests {
+			c.waits.throttled(caller, c.clock.Now(), secs*time.Second)
 			writeAPIError(w, status, svc.throttleCode, svc.throttleMessage)
 		} else {
 			writeAPIError(w, status, "ServiceUnavailable", "The service is temporarily unavailable. Retry after the delay in Retry-After.")

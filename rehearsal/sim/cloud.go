@@ -67,6 +67,8 @@ type Cloud struct {
 	credentialExpired bool
 
 	srv *httptest.Server
+	// waits records 429s and how long their callers waited (throttle.go).
+	waits waitLog
 }
 
 // New builds a simulated cloud from a scenario (defaults filled in; an invalid scenario

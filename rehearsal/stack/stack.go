@@ -223,7 +223,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	acts, err := app.BuildActivities(cfg, app.Options{HTTPClient: s.Cloud.HTTPClient(), NoInstanceDiscovery: true, Notifier: s.Autopilot, Logger: o.Logger})
+	appOpts := app.Options{HTTPClient: s.Cloud.HTTPClient(), NoInstanceDiscovery: true, Notifier: s.Autopilot, Logger: o.Logger}
+	if speed != 1 {
+		// The simulated cloud's Retry-After is in simulated seconds (it measures the waits
+		// on its own clock): the clients wait it out in simulated time too.
+		appOpts.RetrySleep = func(ctx context.Context, d time.Duration) error {
+			return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
+		}
+	}
+	acts, err := app.BuildActivities(cfg, appOpts)
 	if err != nil {
 		return nil, err
 	}

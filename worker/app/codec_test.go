@@ -44,7 +44,7 @@ codec: {keysFile: /run/secrets/payload_keys, server: {path: /codec, origins: ["h
 	_, err = LoadConfig(write(t, base+"codec: {server: {origins: [\"http://x\"]}}\n"))
 	require.ErrorContains(t, err, "codec.server.path: required")
 	_, err = LoadConfig(write(t, base+"codec: {keyfile: x}\n"))
-	require.ErrorContains(t, err, "field keyfile not found")
+	require.ErrorContains(t, err, "worker.yaml:5: codec.keyfile: unknown field")
 }
 
 // The worker's listener serves the codec endpoint beside /metrics and /healthz, with the

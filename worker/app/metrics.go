@@ -17,6 +17,7 @@ import (
 	sdktally "go.temporal.io/sdk/contrib/tally"
 	"go.uber.org/zap"
 
+	"github.com/csp-ops/work365-upgrade/activities"
 	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
 )
 
@@ -118,15 +119,21 @@ func microsoftHooks(logger *zap.Logger) []msapi.ClientOption {
 
 // heartbeatWhileWaiting records an activity heartbeat naming the wait, so an activity with a
 // heartbeat timeout (import, uninstall) is not taken for lost while a call waits out
-// throttling, and on-call reads why it is slow. It replaces the activity's own heartbeat
-// details until its next heartbeat; nothing reads them back. Outside an activity it does
-// nothing.
+// throttling, and on-call reads why it is slow. An activity that keeps what it has read in its
+// heartbeat (activities.Progress) keeps it: its progress is the first detail, the wait message
+// the second, so the next attempt still starts where this one stopped. Outside an activity it
+// does nothing.
 func heartbeatWhileWaiting(ctx context.Context, w msapi.Wait) {
 	if !activity.IsActivity(ctx) {
 		return
 	}
-	activity.RecordHeartbeat(ctx, fmt.Sprintf("%s: %s answered %s; sending it again in %s (attempt %d failed)",
-		w.Service, w.Operation, statusText(w.Status), w.Remaining.Round(time.Second), w.Attempt))
+	msg := fmt.Sprintf("%s: %s answered %s; sending it again in %s (attempt %d failed)",
+		w.Service, w.Operation, statusText(w.Status), w.Remaining.Round(time.Second), w.Attempt)
+	if p, ok := activities.Progress(ctx); ok {
+		activity.RecordHeartbeat(ctx, p, msg)
+		return
+	}
+	activity.RecordHeartbeat(ctx, msg)
 }
 
 // recordMicrosoftCall logs a call that was resent (operation, path, counts: never a token or

@@ -39,6 +39,10 @@ type Options struct {
 	// PollInterval, when set, is how often a running import or uninstall is read (rehearsals
 	// at high simulated speed read more often; activities.Activities.PollInterval).
 	PollInterval time.Duration
+	// RetrySleep replaces how the Microsoft clients wait before resending a throttled
+	// request (default: real time). Rehearsals whose simulated time runs N times faster pass
+	// one that sleeps d/N, so a Retry-After in simulated seconds is waited in simulated time.
+	RetrySleep func(ctx context.Context, d time.Duration) error
 }
 
 // BuildActivities makes the activities with the real adapters.
@@ -66,6 +70,9 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		return nil, fmt.Errorf("dataverse: %w", err)
 	}
 	allow := func(orgURL string) error { _, err := spec.CheckOrgURL(orgURL, hosts); return err }
+	if opts.RetrySleep != nil {
+		api = append(api, msapi.WithSleep(opts.RetrySleep))
+	}
 	dv := dataverse.New(src, dataverse.Guard(allow, dataverse.DiscoverTenants(opts.HTTPClient)), api...)
 	notifier := opts.Notifier
 	switch {
@@ -101,7 +108,7 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 					return activities.PreflightSession{}, err
 				}
 				src := session.AsTokenSource()
-				sdv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), api...)
+				sdv := dataverse.New(src, dataverse.Guard(allow, dataverse.DiscoverTenants(opts.HTTPClient)), api...)
 				return activities.PreflightSession{Graph: msgraph.New(src, api...), Dataverse: sdv, AppUsers: sdv, Roles: session}, nil
 			},
 			Names: *cfg.Work365,
