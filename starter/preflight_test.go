@@ -70,7 +70,7 @@ func (r fakeRun) GetWithOptions(ctx context.Context, v any, _ client.WorkflowRun
 const inventoryYAML = `fleet: pf
 defaults:
   timeZone: UTC
-  window: {start: "2026-12-05T22:00", length: 6h}
+  window: {start: "2030-12-05T22:00", length: 6h}
   targetVersion: 2.5.0.1
   solutionPackage: work365/Work365_2_5_0_1_managed.zip
   partnerType: indirect
