@@ -168,7 +168,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 // workerConfig is the production configuration with the simulator's app registration; the
 // client secret goes to a file, as in production.
 func (s *Stack) workerConfig(dir string) (app.Config, error) {
-	orch := s.opts.Scenario.Orchestrator
+	// The scenario's defaults (sim.DefaultOrchestrator when it names no orchestrator): the
+	// simulated cloud knows the same app.
+	orch := s.opts.Scenario.WithDefaults().Orchestrator
 	secret := filepath.Join(dir, "client-secret")
 	if err := os.WriteFile(secret, []byte(orch.ClientSecret), 0o600); err != nil {
 		return app.Config{}, err
