@@ -175,6 +175,10 @@ type Config struct {
 	// CredentialRetryInterval is the first wait before retrying after the orchestrator's own
 	// credential failed; it doubles up to 2h (default 15m).
 	CredentialRetryInterval time.Duration `json:"credentialRetryInterval,omitempty" yaml:"credentialRetryInterval,omitempty"`
+	// TimeScale is set by rehearsals whose clock runs faster than real time: the durations
+	// above are divided by it, and messages multiply them back, so people read runbook time
+	// ("expired after 15m", not 15s). 0 or 1: real time. Not an inventory key.
+	TimeScale float64 `json:"timeScale,omitempty" yaml:"-"`
 }
 
 // Input starts a TenantUpgrade workflow.
@@ -311,4 +315,28 @@ type PartnerCenterResult struct {
 	Detail        string         `json:"detail,omitempty"`
 	Confirmations []Confirmation `json:"confirmations,omitempty"`
 	Warnings      []string       `json:"warnings,omitempty"`
+}
+
+// Summary says in one line what became of the connection, e.g. "contoso-pc: re-consent
+// verified (…) by Jane"; the partner-center stage notes it and reports list it.
+func (r PartnerCenterResult) Summary() string {
+	out := r.Name + ": re-consent "
+	if r.Verified {
+		out += "verified"
+	} else {
+		out += "not verified"
+	}
+	if r.Detail != "" {
+		out += " (" + r.Detail + ")"
+	}
+	by := ""
+	for _, c := range r.Confirmations {
+		if c.Kind == TaskPartnerReconsent {
+			by = c.By // the last re-consent counts
+		}
+	}
+	if by != "" {
+		out += " by " + by
+	}
+	return out
 }

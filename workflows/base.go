@@ -240,7 +240,7 @@ func (r *run) orchestratorFault(ctx workflow.Context, msg string, round int, wai
 	}
 	bounded := round <= r.cfg.MaxFixRounds
 	r.fault = faultCode(msg)
-	p := r.askAsync(ctx, orchestratorFaultTask(msg, wait, bounded))
+	p := r.askAsync(ctx, orchestratorFaultTask(msg, r.cfg.Show(wait), bounded))
 	if !bounded {
 		var c Confirmation
 		if err := p.future.Get(ctx, &c); err != nil {
@@ -253,7 +253,7 @@ func (r *run) orchestratorFault(ctx workflow.Context, msg string, round int, wai
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
-	timer := workflow.NewTimerWithOptions(tctx, wait, workflow.TimerOptions{Summary: "Retry after the orchestrator fault in " + wait.String()})
+	timer := workflow.NewTimerWithOptions(tctx, wait, workflow.TimerOptions{Summary: "Retry after the orchestrator fault in " + r.cfg.Show(wait)})
 	var (
 		c       Confirmation
 		err     error
@@ -264,7 +264,7 @@ func (r *run) orchestratorFault(ctx workflow.Context, msg string, round int, wai
 	sel.AddFuture(timer, func(workflow.Future) {})
 	sel.Select(ctx)
 	if !decided {
-		p.stop("retried after " + wait.String())
+		p.stop("retried after " + r.cfg.Show(wait))
 		return nil
 	}
 	if err != nil {

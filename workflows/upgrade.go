@@ -159,7 +159,11 @@ func (u *upgrade) validate(ctx workflow.Context) error {
 	if err := u.in.Tenant.Validate(); err != nil {
 		return temporal.NewNonRetryableApplicationError("invalid tenant spec: "+err.Error(), activities.ErrInvalidSpec, nil)
 	}
-	return u.exec(ctx, readOpts(ctx, "Resolve the downtime window in "+u.in.Tenant.TimeZone), a.ResolveWindow, u.in.Tenant, &u.window)
+	if err := u.exec(ctx, readOpts(ctx, "Resolve the downtime window in "+u.in.Tenant.TimeZone), a.ResolveWindow, u.in.Tenant, &u.window); err != nil {
+		return err
+	}
+	u.note(fmt.Sprintf("spec valid; downtime window %s for %s (%s)", u.in.Tenant.Window.Start, u.in.Tenant.Window.Length, u.in.Tenant.TimeZone))
+	return nil
 }
 
 // 1. Discover: installed Work 365 version (none = new install) and portal.
@@ -393,7 +397,7 @@ func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
 			return err
 		}
 		left := lastFailure(err)
-		c, err := u.ask(ctx, drainDeadlineTask(left, u.cfg.DrainDeadline))
+		c, err := u.ask(ctx, drainDeadlineTask(left, u.cfg.Show(u.cfg.DrainDeadline)))
 		if err != nil {
 			return err
 		}
@@ -575,9 +579,11 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 	u.enter(ctx, StageRegistration)
 	newInstall := u.fromVersion == ""
 	if newInstall {
-		if _, err := u.ask(ctx, registrationTask(u.in.Tenant)); err != nil {
+		c, err := u.ask(ctx, registrationTask(u.in.Tenant))
+		if err != nil {
 			return err
 		}
+		u.note("registration form completed by " + c.By)
 	} else {
 		u.note("registration form skipped: upgrading from a previous version")
 	}
@@ -633,7 +639,7 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 			return nil
 		}
 		expired++
-		u.warn(ctx, fmt.Sprintf("upgrade link of round %d expired after %s without Begin Upgrade", u.linkRound, u.cfg.LinkValidity))
+		u.warn(ctx, fmt.Sprintf("upgrade link of round %d expired after %s without Begin Upgrade", u.linkRound, u.cfg.Show(u.cfg.LinkValidity)))
 		why = fmt.Sprintf("The previous upgrade link expired (round %d).", u.linkRound)
 		if expired >= u.cfg.MaxLinkRounds {
 			c, err := u.ask(ctx, linkEscalationTask(expired))
@@ -699,9 +705,9 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 	}
 	wctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
-	task := u.askAsync(wctx, beginUpgradeTask(u.in.Tenant, u.cfg.LinkValidity, expires))
+	task := u.askAsync(wctx, beginUpgradeTask(u.in.Tenant, u.cfg.Show(u.cfg.LinkValidity), expires))
 	check := u.check()
-	link := workflow.NewTimerWithOptions(wctx, remaining, workflow.TimerOptions{Summary: "Link validity " + u.cfg.LinkValidity.String()})
+	link := workflow.NewTimerWithOptions(wctx, remaining, workflow.TimerOptions{Summary: "Link validity " + u.cfg.Show(u.cfg.LinkValidity)})
 
 	var (
 		began, linkExpired bool
@@ -794,8 +800,8 @@ func (u *upgrade) confirmCompletion(ctx workflow.Context, page *pendingTask) err
 		cancel()
 		switch {
 		case !answered:
-			page.stop("not confirmed within " + u.cfg.CongratulationsGrace.String() + "; the APIs show the upgrade complete")
-			u.warn(ctx, "the service account did not say what the completion page showed within "+u.cfg.CongratulationsGrace.String()+"; the APIs show the upgrade complete")
+			page.stop("not confirmed within " + u.cfg.Show(u.cfg.CongratulationsGrace) + "; the APIs show the upgrade complete")
+			u.warn(ctx, "the service account did not say what the completion page showed within "+u.cfg.Show(u.cfg.CongratulationsGrace)+"; the APIs show the upgrade complete")
 			page = nil
 		case err != nil:
 			return err
@@ -841,7 +847,7 @@ func (u *upgrade) waitForCompletion(ctx workflow.Context) error {
 		if !deadlinePassed(err) {
 			return err
 		}
-		c, err := u.ask(ctx, completionDeadlineTask(lastFailure(err), u.cfg.CompletionDeadline))
+		c, err := u.ask(ctx, completionDeadlineTask(lastFailure(err), u.cfg.Show(u.cfg.CompletionDeadline)))
 		if err != nil {
 			return err
 		}
@@ -863,10 +869,13 @@ func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
 		return nil
 	}
 	futures := make([]workflow.ChildWorkflowFuture, 0, len(u.in.Tenant.PartnerCenters))
+	var pending []string // the connections of futures, in order
 	for _, pc := range u.in.Tenant.PartnerCenters {
 		if u.safe && u.partnerCenterDone(pc.Name) {
+			u.note(pc.Name + ": done in an earlier attempt")
 			continue // a retry after a failure re-runs only the connections not done
 		}
+		pending = append(pending, pc.Name)
 		sas := []temporal.SearchAttributeUpdate{
 			searchattr.TenantID.ValueSet(u.in.Tenant.TenantID),
 			searchattr.TenantName.ValueSet(u.in.Tenant.DisplayName),
@@ -886,20 +895,34 @@ func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
 		}))
 	}
 	var firstErr error
-	for _, f := range futures {
+	for i, f := range futures {
 		var r PartnerCenterResult
 		if err := f.Get(ctx, &r); err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}
+			u.note(pending[i] + ": failed: " + rootMessage(err))
 			continue
 		}
 		u.partnerCenters = append(u.partnerCenters, r)
+		u.note(r.Summary())
 		if !r.Verified {
 			u.warn(ctx, "Partner Center "+r.Name+" re-consent not verified: "+r.Detail)
 		}
 	}
 	return firstErr
+}
+
+// rootMessage is the innermost error's message: a child's failure without the wrapping
+// "child workflow execution error (…)".
+func rootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
 }
 
 func (u *upgrade) partnerCenterDone(name string) bool {
@@ -919,10 +942,12 @@ func (u *upgrade) reinstallPortal(ctx workflow.Context) error {
 		return nil
 	}
 	if u.in.Tenant.PortalPackage == "" {
-		if _, err := u.ask(ctx, reinstallPortalTask(u.in.Tenant)); err != nil {
+		c, err := u.ask(ctx, reinstallPortalTask(u.in.Tenant))
+		if err != nil {
 			return err
 		}
 		u.portalReinstalled = true
+		u.note("portal reinstalled by hand by " + c.By + " (no portalPackage in the inventory)")
 		return nil
 	}
 	in := activities.ImportInput{
@@ -961,7 +986,7 @@ func (u *upgrade) unfreezeNoted(ctx workflow.Context) error {
 	if err := u.unfreeze(ctx, readOpts(ctx, "Unfreeze Work 365 activity")); err != nil {
 		return err
 	}
-	u.note(fmt.Sprintf("Work 365 activity unfrozen after %s frozen", u.frozenFor.Round(time.Second)))
+	u.note(fmt.Sprintf("Work 365 activity unfrozen after %s frozen", u.cfg.Show(u.frozenFor)))
 	return nil
 }
 
@@ -983,13 +1008,13 @@ func (u *upgrade) unfreeze(ctx, actx workflow.Context) error {
 func (u *upgrade) watchFrozenTime(ctx workflow.Context) {
 	frozenAt := u.frozenAt
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		if err := workflow.NewTimerWithOptions(ctx, u.cfg.MaxFrozen, workflow.TimerOptions{Summary: "Frozen-time cap " + u.cfg.MaxFrozen.String()}).Get(ctx, nil); err != nil {
+		if err := workflow.NewTimerWithOptions(ctx, u.cfg.MaxFrozen, workflow.TimerOptions{Summary: "Frozen-time cap " + u.cfg.Show(u.cfg.MaxFrozen)}).Get(ctx, nil); err != nil {
 			return
 		}
 		if !u.frozen || !u.frozenAt.Equal(frozenAt) {
 			return
 		}
-		msg := fmt.Sprintf("Work 365 of %s has been frozen for %s (cap %s), at stage %s: billing and Work 365 jobs are stopped. Help the people the upgrade waits on, or decide its open operator task.", u.in.Tenant.DisplayName, u.cfg.MaxFrozen, u.cfg.MaxFrozen, u.stage)
+		msg := fmt.Sprintf("Work 365 of %s has been frozen for %s (cap %s), at stage %s: billing and Work 365 jobs are stopped. Help the people the upgrade waits on, or decide its open operator task.", u.in.Tenant.DisplayName, u.cfg.Show(u.cfg.MaxFrozen), u.cfg.Show(u.cfg.MaxFrozen), u.stage)
 		u.warn(ctx, msg)
 		u.notify(ctx, activities.Notification{Key: u.workflowID + "/frozen-too-long", Event: activities.EventFrozenTooLong, Audience: string(Operator), Title: "ESCALATED: Work 365 frozen too long at " + u.in.Tenant.DisplayName, Message: msg})
 	})
