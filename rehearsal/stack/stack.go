@@ -231,6 +231,7 @@ func (s *Stack) Config() workflows.Config {
 		CongratulationsGrace:     scale(workflows.DefaultCongratulationsGrace),
 		MaxFrozen:                scale(workflows.DefaultMaxFrozen),
 		CredentialRetryInterval:  scale(workflows.DefaultCredentialRetryInterval),
+		TimeScale:                s.opts.Speed, // messages read in runbook time
 	}
 }
 
