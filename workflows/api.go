@@ -295,6 +295,9 @@ type Result struct {
 	LinkRounds     int                   `json:"linkRounds,omitempty"`
 	// Frozen is how long Work 365 activity was frozen, when it was.
 	Frozen time.Duration `json:"frozen,omitempty"`
+	// HumanWait is how long the upgrade waited on people (some human task open), including
+	// its Partner Center children's longest wait.
+	HumanWait time.Duration `json:"humanWait,omitempty"`
 }
 
 // PartnerCenterInput starts a PartnerCenterReconsent child.
@@ -315,6 +318,8 @@ type PartnerCenterResult struct {
 	Detail        string         `json:"detail,omitempty"`
 	Confirmations []Confirmation `json:"confirmations,omitempty"`
 	Warnings      []string       `json:"warnings,omitempty"`
+	// HumanWait is how long the child waited on the partner admin.
+	HumanWait time.Duration `json:"humanWait,omitempty"`
 }
 
 // Summary says in one line what became of the connection, e.g. "contoso-pc: re-consent

@@ -48,6 +48,31 @@ type run struct {
 	// fault is the orchestrator fault (AADSTS code) the upgrade waits on, if any; the fleet
 	// halts when several tenants wait on the same one.
 	fault string
+	// humanWait adds up the time some human task was open; waitingSince is when the current
+	// wait on people began (zero when nobody is waited on).
+	humanWait    time.Duration
+	waitingSince time.Time
+}
+
+// countHumanWait keeps humanWait current; it runs whenever tasks open or close.
+func (r *run) countHumanWait(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	waiting := r.board.waitingOn() != Nobody
+	switch {
+	case waiting && r.waitingSince.IsZero():
+		r.waitingSince = now
+	case !waiting && !r.waitingSince.IsZero():
+		r.humanWait += now.Sub(r.waitingSince)
+		r.waitingSince = time.Time{}
+	}
+}
+
+// humanWaited is the time spent waiting on people so far.
+func (r *run) humanWaited(ctx workflow.Context) time.Duration {
+	if r.waitingSince.IsZero() {
+		return r.humanWait
+	}
+	return r.humanWait + workflow.Now(ctx).Sub(r.waitingSince)
 }
 
 func newRun(ctx workflow.Context, tenantID, tenantName, fleet string, cfg Config, taskPrefix string) *run {
@@ -330,6 +355,7 @@ func (r *run) askAll(ctx workflow.Context, reqs []taskRequest) ([]Confirmation, 
 // refreshDetails publishes the markdown on-call reads in the Web UI: stage, since when, who
 // must act and the exact next action.
 func (r *run) refreshDetails(ctx workflow.Context) {
+	r.countHumanWait(ctx)
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Stage:** %s since %s\n\n", r.stage, r.stageSince.UTC().Format(time.RFC3339))
 	tasks := r.board.tasks()

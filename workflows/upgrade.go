@@ -925,6 +925,16 @@ func rootMessage(err error) string {
 	}
 }
 
+// partnerCenterWait is the longest wait on a partner admin among the connections (they run
+// side by side).
+func (u *upgrade) partnerCenterWait() time.Duration {
+	var longest time.Duration
+	for _, r := range u.partnerCenters {
+		longest = max(longest, r.HumanWait)
+	}
+	return longest
+}
+
 func (u *upgrade) partnerCenterDone(name string) bool {
 	for _, r := range u.partnerCenters {
 		if r.Name == name {
@@ -1098,7 +1108,7 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 			Outcome: o, FromVersion: u.fromVersion, ToVersion: u.in.Tenant.TargetVersion,
 			Stages: u.stages, Confirmations: u.board.confirmations, Warnings: u.warnings,
 			Cleanup: u.cleanup, PartnerCenters: u.partnerCenters, LinkRounds: u.linkRound,
-			Frozen: u.frozenFor,
+			Frozen: u.frozenFor, HumanWait: u.humanWaited(ctx) + u.partnerCenterWait(),
 		}
 	}
 	if err != nil && u.upgradeIn && !temporal.IsCanceledError(err) {
