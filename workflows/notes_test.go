@@ -47,6 +47,8 @@ func TestEveryStageSaysWhatItDid(t *testing.T) {
 		require.Contains(t, pc, "primary: re-consent verified")
 		require.Contains(t, pc, "emea: re-consent verified")
 		require.Contains(t, pc, " by ", "who re-consented")
+		require.GreaterOrEqual(t, r.HumanWait, time.Hour, "the partner admin's hour on MFA policies counts as a wait on people")
+		require.GreaterOrEqual(t, r.PartnerCenters[1].HumanWait, time.Hour)
 		require.Equal(t, "primary: re-consent verified", strings.SplitN(r.PartnerCenters[0].Summary(), " (", 2)[0])
 	})
 	t.Run("indirect partner", func(t *testing.T) {
@@ -55,6 +57,7 @@ func TestEveryStageSaysWhatItDid(t *testing.T) {
 		r, err := h.result()
 		require.NoError(t, err)
 		requireEveryStageNoted(t, r)
+		require.Positive(t, r.HumanWait, "consent, Begin Upgrade and the completion page wait on people")
 		for _, s := range r.Stages {
 			switch s.Stage {
 			case StagePartnerCenter, StagePortalUninstall, StagePortalReinstall, StageServiceRole:
