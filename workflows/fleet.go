@@ -595,6 +595,9 @@ func (f *fleet) progress(ctx workflow.Context) FleetProgress {
 	if f.st.Wave < len(f.in.Waves) {
 		p.Wave = f.in.Waves[f.st.Wave].Name
 	}
+	if f.st.Phase == phaseBake {
+		p.BakeUntil = f.st.BakeUntil
+	}
 	stuckAfter := f.in.StuckAfter
 	if stuckAfter <= 0 {
 		stuckAfter = 2 * time.Hour

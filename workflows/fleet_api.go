@@ -221,14 +221,16 @@ type WaveProgress struct {
 
 // FleetProgress is what the progress query returns.
 type FleetProgress struct {
-	Name   string         `json:"name"`
-	Phase  string         `json:"phase"`
-	Wave   string         `json:"wave"`
-	Paused bool           `json:"paused"`
-	Halted string         `json:"halted,omitempty"`
-	Waves  []WaveProgress `json:"waves"`
-	Failed []FleetTenant  `json:"failed,omitempty"`
-	Stuck  []FleetTenant  `json:"stuck,omitempty"`
+	Name   string `json:"name"`
+	Phase  string `json:"phase"`
+	Wave   string `json:"wave"`
+	Paused bool   `json:"paused"`
+	Halted string `json:"halted,omitempty"`
+	// BakeUntil is when the current wave's bake time ends (phase baking).
+	BakeUntil time.Time      `json:"bakeUntil,omitempty"`
+	Waves     []WaveProgress `json:"waves"`
+	Failed    []FleetTenant  `json:"failed,omitempty"`
+	Stuck     []FleetTenant  `json:"stuck,omitempty"`
 	// Events lists operator actions and fleet events (approvals, pauses, halts), oldest first.
 	Events []string `json:"events,omitempty"`
 	Runs   int      `json:"runs"`

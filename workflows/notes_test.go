@@ -102,6 +102,7 @@ func TestRehearsalMessagesReadInRunbookTime(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
 	require.True(t, containsText(r.Warnings, "upgrade link of round 1 expired after 15m without Begin Upgrade"), r.Warnings)
+	requireEveryStageNoted(t, r)
 	for _, n := range h.f.notifications {
 		if n.TaskKind == string(TaskBeginUpgrade) {
 			require.Contains(t, n.Instructions, "valid for 15m only")

@@ -640,6 +640,7 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 		}
 		expired++
 		u.warn(ctx, fmt.Sprintf("upgrade link of round %d expired after %s without Begin Upgrade", u.linkRound, u.cfg.Show(u.cfg.LinkValidity)))
+		u.note(fmt.Sprintf("link of round %d expired after %s without Begin Upgrade; Get Consent again", u.linkRound, u.cfg.Show(u.cfg.LinkValidity)))
 		why = fmt.Sprintf("The previous upgrade link expired (round %d).", u.linkRound)
 		if expired >= u.cfg.MaxLinkRounds {
 			c, err := u.ask(ctx, linkEscalationTask(expired))
