@@ -52,6 +52,46 @@ type run struct {
 	// wait on people began (zero when nobody is waited on).
 	humanWait    time.Duration
 	waitingSince time.Time
+	// waitFor says in plain words what the current stage waits for when no person is asked
+	// (a window, jobs draining, an import); enter clears it.
+	waitFor string
+}
+
+// awaiting says what the stage now waits for, in the current details on-call reads.
+func (r *run) awaiting(ctx workflow.Context, what string) {
+	r.waitFor = what
+	r.refreshDetails(ctx)
+}
+
+// whoWords names an audience as on-call would say it.
+var whoWords = map[Audience]string{
+	GlobalAdmin:    "the customer's Global Administrator",
+	ServiceAccount: "the holder of the Work 365 service account",
+	Operator:       "an operator's decision",
+	PartnerAdmin:   "the partner's Partner Center admin",
+}
+
+// waitingFor says in plain words what the upgrade waits for now.
+func (r *run) waitingFor(tasks []Task) string {
+	if len(tasks) > 0 {
+		t := tasks[0]
+		who := whoWords[t.Audience]
+		if who == "" {
+			who = string(t.Audience)
+		}
+		out := fmt.Sprintf("%s: %s (task %s, open since %s)", who, t.Title, t.ID, t.OpenedAt.UTC().Format("Jan 2 15:04 UTC"))
+		if len(tasks) > 1 {
+			out += fmt.Sprintf(", and %d more task(s) below", len(tasks)-1)
+		}
+		if r.waitFor != "" {
+			out += "; meanwhile " + r.waitFor
+		}
+		return out
+	}
+	if r.waitFor != "" {
+		return r.waitFor
+	}
+	return "nobody: the worker is doing machine work"
 }
 
 // countHumanWait keeps humanWait current; it runs whenever tasks open or close.
@@ -88,7 +128,7 @@ func newRun(ctx workflow.Context, tenantID, tenantName, fleet string, cfg Config
 func (r *run) enter(ctx workflow.Context, s Stage) {
 	now := workflow.Now(ctx)
 	r.endStage(ctx, "")
-	r.stage, r.stageSince = s, now
+	r.stage, r.stageSince, r.waitFor = s, now, ""
 	r.stages = append(r.stages, StageRecord{Stage: s, Started: now})
 	workflow.GetLogger(ctx).Info("stage started", "stage", string(s))
 	r.refreshDetails(ctx)
@@ -357,8 +397,9 @@ func (r *run) askAll(ctx workflow.Context, reqs []taskRequest) ([]Confirmation, 
 func (r *run) refreshDetails(ctx workflow.Context) {
 	r.countHumanWait(ctx)
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Stage:** %s since %s\n\n", r.stage, r.stageSince.UTC().Format(time.RFC3339))
 	tasks := r.board.tasks()
+	fmt.Fprintf(&b, "**Waiting for:** %s\n\n", r.waitingFor(tasks))
+	fmt.Fprintf(&b, "**Stage:** %s since %s\n\n", r.stage, r.stageSince.UTC().Format(time.RFC3339))
 	if len(tasks) == 0 {
 		b.WriteString("**Waiting on:** none (the worker is doing machine work)\n")
 	} else {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	sdkpb "go.temporal.io/api/sdk/v1"
 
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
@@ -119,4 +120,41 @@ func TestShortDuration(t *testing.T) {
 	}
 	require.Equal(t, "15m", Config{TimeScale: 60}.Show(15*time.Second))
 	require.Equal(t, "15s", Config{}.Show(15*time.Second))
+}
+
+// currentDetails reads the markdown the Web UI shows as the workflow's current details.
+func currentDetails(t *testing.T, h *harness) string {
+	t.Helper()
+	v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
+	require.NoError(t, err)
+	var md sdkpb.WorkflowMetadata
+	require.NoError(t, v.Get(&md))
+	return md.GetCurrentDetails()
+}
+
+// The current details on-call reads always say in plain words what the upgrade waits for:
+// a person and the task, jobs draining with their deadline, the import, the completion.
+func TestCurrentDetailsSayWhatTheUpgradeWaitsFor(t *testing.T) {
+	f := upgradeFrom21()
+	f.pendingJobs = []int{7, 6, 4, 4, 2, 1, 0} // drains from 0 to 6m
+	h := newHarness(t, f)
+	h.replies[TaskGetConsent] = []reply{{delay: 2 * time.Hour, act: func(f *fakeTenant) { f.consent = true }}}
+	seen := map[time.Duration]string{}
+	// Drain, Get Consent (6m to 2h6m), Begin Upgrade (2h6m to 2h11m), completion (to 2h13m).
+	for _, at := range []time.Duration{3 * time.Minute, time.Hour, 2*time.Hour + 8*time.Minute, 2*time.Hour + 12*time.Minute} {
+		h.env.RegisterDelayedCallback(func() { seen[at] = currentDetails(t, h) }, at)
+	}
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	for at, want := range map[time.Duration]string{
+		3 * time.Minute:              "**Waiting for:** pending Work 365 jobs to finish while Work 365 is frozen",
+		time.Hour:                    "**Waiting for:** the customer's Global Administrator: Get Consent",
+		2*time.Hour + 8*time.Minute:  "**Waiting for:** the holder of the Work 365 service account: Open the upgrade link and click Begin Upgrade",
+		2*time.Hour + 12*time.Minute: "**Waiting for:** the holder of the Work 365 service account: Tell us what the upgrade page showed at the end (task confirm-completion-3, open since Dec 6 01:11 UTC); meanwhile Work 365 2.5.0.1 to finish upgrading in Dynamics; deadline Dec 6 03:11 UTC",
+	} {
+		require.Contains(t, seen[at], want, "current details at %s", at)
+	}
+	require.Contains(t, seen[3*time.Minute], "; deadline "+h.start.Add(2*time.Hour).UTC().Format("Jan 2 15:04 UTC"))
 }

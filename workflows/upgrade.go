@@ -331,6 +331,7 @@ func (u *upgrade) waitForWindow(ctx workflow.Context) error {
 		var taskErr error
 		switch {
 		case now.Before(u.window.Opens):
+			u.awaiting(ctx, fmt.Sprintf("the downtime window to open at %s (%s %s)", u.window.Opens.UTC().Format("Jan 2 15:04 UTC"), u.in.Tenant.Window.Start, u.in.Tenant.TimeZone))
 			timer := workflow.NewTimerWithOptions(wctx, u.window.Opens.Sub(now), workflow.TimerOptions{
 				Summary: "Downtime window opens " + u.in.Tenant.Window.Start + " " + u.in.Tenant.TimeZone,
 			})
@@ -388,6 +389,8 @@ func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
 	}
 	for {
 		summary := "Wait for pending Work 365 jobs to complete"
+		u.awaiting(ctx, fmt.Sprintf("pending Work 365 jobs to finish while Work 365 is frozen (the count is the drain activity's last failure, e.g. \"7 Work 365 jobs still pending\"); deadline %s",
+			workflow.Now(ctx).Add(u.cfg.DrainDeadline).UTC().Format("Jan 2 15:04 UTC")))
 		err := u.exec(ctx, pollOpts(ctx, summary, u.cfg.DrainPollInterval, u.cfg.DrainDeadline), a.DrainJobs, u.ref, nil)
 		if err == nil {
 			u.note("no Work 365 jobs pending")
@@ -470,6 +473,7 @@ func (u *upgrade) uninstallPortal(ctx workflow.Context) error {
 		return err
 	}
 	u.portalUninstalled = true
+	u.awaiting(ctx, "Dataverse to uninstall the Work 365 portal solution")
 	if err := u.exec(ctx, longOpts(ctx, "Wait for the portal uninstall", u.cfg.ImportTimeout), a.WaitForAsyncOperation, op, nil); err != nil {
 		return err
 	}
@@ -503,6 +507,8 @@ func (u *upgrade) importSolution(ctx workflow.Context) error {
 		if st.Already != "" {
 			u.note(st.Already)
 		}
+		u.awaiting(ctx, fmt.Sprintf("Dataverse to import Work 365 %s (the activity's heartbeat has the percent); at most until %s",
+			u.in.Tenant.TargetVersion, workflow.Now(ctx).Add(u.cfg.ImportTimeout).UTC().Format("Jan 2 15:04 UTC")))
 		err := u.exec(ctx, longOpts(ctx, "Wait for the import of Work 365 "+u.in.Tenant.TargetVersion, u.cfg.ImportTimeout), a.WaitForImport, st, nil)
 		if err == nil {
 			break
@@ -840,6 +846,8 @@ func (u *upgrade) waitForCompletion(ctx workflow.Context) error {
 	check := u.check()
 	for {
 		var s activities.SolutionState
+		u.awaiting(ctx, fmt.Sprintf("Work 365 %s to finish upgrading in Dynamics; deadline %s", u.in.Tenant.TargetVersion,
+			workflow.Now(ctx).Add(u.cfg.CompletionDeadline).UTC().Format("Jan 2 15:04 UTC")))
 		err := u.exec(ctx, pollOpts(ctx, "Wait for Work 365 "+u.in.Tenant.TargetVersion+" to finish upgrading", u.cfg.CompletionPollInterval, u.cfg.CompletionDeadline), a.WaitForCompletion, check, &s)
 		if err == nil {
 			u.note("Work 365 " + s.InstalledVersion + " installed; no staged upgrade left")
@@ -894,6 +902,9 @@ func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
 			ParentWorkflowID: u.workflowID, TenantID: u.in.Tenant.TenantID, TenantName: u.in.Tenant.DisplayName,
 			Fleet: u.fleet, Connection: pc, Config: u.in.Config,
 		}))
+	}
+	if len(pending) > 0 {
+		u.awaiting(ctx, fmt.Sprintf("the Partner Center re-consent of %s (one child workflow each; their partner admins act there)", strings.Join(pending, ", ")))
 	}
 	var firstErr error
 	for i, f := range futures {
