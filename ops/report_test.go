@@ -95,3 +95,11 @@ func TestStuckQuery(t *testing.T) {
 	q := StuckQuery(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
 	require.Equal(t, "WorkflowType = 'TenantUpgrade' AND ExecutionStatus = 'Running' AND WorkStageSince < '2026-11-25T08:00:00Z'", q)
 }
+
+func TestWebUILinks(t *testing.T) {
+	ui := WebUI{BaseURL: "http://localhost:8233/", Namespace: "default"}
+	require.Equal(t, "http://localhost:8233/namespaces/default/workflows/work365-upgrade%2F1b0c2a52-5a1e-4d55-9f3e-000000000001%2F2.5.0.1",
+		ui.Workflow("work365-upgrade/1b0c2a52-5a1e-4d55-9f3e-000000000001/2.5.0.1"))
+	require.Equal(t, "http://localhost:8233/namespaces/default/workflows?query=ExecutionStatus+%3D+%27Running%27+AND+WorkWaitingOn+%3D+%27global-admin%27",
+		ui.List("ExecutionStatus = 'Running' AND WorkWaitingOn = 'global-admin'"))
+}

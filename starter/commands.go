@@ -26,6 +26,12 @@ import (
 type globals struct {
 	temporal app.TemporalConfig
 	timeout  time.Duration
+	// uiURL is the Web UI's base URL, for the links the commands print.
+	uiURL string
+}
+
+func (g *globals) webUI() ops.WebUI {
+	return ops.WebUI{BaseURL: g.uiURL, Namespace: g.temporal.Namespace}
 }
 
 func newRoot() *cobra.Command {
@@ -57,6 +63,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
 	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
+	f.StringVar(&g.uiURL, "ui-url", envOr("TEMPORAL_UI_URL", "http://localhost:8080"), "Temporal Web UI base URL for the links printed (env TEMPORAL_UI_URL; devstack: http://localhost:8233)")
 	root.AddCommand(planCmd(), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
 	return root
 }
@@ -239,7 +246,7 @@ func statusCmd(g *globals) *cobra.Command {
 					enc.SetIndent("", "  ")
 					return enc.Encode(s)
 				}
-				fmt.Fprintf(w, "%s (%s)  %s → %s\nstage %s since %s, waiting on %s\n", s.TenantName, s.TenantID, orNone(s.FromVersion), s.ToVersion, s.Stage, since(s.StageSince), s.WaitingOn)
+				fmt.Fprintf(w, "%s (%s)  %s → %s\nstage %s since %s, waiting on %s\nWeb UI: %s\n", s.TenantName, s.TenantID, orNone(s.FromVersion), s.ToVersion, s.Stage, since(s.StageSince), s.WaitingOn, g.webUI().Workflow(id))
 				for _, t := range s.OpenTasks {
 					fmt.Fprintf(w, "\nOPEN TASK %s for %s since %s: %s\n  %s\n", t.ID, t.Audience, since(t.OpenedAt), t.Title, t.Instructions)
 				}
@@ -420,7 +427,7 @@ func reportCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "markdown", "csv, json or markdown")
+	cmd.Flags().StringVar(&format, "format", "markdown", "csv, json, markdown or table (an aligned summary that fits 120 columns)")
 	cmd.Flags().StringVar(&query, "query", "", "visibility query, e.g. \"WorkFleet = 'example'\"")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
 	return cmd
@@ -473,7 +480,7 @@ func stuckCmd(g *globals) *cobra.Command {
 					return err
 				}
 				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "Upgrades in the same stage for more than %s (Web UI query: %s)\n", older, ops.StuckQuery(cutoff))
+				fmt.Fprintf(w, "Upgrades in the same stage for more than %s (Web UI query: %s)\nWeb UI: %s\n", older, ops.StuckQuery(cutoff), g.webUI().List(ops.StuckQuery(cutoff)))
 				if len(groups) == 0 {
 					fmt.Fprintln(w, "none")
 					return nil

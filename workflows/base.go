@@ -57,10 +57,11 @@ type run struct {
 	waitFor string
 }
 
-// awaiting says what the stage now waits for, in the current details on-call reads.
+// awaiting says what the stage now waits for, in the current details on-call reads. It
+// issues no command (the search attributes are published with stages and tasks).
 func (r *run) awaiting(ctx workflow.Context, what string) {
 	r.waitFor = what
-	r.refreshDetails(ctx)
+	r.setDetails(ctx)
 }
 
 // whoWords names an audience as on-call would say it.
@@ -395,6 +396,12 @@ func (r *run) askAll(ctx workflow.Context, reqs []taskRequest) ([]Confirmation, 
 // refreshDetails publishes the markdown on-call reads in the Web UI: stage, since when, who
 // must act and the exact next action.
 func (r *run) refreshDetails(ctx workflow.Context) {
+	r.setDetails(ctx)
+	r.publish(ctx)
+}
+
+// setDetails publishes the current details only (no command).
+func (r *run) setDetails(ctx workflow.Context) {
 	r.countHumanWait(ctx)
 	var b strings.Builder
 	tasks := r.board.tasks()
@@ -413,7 +420,6 @@ func (r *run) refreshDetails(ctx workflow.Context) {
 		fmt.Fprintf(&b, "**Warnings:** %d (see the status query)\n", len(r.warnings))
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
-	r.publish(ctx)
 }
 
 // publish upserts the search attributes on-call filters by, when they changed.
