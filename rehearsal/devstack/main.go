@@ -112,34 +112,10 @@ func run() error {
 	}
 	fmt.Printf("Simulated Microsoft cloud %s\nWorker log %s\n\n", s.Cloud.URL(), f.logFile)
 
-	inv := FleetInventory(s.Inventory(f.fleet), example, f.speed)
-	id, state, err := s.Ops.LaunchFleet(ctx, inv)
-	if err != nil {
+	if _, _, err := demo(ctx, s, example, demoOptions{fleet: f.fleet, state: f.state, address: address, namespace: f.namespace,
+		speed: f.speed, manual: f.approve == "manual", out: os.Stdout}); err != nil {
 		return err
 	}
-	fmt.Printf("Fleet %s (workflow %s): %s\n", inv.Fleet, id, state)
-	printPlan(os.Stdout, inv, f.speed)
-	fmt.Println()
-
-	w := &watcher{o: s.Ops, out: os.Stdout, id: id, fleet: inv.Fleet, speed: f.speed, manual: f.approve == "manual",
-		approveCmd: fmt.Sprintf("go run ./starter --address %s --namespace %s fleet approve %s %%s --by <your name> --why \"<why the next wave may start>\"", address, f.namespace, inv.Fleet)}
-	if err := w.follow(ctx); err != nil {
-		return err
-	}
-	rows, err := s.Ops.FleetReport(ctx, id)
-	if err != nil {
-		return err
-	}
-	rows = Simulated(rows, f.speed)
-	fmt.Println()
-	if err := ops.WriteTable(os.Stdout, rows); err != nil {
-		return err
-	}
-	md, csvPath, err := writeReports(f.state, inv.Fleet, f.speed, rows)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("\nDurations are in simulated (runbook) time. Full report, every stage with what it did:\n  %s\n  %s\n", md, csvPath)
 	if f.headless {
 		return nil
 	}
@@ -147,6 +123,48 @@ func run() error {
 	<-ctx.Done()
 	logger.Info("stopping")
 	return nil
+}
+
+// demoOptions shape one demo run.
+type demoOptions struct {
+	fleet, state, address, namespace string
+	speed                            float64
+	manual                           bool
+	out                              io.Writer
+}
+
+// demo launches the rehearsal's tenants as a fleet with the example's waves, follows it to
+// the end (approving the canary, unless manual), prints the summary table and writes the full
+// reports into the state folder, returning their paths.
+func demo(ctx context.Context, s *stack.Stack, example *inventory.Inventory, o demoOptions) (md, csvPath string, err error) {
+	inv := FleetInventory(s.Inventory(o.fleet), example, o.speed)
+	id, state, err := s.Ops.LaunchFleet(ctx, inv)
+	if err != nil {
+		return "", "", err
+	}
+	fmt.Fprintf(o.out, "Fleet %s (workflow %s): %s\n", inv.Fleet, id, state)
+	printPlan(o.out, inv, o.speed)
+	fmt.Fprintln(o.out)
+
+	w := &watcher{o: s.Ops, out: o.out, id: id, fleet: inv.Fleet, speed: o.speed, manual: o.manual,
+		approveCmd: fmt.Sprintf("go run ./starter --address %s --namespace %s fleet approve %s %%s --by <your name> --why \"<why the next wave may start>\"", o.address, o.namespace, inv.Fleet)}
+	if err := w.follow(ctx); err != nil {
+		return "", "", err
+	}
+	rows, err := s.Ops.FleetReport(ctx, id)
+	if err != nil {
+		return "", "", err
+	}
+	rows = Simulated(rows, o.speed)
+	fmt.Fprintln(o.out)
+	if err := ops.WriteTable(o.out, rows); err != nil {
+		return "", "", err
+	}
+	if md, csvPath, err = writeReports(o.state, inv.Fleet, o.speed, rows); err != nil {
+		return "", "", err
+	}
+	fmt.Fprintf(o.out, "\nDurations are in simulated (runbook) time. Full report, every stage with what it did:\n  %s\n  %s\n", md, csvPath)
+	return md, csvPath, nil
 }
 
 // FleetInventory gives the rehearsal's tenants the example inventory's waves and fleet options:
@@ -355,7 +373,7 @@ func FleetWaitsOn(p workflows.FleetProgress) string {
 	case p.Paused:
 		return "paused by an operator"
 	case p.Phase == "done":
-		return "finished"
+		return "nothing: every wave has finished"
 	case p.Phase == "baking":
 		return "bake time of wave " + p.Wave + " until " + p.BakeUntil.Local().Format("15:04:05")
 	case p.Phase == "awaiting-approval":

@@ -68,7 +68,7 @@ func TestFleetLinesSayWhatEachWaveAndTheFleetWaitOn(t *testing.T) {
 	}
 	require.Equal(t, "halted (wave bulk: 2 tenants failed): an operator resumes or cancels", FleetWaitsOn(workflows.FleetProgress{Halted: "wave bulk: 2 tenants failed"}))
 	require.True(t, strings.HasPrefix(FleetWaitsOn(workflows.FleetProgress{Phase: "baking", Wave: "canary", BakeUntil: time.Now()}), "bake time of wave canary until "))
-	require.Equal(t, "finished", FleetWaitsOn(workflows.FleetProgress{Phase: "done"}))
+	require.Equal(t, "nothing: every wave has finished", FleetWaitsOn(workflows.FleetProgress{Phase: "done"}))
 }
 
 // Reports of a rehearsal read in runbook time.
