@@ -80,7 +80,7 @@ func (r *run) waitingFor(tasks []Task) string {
 		if who == "" {
 			who = string(t.Audience)
 		}
-		out := fmt.Sprintf("%s: %s (task %s, open since %s)", who, t.Title, t.ID, t.OpenedAt.UTC().Format("Jan 2 15:04 UTC"))
+		out := fmt.Sprintf("%s: %s — task %s, open since %s", who, t.Title, t.ID, t.OpenedAt.UTC().Format("Jan 2 15:04 UTC"))
 		if len(tasks) > 1 {
 			out += fmt.Sprintf(", and %d more task(s) below", len(tasks)-1)
 		}

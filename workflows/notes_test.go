@@ -152,7 +152,7 @@ func TestCurrentDetailsSayWhatTheUpgradeWaitsFor(t *testing.T) {
 		3 * time.Minute:              "**Waiting for:** pending Work 365 jobs to finish while Work 365 is frozen",
 		time.Hour:                    "**Waiting for:** the customer's Global Administrator: Get Consent",
 		2*time.Hour + 8*time.Minute:  "**Waiting for:** the holder of the Work 365 service account: Open the upgrade link and click Begin Upgrade",
-		2*time.Hour + 12*time.Minute: "**Waiting for:** the holder of the Work 365 service account: Tell us what the upgrade page showed at the end (task confirm-completion-3, open since Dec 6 01:11 UTC); meanwhile Work 365 2.5.0.1 to finish upgrading in Dynamics; deadline Dec 6 03:11 UTC",
+		2*time.Hour + 12*time.Minute: "**Waiting for:** the holder of the Work 365 service account: Tell us what the upgrade page showed at the end — task confirm-completion-3, open since Dec 6 01:11 UTC; meanwhile Work 365 2.5.0.1 to finish upgrading in Dynamics; deadline Dec 6 03:11 UTC",
 	} {
 		require.Contains(t, seen[at], want, "current details at %s", at)
 	}

@@ -235,7 +235,8 @@ func checkInBrowser(t *testing.T, uiURL, id, runID string) {
 	details := frameText("user-metadata-current-details", "Waiting on")
 	t.Logf("current details as the Web UI shows them:\n%s", details)
 	for _, want := range []string{
-		"Waiting for: the customer's Global Administrator: Get Consent and copy the upgrade link (task get-consent-1, open since",
+		"Waiting for: the customer", // the Web UI's markdown turns ' into ’
+		"Global Administrator: Get Consent and copy the upgrade link (round 1) — task get-consent-1, open since",
 		"Stage: registration",
 		"Waiting on: global-admin",
 		"get-consent-1",
