@@ -3,6 +3,8 @@ package ops
 import (
 	"net/url"
 	"strings"
+
+	"github.com/csp-ops/work365-upgrade/activities"
 )
 
 // WebUI builds links into the Temporal Web UI, so the starter's answers open the upgrade or
@@ -14,20 +16,16 @@ type WebUI struct {
 	Namespace string
 }
 
-func (u WebUI) namespaceURL() string {
-	ns := u.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	return strings.TrimRight(u.BaseURL, "/") + "/namespaces/" + url.PathEscape(ns)
-}
-
-// Workflow is the page of a workflow's latest run (IDs hold slashes: they are escaped).
+// Workflow is the page of a workflow's latest run (the link notifications carry too).
 func (u WebUI) Workflow(workflowID string) string {
-	return u.namespaceURL() + "/workflows/" + url.PathEscape(workflowID)
+	return activities.WebUILink(u.BaseURL, u.Namespace, workflowID)
 }
 
 // List is the workflow list filtered by a visibility query.
 func (u WebUI) List(query string) string {
-	return u.namespaceURL() + "/workflows?query=" + url.QueryEscape(query)
+	ns := u.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return strings.TrimRight(u.BaseURL, "/") + "/namespaces/" + url.PathEscape(ns) + "/workflows?query=" + url.QueryEscape(query)
 }
