@@ -44,12 +44,21 @@ type Activities struct {
 	// Temporal Web UI (notify.webUIURL); empty: no link.
 	WebUIURL  string
 	Namespace string
+	// Preflight is the read-only readiness checks (the Preflight workflow's activity), wired
+	// with the same adapters; the worker registers it beside these activities.
+	Preflight *Preflight
 }
 
 // TenantRef addresses a tenant's directory and its Dynamics organisation.
 type TenantRef struct {
 	TenantID string `json:"tenantId"`
 	OrgURL   string `json:"orgUrl"`
+}
+
+// bind makes every Dataverse call under ctx refuse an organisation that reports a tenant
+// other than t.TenantID (dataverse.Guard checks it before a token is minted).
+func (t TenantRef) bind(ctx context.Context) context.Context {
+	return dataverse.ExpectTenant(ctx, t.TenantID)
 }
 
 // WindowTimes is a downtime window resolved in the tenant's time zone.
@@ -80,6 +89,7 @@ type Discovery struct {
 
 // Discover reads the installed Work 365 and portal solutions.
 func (a *Activities) Discover(ctx context.Context, t TenantRef) (Discovery, error) {
+	ctx = t.bind(ctx)
 	if _, err := a.Dataverse.WhoAmI(ctx, t.OrgURL); err != nil {
 		return Discovery{}, classify(err, "connect to Dynamics "+t.OrgURL)
 	}
@@ -154,6 +164,7 @@ func (r PrerequisiteReport) Check(id string) (Check, bool) {
 // CheckPrerequisites verifies the runbook's prerequisites table. It reports; deciding what
 // blocks is the workflow's job.
 func (a *Activities) CheckPrerequisites(ctx context.Context, in PrerequisiteInput) (PrerequisiteReport, error) {
+	ctx = in.Tenant.bind(ctx)
 	t := in.Tenant
 	skus, err := a.Graph.ListSubscribedSkus(ctx, t.TenantID)
 	if err != nil {
@@ -212,6 +223,7 @@ func (a *Activities) CheckPrerequisites(ctx context.Context, in PrerequisiteInpu
 // CheckServiceRole re-checks that the service account holds the Work 365 Service role (after
 // the import, when the old solution had no such role).
 func (a *Activities) CheckServiceRole(ctx context.Context, in PrerequisiteInput) (bool, error) {
+	ctx = in.Tenant.bind(ctx)
 	u, err := a.Dataverse.FindSystemUser(ctx, in.Tenant.OrgURL, in.ServiceAccountUPN)
 	if err != nil {
 		return false, classify(err, "read the Dynamics user "+in.ServiceAccountUPN)
@@ -221,17 +233,20 @@ func (a *Activities) CheckServiceRole(ctx context.Context, in PrerequisiteInput)
 
 // Freeze freezes Work 365 activity (idempotent).
 func (a *Activities) Freeze(ctx context.Context, t TenantRef) error {
+	ctx = t.bind(ctx)
 	return classify(a.Work365.SetFrozen(ctx, t.OrgURL, true), "freeze Work 365 activity")
 }
 
 // Unfreeze unfreezes Work 365 activity (idempotent).
 func (a *Activities) Unfreeze(ctx context.Context, t TenantRef) error {
+	ctx = t.bind(ctx)
 	return classify(a.Work365.SetFrozen(ctx, t.OrgURL, false), "unfreeze Work 365 activity")
 }
 
 // DrainJobs succeeds when no Work 365 job is pending; otherwise it fails with the count, and
 // the retry policy polls it.
 func (a *Activities) DrainJobs(ctx context.Context, t TenantRef) error {
+	ctx = t.bind(ctx)
 	n, err := a.Work365.CountPendingJobs(ctx, t.OrgURL)
 	if err != nil {
 		return classify(err, "count pending Work 365 jobs")
@@ -394,6 +409,7 @@ type AsyncOp struct {
 // StartPortalUninstall starts uninstalling the Work 365 portal solution; nothing to do when it
 // is already gone (an earlier attempt got through).
 func (a *Activities) StartPortalUninstall(ctx context.Context, t TenantRef) (AsyncOp, error) {
+	ctx = t.bind(ctx)
 	op := AsyncOp{Tenant: t, What: "portal uninstall"}
 	sol, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.PortalSolutionUniqueName)
 	if err != nil {
@@ -401,6 +417,23 @@ func (a *Activities) StartPortalUninstall(ctx context.Context, t TenantRef) (Asy
 	}
 	if sol == nil {
 		return op, nil
+	}
+	// A retry whose earlier attempt started the uninstall (its answer lost, or its worker
+	// killed) follows that operation: Dataverse refuses a second start while the first runs
+	// (0x80071151), which would fail the upgrade. The orchestrator uninstalls nothing else.
+	me, err := a.Dataverse.WhoAmI(ctx, t.OrgURL)
+	if err != nil {
+		return op, classify(err, "identify the orchestrator's application user")
+	}
+	running, err := a.Dataverse.ListUnfinishedAsyncOperations(ctx, t.OrgURL, me.UserID)
+	if err != nil {
+		return op, classify(err, "look for a portal uninstall already started")
+	}
+	for _, o := range running {
+		if strings.Contains(strings.ToLower(o.Name), "uninstall") {
+			op.OperationID = o.AsyncOperationID
+			return op, nil
+		}
 	}
 	resp, err := a.Dataverse.UninstallSolutionAsync(ctx, t.OrgURL, a.Names.PortalSolutionUniqueName)
 	if err != nil {
@@ -412,6 +445,7 @@ func (a *Activities) StartPortalUninstall(ctx context.Context, t TenantRef) (Asy
 
 // WaitForAsyncOperation polls an asynchronous operation, heartbeating, until it completes.
 func (a *Activities) WaitForAsyncOperation(ctx context.Context, op AsyncOp) error {
+	ctx = op.Tenant.bind(ctx)
 	if op.OperationID == "" {
 		return nil
 	}
@@ -465,6 +499,7 @@ type ImportStarted struct {
 // unfinished import operation, which is then followed instead of starting another.
 // https://learn.microsoft.com/en-us/power-platform/alm/solution-async
 func (a *Activities) StartImport(ctx context.Context, in ImportInput) (ImportStarted, error) {
+	ctx = in.Tenant.bind(ctx)
 	st := ImportStarted{Tenant: in.Tenant, ImportJobID: in.ImportJobID}
 	if in.Holding {
 		staged, err := a.Dataverse.GetSolution(ctx, in.Tenant.OrgURL, a.Names.HoldingSolutionName())
@@ -529,6 +564,7 @@ type ImportProgress struct {
 // formatted results.
 // https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/reference/importsolutionasync
 func (a *Activities) WaitForImport(ctx context.Context, st ImportStarted) (ImportProgress, error) {
+	ctx = st.Tenant.bind(ctx)
 	if st.Already == "" && st.AsyncOperationID == "" && st.ImportJobID == "" {
 		return ImportProgress{}, permanent(ErrMisconfigured, "no import to wait for")
 	}
@@ -598,6 +634,7 @@ type SolutionState struct {
 // initialisation reads Work 365's record of Begin Upgrade for the target version; it is empty
 // when the record is about another version or absent.
 func (a *Activities) initialisation(ctx context.Context, c UpgradeCheck) (string, error) {
+	ctx = c.Tenant.bind(ctx)
 	in, err := a.Work365.Initialisation(ctx, c.Tenant.OrgURL)
 	var me *msapi.Error
 	switch {
@@ -613,6 +650,7 @@ func (a *Activities) initialisation(ctx context.Context, c UpgradeCheck) (string
 }
 
 func (a *Activities) solutionState(ctx context.Context, t TenantRef) (SolutionState, error) {
+	ctx = t.bind(ctx)
 	var s SolutionState
 	main, err := a.Dataverse.GetSolution(ctx, t.OrgURL, a.Names.SolutionUniqueName)
 	if err != nil {
@@ -729,6 +767,7 @@ type ConsentState struct {
 
 // VerifyConsent looks for the Work 365 app's service principal and tenant-wide grants.
 func (a *Activities) VerifyConsent(ctx context.Context, t TenantRef) (ConsentState, error) {
+	ctx = t.bind(ctx)
 	sp, err := a.Graph.FindServicePrincipal(ctx, t.TenantID, a.Names.AppID)
 	if err != nil {
 		var me *msapi.Error

@@ -118,7 +118,7 @@ func TestFleetOfTenantsEndToEnd(t *testing.T) {
 	require.Equal(t, "2.5.0.0", st.PortalVersion, "latest portal reinstalled")
 
 	// A worker restart registers the search attributes again: idempotent.
-	require.NoError(t, searchattr.Register(ctx, s.Client, "default"))
+	require.NoError(t, searchattr.Register(ctx, s.Client, s.Namespace()))
 
 	// Launching the same inventory again starts nothing.
 	again, err := s.Ops.Launch(ctx, inv)

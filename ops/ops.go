@@ -5,6 +5,8 @@ package ops
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -286,6 +288,7 @@ func (o Ops) Confirm(ctx context.Context, workflowID string, req workflows.Confi
 		return c, nil
 	}
 	h, err := o.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:   ConfirmUpdateID(req),
 		WorkflowID: workflowID, UpdateName: workflows.UpdateConfirmTask, Args: []any{req},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
@@ -296,6 +299,15 @@ func (o Ops) Confirm(ctx context.Context, workflowID string, req workflows.Confi
 		return c, fmt.Errorf("confirm %s on %s: %w", req.TaskID, workflowID, err)
 	}
 	return c, nil
+}
+
+// ConfirmUpdateID is the Update ID of a confirmation: the same confirmation sent again (its
+// answer lost to a timeout, a worker crash or a server restart) is the same Update, which
+// Temporal answers with the first one's result instead of refusing it as a task already
+// closed. A different person, decision or note is a different confirmation.
+func ConfirmUpdateID(req workflows.ConfirmRequest) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{string(req.As), req.By, req.Decision, req.Note}, "\x00")))
+	return "confirm/" + req.TaskID + "/" + hex.EncodeToString(h[:8])
 }
 
 // StartNow opens an upgrade's downtime window now.

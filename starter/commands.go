@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,11 @@ import (
 type globals struct {
 	temporal app.TemporalConfig
 	timeout  time.Duration
+	// dialFn replaces the connection to Temporal (tests).
+	dialFn func(ctx context.Context) (ops.Ops, func(), error)
+	// clouds and orgHostSuffixes are the Dataverse hosts an inventory may name (the worker
+	// checks its own list again before any token is minted).
+	clouds, orgHostSuffixes []string
 	// uiURL is the Web UI's base URL, for the links the commands print.
 	uiURL string
 }
@@ -34,8 +40,9 @@ func (g *globals) webUI() ops.WebUI {
 	return ops.WebUI{BaseURL: g.uiURL, Namespace: g.temporal.Namespace}
 }
 
-func newRoot() *cobra.Command {
-	g := &globals{}
+func newRoot() *cobra.Command { return newRootWith(&globals{}) }
+
+func newRootWith(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "starter",
 		Short:         "Launch and steer Work 365 v2.5 upgrades across tenants",
@@ -44,6 +51,7 @@ func newRoot() *cobra.Command {
 		Long: `starter is the operations team's tool for Work 365 v2.5 upgrades on Temporal.
 
   plan      validate an inventory and show what each tenant will go through (starts nothing)
+  preflight check on the worker, read-only, that every tenant is ready (exit 2 if not)
   launch    start upgrades for an inventory (launching twice starts nothing twice)
   status    one upgrade's stage, tasks and history, or all upgrades
   tasks     open human tasks, by audience (the inbox across fleets)
@@ -63,12 +71,17 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
 	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
+	f.StringSliceVar(&g.clouds, "dataverse-cloud", []string{spec.CloudPublic}, "Dataverse clouds orgUrl may name: "+strings.Join(spec.Clouds(), ", "))
+	f.StringSliceVar(&g.orgHostSuffixes, "org-host-suffix", nil, "further Dataverse host suffixes orgUrl may end with, e.g. .crm.dynamics.com")
 	f.StringVar(&g.uiURL, "ui-url", envOr("TEMPORAL_UI_URL", "http://localhost:8080"), "Temporal Web UI base URL for the links printed (env TEMPORAL_UI_URL; devstack: http://localhost:8233)")
-	root.AddCommand(planCmd(), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
+	root.AddCommand(planCmd(g), preflightCmd(g), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
 	return root
 }
 
 func (g *globals) dial(ctx context.Context) (ops.Ops, func(), error) {
+	if g.dialFn != nil {
+		return g.dialFn(ctx)
+	}
 	opts, err := app.ClientOptions(g.temporal, zap.NewNop())
 	if err != nil {
 		return ops.Ops{}, nil, err
@@ -102,13 +115,24 @@ func (g *globals) onUpgrade(cmd *cobra.Command, idOrTenant string, fn func(ctx c
 	})
 }
 
-func planCmd() *cobra.Command {
+// loadInventory is the one validation plan, launch and fleet launch share: the whole file,
+// every problem in one pass, against the clock (a closed window is refused) and the allowed
+// Dataverse hosts.
+func (g *globals) loadInventory(path string) (*inventory.Inventory, error) {
+	hosts, err := spec.HostSuffixesFor(g.clouds, g.orgHostSuffixes)
+	if err != nil {
+		return nil, fmt.Errorf("--dataverse-cloud/--org-host-suffix: %w", err)
+	}
+	return inventory.LoadWith(path, inventory.Rules{Now: time.Now(), OrgHostSuffixes: hosts})
+}
+
+func planCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "plan INVENTORY",
 		Short: "Validate an inventory and show what each tenant will go through; starts nothing",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := inventory.Load(args[0])
+			inv, err := g.loadInventory(args[0])
 			if err != nil {
 				return err
 			}
@@ -182,16 +206,23 @@ func writePlan(w io.Writer, inv *inventory.Inventory) error {
 }
 
 func launchCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var preflight bool
+	cmd := &cobra.Command{
 		Use:   "launch INVENTORY",
 		Short: "Start an upgrade per tenant of an inventory (nothing starts unless the whole file is valid)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := inventory.Load(args[0])
+			inv, err := g.loadInventory(args[0])
 			if err != nil {
 				return err
 			}
+			g.preflightTimeout(cmd, preflight)
 			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				if preflight {
+					if err := requireReady(ctx, cmd, o, inv); err != nil {
+						return err
+					}
+				}
 				if err := searchattr.Register(ctx, o.Client, g.temporal.Namespace); err != nil {
 					return err
 				}
@@ -206,6 +237,85 @@ func launchCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&preflight, "preflight", false, "run the preflight first and start nothing unless every tenant is ready")
+	return cmd
+}
+
+// preflightTimeout gives a preflight 10 minutes unless --timeout was set: the checks of a
+// large inventory take longer than the one-minute default of other commands.
+func (g *globals) preflightTimeout(cmd *cobra.Command, preflight bool) {
+	if preflight && !cmd.Flags().Changed("timeout") && g.timeout < defaultPreflightTimeout {
+		g.timeout = defaultPreflightTimeout
+	}
+}
+
+const defaultPreflightTimeout = 10 * time.Minute
+
+// errNotReady makes the starter exit with code 2: the preflight ran and a tenant is not ready.
+type errNotReady struct{ err error }
+
+func (e errNotReady) Error() string { return e.err.Error() + "; nothing was started" }
+func (e errNotReady) Unwrap() error { return e.err }
+
+// requireReady runs the preflight before a launch; when a tenant is not ready it prints the
+// report and refuses, so that nothing starts.
+func requireReady(ctx context.Context, cmd *cobra.Command, o ops.Ops, inv *inventory.Inventory) error {
+	rep, err := o.RequireReady(ctx, inv)
+	if errors.Is(err, ops.ErrNotReady) {
+		if werr := ops.WritePreflight(cmd.OutOrStdout(), "table", rep); werr != nil {
+			return werr
+		}
+		return errNotReady{err}
+	}
+	if err != nil {
+		return fmt.Errorf("preflight: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "preflight: all %d tenants ready (%s)\n", len(rep.Tenants), strings.Join(rep.Workflows, ", "))
+	return nil
+}
+
+func preflightCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "preflight INVENTORY",
+		Short: "Check on the worker, read-only, that every tenant is ready; exit 2 when one is not",
+		Long: `preflight checks every tenant of an inventory before any window, with no side effects.
+The worker runs the checks (it holds the credentials) in read-only Preflight workflows:
+the orchestrator app is consented in the tenant and its token allows every Microsoft Graph
+call of the permissions manifest; the Dataverse application user exists with a security
+role; Work 365's installed version and the path (upgrade, new install, already current);
+Work 365's app ID resolves; the Global Administrator and the service account exist and
+are enabled; the Global Administrator role is active and assigned to the person.
+
+Exit codes: 0 every tenant ready, 2 some tenant not ready (each fix is printed with its
+admin-center path), 1 the preflight could not run.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: use table or json", format)
+			}
+			inv, err := inventory.Load(args[0])
+			if err != nil {
+				return err
+			}
+			g.preflightTimeout(cmd, true)
+			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				rep, err := o.Preflight(ctx, inv)
+				if err != nil {
+					return err
+				}
+				if err := ops.WritePreflight(cmd.OutOrStdout(), format, rep); err != nil {
+					return err
+				}
+				if !rep.Ready {
+					return errNotReady{fmt.Errorf("%d of %d tenants are not ready: %w", len(rep.NotReady()), len(rep.Tenants), ops.ErrNotReady)}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	return cmd
 }
 
 func statusCmd(g *globals) *cobra.Command {
@@ -321,8 +431,12 @@ func confirmCmd(g *globals) *cobra.Command {
 			if strings.TrimSpace(by) == "" {
 				return fmt.Errorf("--by is required: who did the task")
 			}
+			req := workflows.ConfirmRequest{TaskID: args[1], As: aud, By: by, Note: note, Decision: decision}
+			if err := req.CheckText(); err != nil {
+				return err
+			}
 			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
-				c, err := o.Confirm(ctx, id, workflows.ConfirmRequest{TaskID: args[1], As: aud, By: by, Note: note, Decision: decision}, bySignal)
+				c, err := o.Confirm(ctx, id, req, bySignal)
 				if err != nil {
 					return err
 				}
@@ -350,6 +464,9 @@ func startNowCmd(g *globals) *cobra.Command {
 		Short: "Open an upgrade's downtime window now",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := (workflows.OperatorRequest{By: by, Note: note}).CheckText(); err != nil {
+				return err
+			}
 			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				if err := o.StartNow(ctx, id, workflows.OperatorRequest{By: by, Note: note}); err != nil {
 					return err
@@ -371,6 +488,9 @@ func moveWindowCmd(g *globals) *cobra.Command {
 		Short: "Move an upgrade's downtime window (local time of the tenant)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := (workflows.MoveWindowRequest{By: by, Note: note, Window: spec.Window{Start: start, Length: length}}).CheckText(); err != nil {
+				return err
+			}
 			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				if err := o.MoveWindow(ctx, id, workflows.MoveWindowRequest{By: by, Note: note, Window: spec.Window{Start: start, Length: length}}); err != nil {
 					return err
@@ -396,6 +516,9 @@ func cancelCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if by == "" || reason == "" {
 				return fmt.Errorf("--by and --reason are required")
+			}
+			if err := (workflows.OperatorRequest{By: by, Note: reason}).CheckText(); err != nil {
+				return err
 			}
 			return g.onUpgrade(cmd, args[0], func(ctx context.Context, o ops.Ops, id string) error {
 				if err := o.Cancel(ctx, id); err != nil {

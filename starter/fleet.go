@@ -49,19 +49,26 @@ func fleetID(arg string) string {
 }
 
 func fleetLaunchCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var preflight bool
+	cmd := &cobra.Command{
 		Use:   "launch INVENTORY",
 		Short: "Start the fleet of an inventory (nothing starts unless the whole file is valid)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := inventory.Load(args[0])
+			inv, err := g.loadInventory(args[0])
 			if err != nil {
 				return err
 			}
 			if _, err := inv.FleetInput(); err != nil {
 				return err
 			}
+			g.preflightTimeout(cmd, preflight)
 			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
+				if preflight {
+					if err := requireReady(ctx, cmd, o, inv); err != nil {
+						return err
+					}
+				}
 				if err := searchattr.Register(ctx, o.Client, g.temporal.Namespace); err != nil {
 					return err
 				}
@@ -74,6 +81,8 @@ func fleetLaunchCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&preflight, "preflight", false, "run the preflight first and start nothing unless every tenant is ready")
+	return cmd
 }
 
 func fleetStatusCmd(g *globals) *cobra.Command {
@@ -207,6 +216,9 @@ func fleetApproveCmd(g *globals) *cobra.Command {
 		Short: "Approve the gate after a wave so the next wave starts",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := (workflows.WaveApproval{Wave: args[1], By: by, Why: why}).CheckText(); err != nil {
+				return err
+			}
 			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
 				if err := o.FleetAction(ctx, fleetID(args[0]), workflows.UpdateApproveWave, workflows.WaveApproval{Wave: args[1], By: by, Why: why}); err != nil {
 					return err
@@ -228,6 +240,9 @@ func fleetOperatorCmd(g *globals, use, update, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := (workflows.OperatorRequest{By: by, Note: note}).CheckText(); err != nil {
+				return err
+			}
 			return g.run(cmd, func(ctx context.Context, o ops.Ops) error {
 				if err := o.FleetAction(ctx, fleetID(args[0]), update, workflows.OperatorRequest{By: by, Note: note}); err != nil {
 					return err

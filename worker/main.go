@@ -10,14 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
-	"go.uber.org/zap"
 
 	"github.com/csp-ops/work365-upgrade/worker/app"
-	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
 
 func main() {
@@ -55,59 +49,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-
-	copts, err := app.ClientOptions(cfg.Temporal, logger)
-	if err != nil {
-		return err
-	}
-	// /healthz is served from its own goroutines while the client is dialled below.
-	health := &app.TemporalHealth{}
-	if cfg.Metrics.Address != "" {
-		obs, err := app.StartObservability(cfg.Metrics.Address, logger, health.Check)
-		if err != nil {
-			return fmt.Errorf("metrics endpoint %s: %w", cfg.Metrics.Address, err)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = obs.Close(sctx)
-		}()
-		copts.MetricsHandler = obs.Handler
-		logger.Info("metrics and health endpoint up", zap.String("address", cfg.Metrics.Address))
-	}
-	c, err := client.DialContext(ctx, copts)
-	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.Temporal.Address, cfg.Temporal.Namespace, err)
-	}
-	defer c.Close()
-	health.Set(c)
-	if err := searchattr.Register(ctx, c, cfg.Temporal.Namespace); err != nil {
-		return err
-	}
-	acts, err := app.BuildActivities(cfg, app.Options{Logger: logger})
-	if err != nil {
-		return err
-	}
-	// Without a stop timeout every deploy would cancel the activities in flight at once.
-	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{WorkerStopTimeout: cfg.Worker.StopTimeout})
-	app.Register(w, acts)
-	logger.Info("worker starting", zap.String("address", cfg.Temporal.Address), zap.String("namespace", cfg.Temporal.Namespace),
-		zap.String("taskQueue", cfg.Temporal.TaskQueue), zap.Duration("stopTimeout", cfg.Worker.StopTimeout))
-	// Run stops on the interrupt channel: in-flight activities get the worker's stop timeout.
-	if err := w.Run(interrupt(ctx)); err != nil {
-		return err
-	}
-	logger.Info("worker stopped")
-	return nil
-}
-
-func interrupt(ctx context.Context) <-chan any {
-	ch := make(chan any, 1)
-	go func() {
-		<-ctx.Done()
-		ch <- struct{}{}
-	}()
-	return ch
+	return app.Run(ctx, cfg, app.Options{Logger: logger})
 }
 
 func envOr(key, def string) string {

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
@@ -217,6 +219,43 @@ type MoveWindowRequest struct {
 	By     string      `json:"by"`
 	Note   string      `json:"note,omitempty"`
 	Window spec.Window `json:"window"`
+}
+
+// checkTexts checks the free-text fields of an Update payload against spec.CheckText's limits,
+// naming each field that fails. Update validators call it (a refused Update leaves nothing in
+// history, so tightening it never breaks a replay) and so does the starter, before it sends;
+// Signals are not refused by it, since a Signal's effect is in history already.
+func checkTexts(fields ...textField) error {
+	var errs []error
+	for _, f := range fields {
+		if err := spec.CheckText(f.value, f.max); err != nil {
+			errs = append(errs, fmt.Errorf("%s %w", f.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type textField struct {
+	name  string
+	value string
+	max   int
+}
+
+// CheckText refuses a by, note or decision that is too long or holds control characters.
+func (r ConfirmRequest) CheckText() error {
+	return checkTexts(textField{"taskId", r.TaskID, spec.MaxNameLen}, textField{"by", r.By, spec.MaxNameLen},
+		textField{"note", r.Note, spec.MaxNoteLen}, textField{"decision", r.Decision, spec.MaxDecisionLen})
+}
+
+// CheckText refuses a by or note that is too long or holds control characters.
+func (r OperatorRequest) CheckText() error {
+	return checkTexts(textField{"by", r.By, spec.MaxNameLen}, textField{"note", r.Note, spec.MaxNoteLen})
+}
+
+// CheckText refuses a by, note or window that is too long or holds control characters.
+func (r MoveWindowRequest) CheckText() error {
+	return checkTexts(textField{"by", r.By, spec.MaxNameLen}, textField{"note", r.Note, spec.MaxNoteLen},
+		textField{"window.start", r.Window.Start, 32}, textField{"window.length", r.Window.Length, 32})
 }
 
 // Task is an open (or closed) human task.

@@ -555,6 +555,9 @@ func (f *fleet) registerHandlers(ctx workflow.Context) error {
 			if err := needBy(r.By); err != nil {
 				return err
 			}
+			if err := r.CheckText(); err != nil {
+				return err
+			}
 			return h.validate(r)
 		}}); err != nil {
 			return err
@@ -571,6 +574,9 @@ func (f *fleet) registerHandlers(ctx workflow.Context) error {
 		return nil
 	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, a WaveApproval) error {
 		if err := needBy(a.By); err != nil {
+			return err
+		}
+		if err := a.CheckText(); err != nil {
 			return err
 		}
 		if strings.TrimSpace(a.Why) == "" {

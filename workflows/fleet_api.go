@@ -170,6 +170,11 @@ type WaveApproval struct {
 	Why  string `json:"why"`
 }
 
+// CheckText refuses a wave, by or why that is too long or holds control characters.
+func (a WaveApproval) CheckText() error {
+	return checkTexts(textField{"wave", a.Wave, spec.MaxNameLen}, textField{"by", a.By, spec.MaxNameLen}, textField{"why", a.Why, spec.MaxNoteLen})
+}
+
 // TenantProgress is what a tenant upgrade tells its fleet.
 type TenantProgress struct {
 	WorkflowID string    `json:"workflowId"`

@@ -173,6 +173,9 @@ func (b *taskBoard) register(ctx workflow.Context, warn func(string)) error {
 			return b.accept(ctx, req, "update"), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req ConfirmRequest) error {
+			if err := req.CheckText(); err != nil {
+				return err
+			}
 			return b.validate(req)
 		}},
 	); err != nil {

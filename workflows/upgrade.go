@@ -1233,6 +1233,9 @@ func (u *upgrade) registerHandlers(ctx workflow.Context) error {
 			if req.By == "" {
 				return errors.New("by is required: say who starts the window now")
 			}
+			if err := req.CheckText(); err != nil {
+				return err
+			}
 			return windowOpen()
 		},
 	}); err != nil {
@@ -1242,6 +1245,9 @@ func (u *upgrade) registerHandlers(ctx workflow.Context) error {
 		Validator: func(ctx workflow.Context, req MoveWindowRequest) error {
 			if req.By == "" {
 				return errors.New("by is required: say who moves the window")
+			}
+			if err := req.CheckText(); err != nil {
+				return err
 			}
 			t := u.in.Tenant
 			t.Window = req.Window

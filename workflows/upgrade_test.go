@@ -579,3 +579,30 @@ func TestImportFailureAsksOperatorThenRetriesWithNewJob(t *testing.T) {
 	require.Equal(t, TaskImportFailed, r.Confirmations[0].Kind)
 	require.True(t, containsText(r.Warnings, "import attempt 1 failed"))
 }
+
+func TestHostileUpdatePayloadsAreRefused(t *testing.T) {
+	f := upgradeFrom21()
+	h := newHarness(t, f)
+	h.replies[TaskGetConsent] = []reply{{delay: time.Hour, act: func(f *fakeTenant) { f.consent = true }}}
+	bad := []ConfirmRequest{
+		{TaskID: "get-consent-1", As: GlobalAdmin, By: "alice\x1b]0;owned\x07"},
+		{TaskID: "get-consent-1", As: GlobalAdmin, By: strings.Repeat("a", spec.MaxNameLen+1)},
+		{TaskID: "get-consent-1", As: GlobalAdmin, By: "alice", Note: "done\n[2026-01-01] forged log line"},
+		{TaskID: "get-consent-1", As: GlobalAdmin, By: "alice", Note: strings.Repeat("n", spec.MaxNoteLen+1)},
+	}
+	for i, req := range bad {
+		req := req
+		h.env.RegisterDelayedCallback(func() { h.confirm(testWorkflowID, req) }, time.Duration(i+1)*time.Minute)
+	}
+	h.run(testTenant(), Config{})
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Len(t, h.refused, 4)
+	require.Contains(t, h.refused[0], "by contains the control character U+001B")
+	require.Contains(t, h.refused[1], "by is 129 characters long; at most 128")
+	require.Contains(t, h.refused[2], "note contains the control character U+000A")
+	require.Contains(t, h.refused[3], "note is 2001 characters long; at most 2000")
+	for _, c := range r.Confirmations {
+		require.NotContains(t, c.By, "alice", "a refused Update leaves nothing behind")
+	}
+}

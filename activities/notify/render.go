@@ -3,10 +3,12 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/csp-ops/work365-upgrade/activities"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // render makes the request body of n in a format.
@@ -110,7 +112,7 @@ func footer(n activities.Notification) string {
 // ("When a Teams webhook request is received") accept.
 func teamsMessage(n activities.Notification) map[string]any {
 	escalated := n.Event == activities.EventTaskEscalated
-	title := map[string]any{"type": "TextBlock", "text": headline(n), "size": "Large", "weight": "Bolder", "wrap": true}
+	title := map[string]any{"type": "TextBlock", "text": teamsEscape(headline(n)), "size": "Large", "weight": "Bolder", "wrap": true}
 	style := "emphasis"
 	if escalated {
 		title["color"] = "Attention"
@@ -118,28 +120,28 @@ func teamsMessage(n activities.Notification) map[string]any {
 	}
 	var fs []map[string]any
 	for _, f := range facts(n) {
-		fs = append(fs, map[string]any{"title": f.label, "value": f.value})
+		fs = append(fs, map[string]any{"title": f.label, "value": teamsEscape(f.value)})
 	}
 	body := []map[string]any{{"type": "Container", "style": style, "bleed": true, "items": []map[string]any{title}}}
 	if len(fs) > 0 {
 		body = append(body, map[string]any{"type": "FactSet", "facts": fs})
 	}
 	if n.Message != "" {
-		body = append(body, map[string]any{"type": "TextBlock", "text": n.Message, "wrap": true, "weight": "Bolder"})
+		body = append(body, map[string]any{"type": "TextBlock", "text": teamsEscape(n.Message), "wrap": true, "weight": "Bolder"})
 	}
 	if n.Instructions != "" {
-		body = append(body, map[string]any{"type": "TextBlock", "text": n.Instructions, "wrap": true})
+		body = append(body, map[string]any{"type": "TextBlock", "text": teamsEscape(n.Instructions), "wrap": true})
 	}
 	if n.Command != "" {
 		body = append(body,
 			map[string]any{"type": "TextBlock", "text": "To confirm, run:", "wrap": true, "weight": "Bolder"},
 			map[string]any{
-				"type": "CodeBlock", "codeSnippet": n.Command, "language": "PlainText",
+				"type": "CodeBlock", "codeSnippet": plain(n.Command), "language": "PlainText",
 				// Clients without CodeBlock show the command in a monospace block.
-				"fallback": map[string]any{"type": "TextBlock", "text": n.Command, "fontType": "Monospace", "wrap": true},
+				"fallback": map[string]any{"type": "TextBlock", "text": teamsEscape(n.Command), "fontType": "Monospace", "wrap": true},
 			})
 	}
-	body = append(body, map[string]any{"type": "TextBlock", "text": footer(n), "size": "Small", "isSubtle": true, "wrap": true})
+	body = append(body, map[string]any{"type": "TextBlock", "text": teamsEscape(footer(n)), "size": "Small", "isSubtle": true, "wrap": true})
 	return map[string]any{
 		"type": "message",
 		"attachments": []map[string]any{{
@@ -172,7 +174,7 @@ func slackMessage(n activities.Notification) map[string]any {
 		lines = append(lines, "*"+f.label+":* "+slackEscape(f.value))
 	}
 	blocks := []map[string]any{
-		{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(head, slackHeaderMax), "emoji": true}},
+		{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(plain(head), slackHeaderMax), "emoji": true}},
 		slackSection(strings.Join(lines, "\n")),
 	}
 	var prose []string
@@ -204,9 +206,49 @@ func slackSection(mrkdwn string) map[string]any {
 }
 
 // slackEscape escapes the three characters Slack's mrkdwn reserves (the confirm command's
-// "<your name>" would otherwise read as a link).
+// "<your name>" would otherwise read as a link, a tenant named "<!channel>" would ping
+// everyone) after removing control characters. Slack has no escape for *, _ and ~: they can
+// only change a value's style, never add a link or a mention.
+// https://api.slack.com/reference/surfaces/formatting#escaping
 func slackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(plain(s))
+}
+
+// teamsMarkdown escapes what Adaptive Card TextBlocks and facts read as markdown (bold,
+// italic, links, lists), so names and notes people typed show as typed and can add no link.
+// https://learn.microsoft.com/en-us/microsoftteams/platform/task-modules-and-cards/cards/cards-format
+var teamsMarkdown = strings.NewReplacer(`\`, `\\`, "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "~", `\~`, "`", "\\`")
+
+// teamsEscape makes s literal text in an Adaptive Card: control characters removed (line
+// breaks kept), markdown escaped, and a list marker at a line's start ("- ", "1. ") escaped.
+func teamsEscape(s string) string {
+	lines := strings.Split(plain(s), "\n")
+	for i, l := range lines {
+		l = teamsMarkdown.Replace(l)
+		trimmed := strings.TrimLeft(l, " ")
+		lead := l[:len(l)-len(trimmed)]
+		switch {
+		case strings.HasPrefix(trimmed, "- "), strings.HasPrefix(trimmed, "+ "):
+			l = lead + `\` + trimmed
+		case listNumberRE.MatchString(trimmed):
+			dot := strings.IndexByte(trimmed, '.')
+			l = lead + trimmed[:dot] + `\` + trimmed[dot:]
+		}
+		lines[i] = l
+	}
+	return strings.Join(lines, "\n")
+}
+
+var listNumberRE = regexp.MustCompile(`^[0-9]+\. `)
+
+// plain removes terminal escape sequences and control characters other than line breaks and
+// tabs from text bound for a chat message.
+func plain(s string) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = spec.Printable(l, 0)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // truncate cuts s to max runes, marking the cut.

@@ -630,3 +630,40 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	require.NotContains(t, err.Error(), "SECRET")
 	require.Zero(t, other.count())
 }
+
+// hostile is a notification whose people-typed parts try to format, link, ping and drive a
+// terminal.
+func hostile() activities.Notification {
+	n := taskOpened()
+	n.TenantName = "**Contoso** [click here](https://evil.example) <!channel> \x1b[31m"
+	n.Message = "cancelled by eve\x07: _urgent_\n- not a list"
+	return n
+}
+
+func TestTeamsCardsShowPeoplesTextLiterally(t *testing.T) {
+	r := newReceiver(t)
+	w := newWebhook(t, r.target("teams", FormatTeams))
+	require.NoError(t, w.Notify(context.Background(), hostile()))
+	_, body := decodeTeams(t, r.last())
+	require.Equal(t, `\*\*Contoso\*\* \[click here\](https://evil.example) <!channel>  (11111111-2222-3333-4444-555555555555)`, factsOf(t, body)["Tenant"])
+	var texts []string
+	for _, e := range body {
+		if e.Type == "TextBlock" {
+			texts = append(texts, e.Text)
+		}
+	}
+	require.Contains(t, texts, "cancelled by eve: \\_urgent\\_\n\\- not a list")
+	require.NotContains(t, string(r.last()), `\u001b`)
+}
+
+func TestSlackMessagesShowPeoplesTextLiterally(t *testing.T) {
+	r := newReceiver(t)
+	w := newWebhook(t, r.target("slack", FormatSlack))
+	require.NoError(t, w.Notify(context.Background(), hostile()))
+	var got slackBody
+	require.NoError(t, json.Unmarshal(r.last(), &got), string(r.last()))
+	require.Contains(t, got.Blocks[1].Text.Text, "*Tenant:* **Contoso** [click here](https://evil.example) &lt;!channel&gt;  (11111111")
+	require.NotContains(t, string(r.last()), "<!channel>", "no mention reaches Slack")
+	require.NotContains(t, string(r.last()), `\u001b`)
+	require.NotContains(t, string(r.last()), `\u0007`)
+}

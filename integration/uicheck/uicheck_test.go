@@ -33,7 +33,7 @@ const (
 	chromium   = "/usr/bin/chromium"
 	stuckQuery = "WorkWaitingOn = 'global-admin' AND WorkUpgradeStage = 'registration' AND ExecutionStatus = 'Running'"
 	tenantName = "Litware stuck at consent"
-	namespace  = "default"
+	namespace  = stack.DefaultNamespace
 	// browserWait bounds the whole browser session; generous, because CI machines shared by
 	// several jobs can make Chromium and the Web UI slow.
 	browserWait = 3 * time.Minute

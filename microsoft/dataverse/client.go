@@ -306,6 +306,34 @@ func (c *Client) FindSystemUser(ctx context.Context, orgURL, domainName string) 
 	return &users[0], nil
 }
 
+// GetSystemUser reads a user by its systemuserid with its security roles; nil when absent.
+// The preflight reads the orchestrator's own application user (WhoAmI's UserId) this way: an
+// application user without a security role can sign in but do nothing.
+// https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api
+func (c *Client) GetSystemUser(ctx context.Context, orgURL, id string) (*SystemUser, error) {
+	op := "read user " + id
+	if err := checkGUID(op, "systemuserid", id); err != nil {
+		return nil, err
+	}
+	k, err := c.begin(ctx, orgURL, op)
+	if err != nil {
+		return nil, err
+	}
+	var u SystemUser
+	err = c.api.Do(ctx, k.request(op, http.MethodGet, "systemusers("+id+")", url.Values{
+		"$select": {systemUserSelect},
+		"$expand": {systemUserExpand},
+	}), &u)
+	var me *msapi.Error
+	if errors.As(err, &me) && me.NotFound() {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
 // Row is one table row as the Web API returns it, column by column.
 type Row map[string]json.RawMessage
 

@@ -307,6 +307,32 @@ func TestFindSystemUser(t *testing.T) {
 	assert.Nil(t, u)
 }
 
+func TestGetSystemUserByID(t *testing.T) {
+	const id = "6a1d2c3b-0000-4000-8000-0000000000a5"
+	q := url.Values{
+		"$select": {"systemuserid,domainname,islicensed,isdisabled,accessmode"},
+		"$expand": {"systemuserroles_association($select=name,roleid,_roletemplateid_value)"},
+	}
+	f, c := newFakeOrg(t,
+		exchange{method: "GET", path: "systemusers(" + id + ")", query: q,
+			resp: `{"systemuserid":"` + id + `","domainname":"","isdisabled":false,"accessmode":4,
+				"systemuserroles_association":[{"name":"Work 365 Upgrade Orchestrator","roleid":"r9","_roletemplateid_value":null}]}`},
+		exchange{method: "GET", path: "systemusers(" + id + ")", query: q,
+			status: 404, resp: dvErr("0x80040217", "systemuser With Id = "+id+" Does Not Exist")})
+	u, err := c.GetSystemUser(ctx, f.srv.URL, id)
+	require.NoError(t, err)
+	require.NotNil(t, u)
+	assert.Equal(t, 4, u.AccessMode, "non-interactive: an application user")
+	assert.True(t, u.HasRoleNamed("Work 365 Upgrade Orchestrator"))
+
+	u, err = c.GetSystemUser(ctx, f.srv.URL, id)
+	require.NoError(t, err)
+	assert.Nil(t, u)
+
+	_, err = c.GetSystemUser(ctx, f.srv.URL, "not-a-guid")
+	require.ErrorContains(t, err, "is not a GUID")
+}
+
 func TestCount(t *testing.T) {
 	f, c := newFakeOrg(t, exchange{method: "GET", path: "w365_jobs",
 		query:  url.Values{"$count": {"true"}, "$select": {"w365_jobid"}, "$filter": {"statecode eq 0 and w365_jobstatus ne 3"}},

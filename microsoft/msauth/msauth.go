@@ -95,6 +95,10 @@ type TokenProvider struct {
 	authorityHost string
 	credSource    string // "client secret file /path", for hints; never the secret
 	certificate   bool
+	// authority, cred and clientOptions build the empty-cache clients of NewSession.
+	authority     string
+	cred          confidential.Credential
+	clientOptions []confidential.Option
 }
 
 // New builds a TokenProvider from cfg, reading the credential now so that a missing or
@@ -141,6 +145,9 @@ func New(cfg Config, opts ...Option) (*TokenProvider, error) {
 		authorityHost: host,
 		credSource:    source,
 		certificate:   isCert,
+		authority:     authority,
+		cred:          cred,
+		clientOptions: copts,
 	}, nil
 }
 
@@ -208,12 +215,8 @@ func readEnv(name string) ([]byte, error) {
 // Service "login".
 func (p *TokenProvider) Token(ctx context.Context, tenantID, scope string) (string, error) {
 	op := fmt.Sprintf("acquire a token for %s in tenant %s", scope, tenantID)
-	if tenantID == "" || strings.EqualFold(tenantID, "common") || strings.EqualFold(tenantID, "organizations") || strings.EqualFold(tenantID, "consumers") {
-		return "", msapi.LocalError("login", op, fmt.Sprintf("tenant %q is not a specific tenant", tenantID),
-			"give the customer's tenant ID (a GUID) or verified domain")
-	}
-	if scope == "" {
-		return "", msapi.LocalError("login", op, "no scope given", "ask for a resource's .default scope")
+	if err := checkTenant(op, tenantID, scope); err != nil {
+		return "", err
 	}
 	res, err := p.client.AcquireTokenByCredential(ctx, []string{scope}, confidential.WithTenantID(tenantID))
 	if err != nil {
@@ -221,6 +224,20 @@ func (p *TokenProvider) Token(ctx context.Context, tenantID, scope string) (stri
 	}
 	return res.AccessToken, nil
 }
+
+// checkTenant refuses a call that names no specific tenant or no scope.
+func checkTenant(op, tenantID, scope string) error {
+	if tenantID == "" || strings.EqualFold(tenantID, "common") || strings.EqualFold(tenantID, "organizations") || strings.EqualFold(tenantID, "consumers") {
+		return msapi.LocalError("login", op, fmt.Sprintf("tenant %q is not a specific tenant", tenantID),
+			"give the customer's tenant ID (a GUID) or verified domain")
+	}
+	if scope == "" {
+		return msapi.LocalError("login", op, "no scope given", "ask for a resource's .default scope")
+	}
+	return nil
+}
+
+func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 
 // AsTokenSource returns p.Token as an msapi.TokenSource for the adapters.
 func (p *TokenProvider) AsTokenSource() msapi.TokenSource { return p.Token }

@@ -45,6 +45,8 @@ type fakeEntra struct {
 	t    *testing.T
 	pub  *rsa.PublicKey // set: a certificate credential is expected
 	fail map[string]fakeFailure
+	// roles, when set, makes issued tokens JWTs whose roles claim is roles(tenant).
+	roles func(tenant string) []string
 
 	mu       sync.Mutex
 	requests map[string]int // "tenant scope" → token requests
@@ -96,6 +98,9 @@ func (f *fakeEntra) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		token := fmt.Sprintf("at|%s|%s|%d", tenant, scope, n)
+		if f.roles != nil {
+			token = unsignedJWT(map[string]any{"tid": tenant, "aud": scope, "iat": 1767225600, "roles": f.roles(tenant), "n": n})
+		}
 		f.mu.Lock()
 		f.issued = append(f.issued, token)
 		f.mu.Unlock()

@@ -10,17 +10,19 @@ import (
 
 	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 )
 
 // DefaultBaseURL is Microsoft Graph v1.0.
 const DefaultBaseURL = "https://graph.microsoft.com/v1.0"
 
-// Graph's least-privileged application permissions for the calls this client makes; they are
-// named in the hint of a 401/403.
+// Graph application permissions by name; the permissions manifest (microsoft/permissions) says
+// which call needs which, and the 401/403 hints name the manifest's.
 const (
 	PermUserReadAll                  = "User.Read.All"
 	PermRoleManagementReadDirectory  = "RoleManagement.Read.Directory"
 	PermOrganizationReadAll          = "Organization.Read.All"
+	PermLicenseAssignmentReadAll     = "LicenseAssignment.Read.All"
 	PermAuditLogReadAll              = "AuditLog.Read.All"
 	PermUserAuthenticationMethodRead = "UserAuthenticationMethod.Read.All"
 	PermPolicyReadAll                = "Policy.Read.All"
@@ -55,8 +57,13 @@ func New(tokens msapi.TokenSource, opts ...msapi.ClientOption) *Client {
 	return &Client{api: msapi.NewClient("graph", tokens, append([]msapi.ClientOption{msapi.WithBaseURL(DefaultBaseURL)}, opts...)...)}
 }
 
-// request builds a Graph call in tenantID; path is already escaped.
-func (c *Client) request(tenantID, op, path string, query url.Values, permission string) msapi.Request {
+// request builds a Graph call in tenantID; path is already escaped. operation is the call's
+// entry in the permissions manifest, whose permission the 401/403 hint names.
+func (c *Client) request(tenantID, op, path string, query url.Values, operation string) msapi.Request {
+	permission := operation
+	if e, ok := permissions.Get(operation); ok {
+		permission = e.Grant
+	}
 	return msapi.Request{
 		Operation:  op,
 		URL:        c.api.URL(path, query),
@@ -85,7 +92,7 @@ func (c *Client) GetUser(ctx context.Context, tenantID, idOrUPN string) (User, e
 		return User{}, err
 	}
 	req := c.request(tenantID, "read user "+idOrUPN, "users/"+url.PathEscape(idOrUPN),
-		url.Values{"$select": {userSelect}}, PermUserReadAll)
+		url.Values{"$select": {userSelect}}, permissions.OpGraphGetUser)
 	req.NotFoundHint = fmt.Sprintf("no user %s in tenant %s: check the UPN in the inventory", idOrUPN, tenantID)
 	var u User
 	err := c.api.Do(ctx, req, &u)
@@ -96,13 +103,13 @@ func (c *Client) GetUser(ctx context.Context, tenantID, idOrUPN string) (User, e
 func (c *Client) ListRoleAssignments(ctx context.Context, tenantID, principalID, roleDefinitionID string) ([]UnifiedRoleAssignment, error) {
 	filter := "principalId eq " + msapi.ODataString(principalID) + " and roleDefinitionId eq " + msapi.ODataString(roleDefinitionID)
 	req := c.request(tenantID, "list role assignments of "+principalID, "roleManagement/directory/roleAssignments",
-		url.Values{"$filter": {filter}}, PermRoleManagementReadDirectory)
+		url.Values{"$filter": {filter}}, permissions.OpGraphListRoleAssignments)
 	return msapi.GetAll[UnifiedRoleAssignment](ctx, c.api, req)
 }
 
 // ListSubscribedSkus lists the tenant's licence SKUs.
 func (c *Client) ListSubscribedSkus(ctx context.Context, tenantID string) ([]SubscribedSku, error) {
-	req := c.request(tenantID, "list subscribed SKUs", "subscribedSkus", nil, PermOrganizationReadAll)
+	req := c.request(tenantID, "list subscribed SKUs", "subscribedSkus", nil, permissions.OpGraphListSubscribedSkus)
 	return msapi.GetAll[SubscribedSku](ctx, c.api, req)
 }
 
@@ -117,7 +124,7 @@ func (c *Client) GetMFARegistration(ctx context.Context, tenantID, userID string
 		return MFARegistration{}, err
 	}
 	req := c.request(tenantID, "read MFA registration of "+userID,
-		"reports/authenticationMethods/userRegistrationDetails/"+url.PathEscape(userID), nil, PermAuditLogReadAll)
+		"reports/authenticationMethods/userRegistrationDetails/"+url.PathEscape(userID), nil, permissions.OpGraphGetRegistrationDetails)
 	req.NotFoundHint = fmt.Sprintf("no registration details for user %s in tenant %s: check the user ID", userID, tenantID)
 	var d UserRegistrationDetails
 	err := c.api.Do(ctx, req, &d)
@@ -131,7 +138,7 @@ func (c *Client) GetMFARegistration(ctx context.Context, tenantID, userID string
 
 	// https://learn.microsoft.com/en-us/graph/api/authentication-list-methods
 	req = c.request(tenantID, "list authentication methods of "+userID,
-		"users/"+url.PathEscape(userID)+"/authentication/methods", nil, PermUserAuthenticationMethodRead)
+		"users/"+url.PathEscape(userID)+"/authentication/methods", nil, permissions.OpGraphListAuthMethods)
 	req.NotFoundHint = fmt.Sprintf("no user %s in tenant %s: check the user ID", userID, tenantID)
 	methods, err := msapi.GetAll[AuthenticationMethod](ctx, c.api, req)
 	if err != nil {
@@ -159,7 +166,7 @@ func methodName(odataType string) string {
 
 // GetSecurityDefaults reads the security defaults policy.
 func (c *Client) GetSecurityDefaults(ctx context.Context, tenantID string) (SecurityDefaultsPolicy, error) {
-	req := c.request(tenantID, "read security defaults", "policies/identitySecurityDefaultsEnforcementPolicy", nil, PermPolicyReadAll)
+	req := c.request(tenantID, "read security defaults", "policies/identitySecurityDefaultsEnforcementPolicy", nil, permissions.OpGraphGetSecurityDefaults)
 	var p SecurityDefaultsPolicy
 	err := c.api.Do(ctx, req, &p)
 	return p, err
@@ -167,7 +174,7 @@ func (c *Client) GetSecurityDefaults(ctx context.Context, tenantID string) (Secu
 
 // ListConditionalAccessPolicies lists conditional access policies.
 func (c *Client) ListConditionalAccessPolicies(ctx context.Context, tenantID string) ([]ConditionalAccessPolicy, error) {
-	req := c.request(tenantID, "list conditional access policies", "identity/conditionalAccess/policies", nil, PermPolicyReadAll)
+	req := c.request(tenantID, "list conditional access policies", "identity/conditionalAccess/policies", nil, permissions.OpGraphListCAPolicies)
 	return msapi.GetAll[ConditionalAccessPolicy](ctx, c.api, req)
 }
 
@@ -175,7 +182,7 @@ func (c *Client) ListConditionalAccessPolicies(ctx context.Context, tenantID str
 // not in the tenant (never consented).
 func (c *Client) FindServicePrincipal(ctx context.Context, tenantID, appID string) (*ServicePrincipal, error) {
 	req := c.request(tenantID, "find service principal of app "+appID, "servicePrincipals",
-		url.Values{"$filter": {"appId eq " + msapi.ODataString(appID)}}, PermApplicationReadAll)
+		url.Values{"$filter": {"appId eq " + msapi.ODataString(appID)}}, permissions.OpGraphFindServicePrincipal)
 	sps, err := msapi.GetAll[ServicePrincipal](ctx, c.api, req)
 	if err != nil || len(sps) == 0 {
 		return nil, err
@@ -192,7 +199,7 @@ func (c *Client) ListOAuth2PermissionGrants(ctx context.Context, tenantID, servi
 		return nil, err
 	}
 	req := c.request(tenantID, "list delegated permission grants of service principal "+servicePrincipalID,
-		"servicePrincipals/"+url.PathEscape(servicePrincipalID)+"/oauth2PermissionGrants", nil, PermDirectoryReadAll)
+		"servicePrincipals/"+url.PathEscape(servicePrincipalID)+"/oauth2PermissionGrants", nil, permissions.OpGraphListDelegatedGrants)
 	req.NotFoundHint = fmt.Sprintf("no service principal %s in tenant %s", servicePrincipalID, tenantID)
 	return msapi.GetAll[OAuth2PermissionGrant](ctx, c.api, req)
 }
@@ -203,7 +210,7 @@ func (c *Client) ListAppRoleAssignments(ctx context.Context, tenantID, servicePr
 		return nil, err
 	}
 	req := c.request(tenantID, "list application permissions of service principal "+servicePrincipalID,
-		"servicePrincipals/"+url.PathEscape(servicePrincipalID)+"/appRoleAssignments", nil, PermApplicationReadAll)
+		"servicePrincipals/"+url.PathEscape(servicePrincipalID)+"/appRoleAssignments", nil, permissions.OpGraphListAppRoleAssignments)
 	req.NotFoundHint = fmt.Sprintf("no service principal %s in tenant %s", servicePrincipalID, tenantID)
 	return msapi.GetAll[AppRoleAssignment](ctx, c.api, req)
 }
@@ -217,7 +224,7 @@ func (c *Client) ListGroupMemberships(ctx context.Context, tenantID, userID stri
 		return nil, err
 	}
 	req := c.request(tenantID, "list group memberships of "+userID, "users/"+url.PathEscape(userID)+"/memberOf",
-		url.Values{"$select": {"id,displayName,isAssignableToRole"}}, PermDirectoryReadAll)
+		url.Values{"$select": {"id,displayName,isAssignableToRole"}}, permissions.OpGraphListGroupMemberships)
 	req.NotFoundHint = fmt.Sprintf("no user %s in tenant %s: check the user ID", userID, tenantID)
 	type member struct {
 		ODataType string `json:"@odata.type"`
@@ -242,7 +249,7 @@ func (c *Client) ListGroupMemberships(ctx context.Context, tenantID, userID stri
 func (c *Client) ListRoleEligibilities(ctx context.Context, tenantID, principalID, roleDefinitionID string) ([]RoleEligibility, error) {
 	filter := "principalId eq " + msapi.ODataString(principalID) + " and roleDefinitionId eq " + msapi.ODataString(roleDefinitionID)
 	req := c.request(tenantID, "list role eligibilities of "+principalID, "roleManagement/directory/roleEligibilityScheduleInstances",
-		url.Values{"$filter": {filter}}, PermRoleManagementReadDirectory)
+		url.Values{"$filter": {filter}}, permissions.OpGraphListRoleEligibilities)
 	return msapi.GetAll[RoleEligibility](ctx, c.api, req)
 }
 
@@ -267,7 +274,7 @@ func (c *Client) DirectoryRoleStatus(ctx context.Context, tenantID, userID, role
 	}
 	if len(groups) > 0 {
 		req := c.request(tenantID, "list assignments of role "+roleDefinitionID, "roleManagement/directory/roleAssignments",
-			url.Values{"$filter": {"roleDefinitionId eq " + msapi.ODataString(roleDefinitionID)}}, PermRoleManagementReadDirectory)
+			url.Values{"$filter": {"roleDefinitionId eq " + msapi.ODataString(roleDefinitionID)}}, permissions.OpGraphListRoleAssignments)
 		all, err := msapi.GetAll[UnifiedRoleAssignment](ctx, c.api, req)
 		if err != nil {
 			return st, err

@@ -381,3 +381,16 @@ func TestDefaultBaseURL(t *testing.T) {
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestDeniedHintsNameTheManifestPermission: a 403 names the permission the permissions manifest
+// grants for that call (LicenseAssignment.Read.All for the SKUs, not Organization.Read.All).
+func TestDeniedHintsNameTheManifestPermission(t *testing.T) {
+	_, c := newFakeGraph(t, route{
+		path:   "subscribedSkus",
+		status: 403, body: graphErr("Authorization_RequestDenied", "Insufficient privileges to complete the operation."),
+	})
+	_, err := c.ListSubscribedSkus(context.Background(), tenant)
+	e := asAPIError(t, err)
+	assert.Contains(t, e.Hint, "LicenseAssignment.Read.All")
+	assert.NotContains(t, e.Hint, "Organization.Read.All")
+}

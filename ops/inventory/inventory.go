@@ -6,7 +6,9 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,29 +56,46 @@ type file struct {
 	Tenants  []spec.Tenant        `yaml:"tenants"`
 }
 
-// Load reads and validates an inventory file.
-func Load(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
+// Rules are what validation needs beyond the file: the clock (a window that has closed is
+// refused) and the Dataverse hosts allowed. plan, launch and fleet launch pass the same.
+type Rules = spec.InputRules
+
+// Load reads and validates an inventory file with the default rules and no clock.
+func Load(path string) (*Inventory, error) { return LoadWith(path, Rules{}) }
+
+// LoadWith reads and validates an inventory file.
+func LoadWith(path string, r Rules) (*Inventory, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
-	return Parse(path, data)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, yamlfile.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	return ParseWith(path, data, r)
 }
 
-// Parse validates an inventory read from path.
-func Parse(path string, data []byte) (*Inventory, error) {
-	// Pass 1: strict decoding finds unknown keys and wrong types, with their lines.
+// Parse validates an inventory read from path with the default rules and no clock.
+func Parse(path string, data []byte) (*Inventory, error) { return ParseWith(path, data, Rules{}) }
+
+// ParseWith validates an inventory read from path and reports every problem of the file in
+// one pass, each as file:line: field: problem.
+func ParseWith(path string, data []byte, r Rules) (*Inventory, error) {
+	// Pass 1: strict decoding finds unknown keys and wrong types, with their lines; the shared
+	// decoder also refuses a second document, an oversized file and alias bombs.
 	var strict file
 	if err := yamlfile.Decode(path, data, &strict); err != nil {
 		return nil, err
 	}
 	// Pass 2: the node tree gives each tenant its line and lets tenants override defaults.
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlfile.Wrap(path, err)
+	root, err := yamlfile.Parse(path, data)
+	if err != nil {
+		return nil, err
 	}
 	if len(root.Content) == 0 {
-		return nil, fmt.Errorf("%s: the inventory is empty: it needs a tenants: list", path)
+		return nil, fmt.Errorf("%s: tenants: the inventory is empty: it needs a tenants: list", path)
 	}
 	doc := root.Content[0]
 	defaults, tenants := child(doc, "defaults"), child(doc, "tenants")
@@ -109,7 +128,7 @@ func Parse(path string, data []byte) (*Inventory, error) {
 			errs = append(errs, yamlfile.At(path, line, "waves[%d]: concurrency, bakeTime and maxFailures must not be negative; maxFailurePercent is 0–100", i))
 		}
 	}
-	seen := map[string]int{}
+	seen, orgs := map[string]int{}, map[string]int{}
 	for _, n := range tenants.Content {
 		t := strict.Defaults
 		t.PartnerCenters = append([]spec.PartnerCenter(nil), strict.Defaults.PartnerCenters...)
@@ -117,14 +136,35 @@ func Parse(path string, data []byte) (*Inventory, error) {
 			errs = append(errs, yamlfile.Wrap(path, err))
 			continue
 		}
-		if err := t.Validate(); err != nil {
-			for _, e := range unwrap(err) {
-				var fe spec.FieldError
-				if errors.As(e, &fe) {
-					errs = append(errs, yamlfile.At(path, lineOf(n, defaults, fe.Field), "tenant %s: %s", label(t), fe.Error()))
-				} else {
-					errs = append(errs, yamlfile.At(path, n.Line, "tenant %s: %v", label(t), e))
+		// One pass, every problem: the spec's own rules, then what only the starter can check
+		// (clock, time zone database, allowed hosts, references). Where both speak of a field
+		// the latter is kept: it never repeats a credential.
+		input := unwrap(t.CheckInput(r))
+		inputFields := map[string]bool{}
+		for _, e := range input {
+			var fe spec.FieldError
+			if errors.As(e, &fe) {
+				inputFields[fe.Field] = true
+			}
+		}
+		for _, e := range append(unwrap(t.Validate()), input...) {
+			var fe spec.FieldError
+			switch {
+			case e == nil:
+			case errors.As(e, &fe):
+				if inputFields[fe.Field] && !slices.Contains(input, e) {
+					continue
 				}
+				errs = append(errs, yamlfile.At(path, lineOf(n, defaults, fe.Field), "tenant %s: %s", label(t), fe.Error()))
+			default:
+				errs = append(errs, yamlfile.At(path, n.Line, "tenant %s: %v", label(t), e))
+			}
+		}
+		if host, err := spec.CheckOrgURL(t.OrgURL, r.OrgHostSuffixes); err == nil {
+			if first, dup := orgs[host]; dup {
+				errs = append(errs, yamlfile.At(path, lineOf(n, nil, "orgUrl"), "tenant %s: orgUrl: the organisation %s is already listed at line %d (one tenant per organisation)", label(t), host, first))
+			} else {
+				orgs[host] = lineOf(n, nil, "orgUrl")
 			}
 		}
 		if t.Wave != "" && !waveNames[t.Wave] {
@@ -132,7 +172,7 @@ func Parse(path string, data []byte) (*Inventory, error) {
 		}
 		key := strings.ToLower(t.TenantID) + "/" + t.TargetVersion
 		if first, dup := seen[key]; dup && t.TenantID != "" {
-			errs = append(errs, yamlfile.At(path, lineOf(n, nil, "tenantId"), "tenantId: %s is already listed at line %d (one upgrade per tenant and version)", t.TenantID, first))
+			errs = append(errs, yamlfile.At(path, lineOf(n, nil, "tenantId"), "tenantId: %q is already listed at line %d (one upgrade per tenant and version)", t.TenantID, first))
 		} else {
 			seen[key] = n.Line
 		}
@@ -219,7 +259,7 @@ func label(t spec.Tenant) string {
 		return fmt.Sprintf("%q", t.DisplayName)
 	}
 	if t.TenantID != "" {
-		return t.TenantID
+		return fmt.Sprintf("%q", t.TenantID)
 	}
 	return "(unnamed)"
 }

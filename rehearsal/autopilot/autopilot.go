@@ -100,7 +100,11 @@ type Entry struct {
 
 // Autopilot is the simulated people of a rehearsal. It is safe for concurrent use.
 type Autopilot struct {
+	// cloudMu is held for reading while a person acts in the cloud, and for writing while
+	// SwapCloud replaces it (a restarted rehearsal stack): no action is lost in between.
+	cloudMu   sync.RWMutex
 	cloud     *sim.Cloud
+	scenario  sim.Scenario
 	confirmer Confirmer
 	opts      Options
 
@@ -132,7 +136,7 @@ func New(cloud *sim.Cloud, confirmer Confirmer, opts Options) *Autopilot {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Autopilot{
-		cloud: cloud, confirmer: confirmer, opts: opts, base: base, cancel: cancel,
+		cloud: cloud, scenario: cloud.Scenario(), confirmer: confirmer, opts: opts, base: base, cancel: cancel,
 		seen: map[string]bool{}, rounds: map[string]int{}, tasks: map[string]context.CancelFunc{}, links: map[string]string{}, failed: map[string]bool{},
 	}
 }
@@ -185,7 +189,7 @@ func (a *Autopilot) open(n activities.Notification, retry bool) {
 		return
 	}
 	delete(a.failed, key)
-	scn := a.cloud.Scenario()
+	scn := a.scenario
 	tenant, _ := scn.Tenant(n.TenantID)
 	cfg := scn.EffectiveAutopilot(tenant)
 	for _, k := range cfg.Ignore {
@@ -247,20 +251,23 @@ func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant s
 	defer func() { a.record(e) }()
 	if err := a.opts.Sleep(ctx, p.delay); err != nil || ctx.Err() != nil {
 		e.Cancelled = true
-		e.At = a.cloud.Clock().Now()
+		e.At = a.now()
 		return
 	}
-	e.At = a.cloud.Clock().Now()
 	by := "autopilot:" + actor(n, tenant)
 	action, err := "", error(nil)
+	a.cloudMu.RLock()
+	cloud := a.cloud
+	e.At = cloud.Clock().Now()
 	if p.noAction {
 		action = "nothing (confirms without doing it)"
 		if len(n.Options) > 0 && decision == "" {
 			decision = n.Options[0]
 		}
 	} else {
-		action, err = a.act(n, tenant, &decision)
+		action, err = a.act(cloud, n, tenant, &decision)
 	}
+	a.cloudMu.RUnlock()
 	e.Action, e.Decision = action, decision
 	if err != nil {
 		e.Error = err.Error()
@@ -326,8 +333,7 @@ func actor(n activities.Notification, t sim.Tenant) string {
 var guidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
 
 // act performs the simulator action of a task and returns its name.
-func (a *Autopilot) act(n activities.Notification, t sim.Tenant, decision *string) (string, error) {
-	c := a.cloud
+func (a *Autopilot) act(c *sim.Cloud, n activities.Notification, t sim.Tenant, decision *string) (string, error) {
 	id := n.TenantID
 	switch workflows.TaskKind(n.TaskKind) {
 	case workflows.TaskEnableMFAPolicies:
@@ -379,7 +385,7 @@ func (a *Autopilot) act(n activities.Notification, t sim.Tenant, decision *strin
 		}
 		return "reconsent-partner-center " + p, c.ReconsentPartnerCenter(p)
 	case workflows.TaskFixPrerequisite:
-		return a.fixPrerequisite(n, t)
+		return fixPrerequisite(c, n, t)
 	}
 	if len(n.Options) > 0 {
 		*decision = chooseDecision(*decision, n.Options)
@@ -420,8 +426,7 @@ func partnerTenant(n activities.Notification, t sim.Tenant) (string, error) {
 	return "", fmt.Errorf("cannot tell which Partner Center connection task %q is about", n.Title)
 }
 
-func (a *Autopilot) fixPrerequisite(n activities.Notification, t sim.Tenant) (string, error) {
-	c := a.cloud
+func fixPrerequisite(c *sim.Cloud, n activities.Notification, t sim.Tenant) (string, error) {
 	for _, text := range []string{n.Title, n.Instructions} {
 		low := strings.ToLower(text)
 		subject := t.Admin.UPN
@@ -442,6 +447,28 @@ func (a *Autopilot) fixPrerequisite(n activities.Notification, t sim.Tenant) (st
 		}
 	}
 	return "", nil
+}
+
+// now is the cloud's time.
+func (a *Autopilot) now() time.Time {
+	a.cloudMu.RLock()
+	defer a.cloudMu.RUnlock()
+	return a.cloud.Clock().Now()
+}
+
+// SwapCloud replaces the cloud the people act in, for a rehearsal whose stack restarts: open
+// is called with the old cloud while no person acts (those about to act wait), and returns
+// the cloud to act in from then on (e.g. the old one saved, closed and reopened from its
+// file). On error the old cloud stays.
+func (a *Autopilot) SwapCloud(open func(old *sim.Cloud) (*sim.Cloud, error)) error {
+	a.cloudMu.Lock()
+	defer a.cloudMu.Unlock()
+	c, err := open(a.cloud)
+	if err != nil {
+		return err
+	}
+	a.cloud = c
+	return nil
 }
 
 func (a *Autopilot) record(e Entry) {

@@ -299,3 +299,58 @@ func TestRefusedActionRetriedOnReminder(t *testing.T) {
 		t.Fatalf("confirmations: %+v", got)
 	}
 }
+
+// After SwapCloud (a restarted rehearsal stack) people act in the new cloud, and a person
+// about to act waits for the swap instead of acting in the cloud being saved.
+func TestSwapCloudActsInTheNewCloud(t *testing.T) {
+	release := make(chan struct{})
+	r := newRig(t, func(ctx context.Context, _ time.Duration) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	s := scenario()
+	fresh := sim.New(s, sim.Options{Clock: r.clock})
+	t.Cleanup(fresh.Close)
+	n := activities.Notification{Key: wfID + "/mfa/opened", Event: activities.EventTaskOpened, WorkflowID: wfID, TenantID: tenantA,
+		TenantName: "Contoso", TaskID: "register-mfa-global-admin-1", TaskKind: string(workflows.TaskRegisterMFAAdmin), Audience: string(workflows.GlobalAdmin)}
+	if err := r.ap.Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	swapped := make(chan struct{})
+	go func() {
+		_ = r.ap.SwapCloud(func(old *sim.Cloud) (*sim.Cloud, error) {
+			if old != r.cloud {
+				t.Errorf("SwapCloud must hand over the cloud in use")
+			}
+			close(release) // the person wakes while the swap holds the cloud
+			time.Sleep(50 * time.Millisecond)
+			return fresh, nil
+		})
+		close(swapped)
+	}()
+	<-swapped
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.ap.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mfa := func(c *sim.Cloud) bool {
+		st, _ := c.State(tenantA)
+		for _, u := range st.Users {
+			if u.UPN == adminUPN {
+				return u.MFARegistered
+			}
+		}
+		return false
+	}
+	if !mfa(fresh) || mfa(r.cloud) {
+		t.Fatalf("the person must act in the new cloud only: new %v, old %v", mfa(fresh), mfa(r.cloud))
+	}
+	if e := r.lastEntry(); !e.Confirmed {
+		t.Fatalf("the task must be confirmed: %+v", e)
+	}
+}

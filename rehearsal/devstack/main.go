@@ -36,12 +36,12 @@ func main() {
 
 // flags are devstack's command line.
 type flags struct {
-	state, scenario, inventory, approve, temporalAddr, fleet, namespace string
-	logFormat, logLevel, logFile                                        string
-	uiPort, tenants                                                     int
-	seed                                                                int64
-	speed                                                               float64
-	headless                                                            bool
+	state, scenario, inventory, approve, temporalAddr, fleet, namespace, taskQueue string
+	logFormat, logLevel, logFile                                                   string
+	uiPort, tenants                                                                int
+	seed                                                                           int64
+	speed                                                                          float64
+	headless, force                                                                bool
 }
 
 func parseFlags() flags {
@@ -57,7 +57,9 @@ func parseFlags() flags {
 	flag.BoolVar(&f.headless, "headless", false, "exit when every tenant has finished instead of keeping the UI up")
 	flag.StringVar(&f.temporalAddr, "temporal-address", "", "use this Temporal server instead of embedding one")
 	flag.StringVar(&f.fleet, "fleet", "example", "fleet name (search attribute WorkFleet)")
-	flag.StringVar(&f.namespace, "namespace", "default", "Temporal namespace (use a separate one beside production workers)")
+	flag.StringVar(&f.namespace, "namespace", stack.DefaultNamespace, "Temporal namespace (\"default\" is refused with --temporal-address unless --force-production-names)")
+	flag.StringVar(&f.taskQueue, "task-queue", stack.DefaultTaskQueue, "task queue of the rehearsal's worker (the production queue is refused with --temporal-address unless --force-production-names)")
+	flag.BoolVar(&f.force, "force-production-names", false, "allow namespace \"default\" and the production task queue on --temporal-address (only for a server that serves no real tenant)")
 	flag.StringVar(&f.logFormat, "log-format", "console", "worker log format: console or json")
 	flag.StringVar(&f.logLevel, "log-level", "info", "worker log level")
 	flag.StringVar(&f.logFile, "log-file", "", "worker log file (default: worker.log in the state folder; - for stderr)")
@@ -94,7 +96,8 @@ func run() error {
 	defer stop()
 
 	fmt.Printf("Starting the rehearsal stack (%d tenants, simulated time ×%g)…\n", len(scn.Tenants), f.speed)
-	opts := stack.Options{TemporalAddress: f.temporalAddr, Namespace: f.namespace, StateDir: f.state, Scenario: scn, Speed: f.speed, Logger: logger}
+	opts := stack.Options{TemporalAddress: f.temporalAddr, Namespace: f.namespace, TaskQueue: f.taskQueue, ForceProductionNames: f.force,
+		StateDir: f.state, Scenario: scn, Speed: f.speed, Logger: logger}
 	if f.temporalAddr == "" {
 		opts.UIPort = f.uiPort
 	} else {

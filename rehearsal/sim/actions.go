@@ -379,32 +379,8 @@ func (c *Cloud) beginUpgrade(t *tenantState, token string, now time.Time) error 
 		}
 	}
 	op := &asyncOp{id: c.newID(), name: opNameUpgrade, opType: 103, created: now, full: spec.Duration, done: now.Add(spec.Duration), fails: fails, message: msg, solutionOp: true}
-	op.apply = func(at time.Time) {
-		if op.fails {
-			t.counters.PromotionsFailed++
-			o.upgradeStatus = work365.UpgradeFailed
-			return
-		}
-		o.upgradeStatus = work365.UpgradeCompleted
-		if initialise {
-			t.initialised = true
-			t.counters.Initialisations++
-			return
-		}
-		st := o.get(c.names.HoldingSolutionName())
-		if st == nil {
-			return
-		}
-		if main := o.get(c.names.SolutionUniqueName); main != nil {
-			main.version = st.version
-			main.installedOn = at
-		} else {
-			st.uniqueName = c.names.SolutionUniqueName
-			o.put(st)
-		}
-		o.remove(c.names.HoldingSolutionName())
-		t.counters.Promotions++
-	}
+	op.recipe = opRecipe{Kind: recipeUpgrade, Initialise: initialise}
+	op.apply = c.applier(t, op)
 	o.addOp(op)
 	return nil
 }

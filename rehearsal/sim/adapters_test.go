@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +30,47 @@ type adapters struct {
 	dv    activities.Dataverse
 	w365  activities.Work365
 	pc    *partnercenter.Client
+	// rec records every request the adapters send.
+	rec *recorder
+}
+
+// recorder is a RoundTripper that remembers each request (method and URL as the adapter built
+// it, before the simulator's transport rewrites the host).
+type recorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.reqs = append(r.reqs, req.Method+" "+req.URL.String())
+	r.mu.Unlock()
+	return r.base.RoundTrip(req)
+}
+
+// byManifest sorts the recorded requests by permissions-manifest entry: the operations called
+// and the requests that have no entry.
+func (r *recorder) byManifest(names work365.Names) (called map[string]int, unlisted []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	vars := map[string]string{permissions.VarJobsTable: names.JobsEntitySet, permissions.VarSettingsTable: names.SettingsEntitySet}
+	called = map[string]int{}
+	for _, line := range r.reqs {
+		method, raw, _ := strings.Cut(line, " ")
+		u, err := url.Parse(raw)
+		if err != nil {
+			unlisted = append(unlisted, line)
+			continue
+		}
+		e, ok := permissions.LookupURL(method, u, vars)
+		if !ok {
+			unlisted = append(unlisted, method+" "+u.Redacted())
+			continue
+		}
+		called[e.Operation]++
+	}
+	return called, unlisted
 }
 
 func wire(t *testing.T, cloud *sim.Cloud) adapters {
@@ -35,6 +81,8 @@ func wire(t *testing.T, cloud *sim.Cloud) adapters {
 		t.Fatal(err)
 	}
 	hc := cloud.HTTPClient()
+	rec := &recorder{base: hc.Transport}
+	hc.Transport = rec
 	tp, err := msauth.New(msauth.Config{ClientID: app.ClientID, SecretFile: secret}, msauth.WithHTTPClient(hc), msauth.WithInstanceDiscovery(false))
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +94,7 @@ func wire(t *testing.T, cloud *sim.Cloud) adapters {
 		dv:    dv,
 		w365:  work365.NewStore(dv, cloud.Names()),
 		pc:    partnercenter.New(tp.Token, msapi.WithHTTPClient(hc)),
+		rec:   rec,
 	}
 }
 
@@ -73,6 +122,9 @@ func TestProductionAdaptersAgainstSim(t *testing.T) {
 	ra, err := a.graph.DirectoryRoleStatus(ctx, id, u.ID, msgraph.GlobalAdministratorRoleTemplateID)
 	if err != nil || !ra.Direct {
 		t.Fatalf("DirectoryRoleStatus: %+v %v", ra, err)
+	}
+	if el, err := a.graph.(*msgraph.Client).ListRoleEligibilities(ctx, id, u.ID, msgraph.GlobalAdministratorRoleTemplateID); err != nil || len(el) != 0 {
+		t.Fatalf("ListRoleEligibilities: %v %v", el, err)
 	}
 	if gs, err := a.graph.ListGroupMemberships(ctx, id, u.ID); err != nil || len(gs) != 0 {
 		t.Fatalf("ListGroupMemberships: %v %v", gs, err)
@@ -129,8 +181,13 @@ func TestProductionAdaptersAgainstSim(t *testing.T) {
 	}
 
 	// Dataverse.
-	if _, err := a.dv.WhoAmI(ctx, org); err != nil {
+	who, err := a.dv.WhoAmI(ctx, org)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The preflight's read of the orchestrator's own application user and its role.
+	if me, err := a.dv.(activities.ApplicationUsers).GetSystemUser(ctx, org, who.UserID); err != nil || me == nil || me.AccessMode != 4 || !me.HasRoleTemplate(dataverse.SystemAdministratorRoleTemplateID) {
+		t.Fatalf("GetSystemUser(application user): %+v %v", me, err)
 	}
 	sol, err := a.dv.GetSolution(ctx, org, names.SolutionUniqueName)
 	if err != nil || sol == nil || sol.Version != "2.1.0.3" {
@@ -154,6 +211,9 @@ func TestProductionAdaptersAgainstSim(t *testing.T) {
 	})
 	if err != nil || res.AsyncOperationID == "" {
 		t.Fatalf("ImportSolutionAsync: %+v %v", res, err)
+	}
+	if ops, err := a.dv.ListUnfinishedAsyncOperations(ctx, org, who.UserID); err != nil || len(ops) == 0 {
+		t.Fatalf("ListUnfinishedAsyncOperations: %v %v", ops, err)
 	}
 	_, err = a.dv.ImportSolutionAsync(ctx, org, dataverse.ImportSolutionAsyncRequest{CustomizationFile: "eA==", ImportJobID: jobID, HoldingSolution: true})
 	var me *msapi.Error
@@ -219,5 +279,27 @@ func TestProductionAdaptersAgainstSim(t *testing.T) {
 	k := cloud.TenantCounters(id)
 	if k.Imports != 1 || k.ImportsRefused != 1 || k.Uninstalls != 1 || k.Freezes != 1 {
 		t.Fatalf("counters: %+v", k)
+	}
+
+	// Every request the adapters sent has a permissions-manifest entry, and every entry is
+	// exercised here (MSAL's instance discovery is off in rehearsals).
+	called, unlisted := a.rec.byManifest(names)
+	for _, u := range unlisted {
+		t.Errorf("the adapters sent %s, which has no entry in the permissions manifest (microsoft/permissions)", u)
+	}
+	for _, e := range permissions.Manifest() {
+		if called[e.Operation] == 0 && e.Operation != permissions.OpLoginInstanceDiscovery {
+			t.Errorf("manifest entry %s (%s %s) was not exercised by the adapters", e.Operation, e.Method, e.Path)
+		}
+	}
+}
+
+// TestRecorderFlagsCallsWithoutManifestEntry shows the manifest check can fail: a request the
+// manifest does not list is reported.
+func TestRecorderFlagsCallsWithoutManifestEntry(t *testing.T) {
+	rec := &recorder{reqs: []string{"GET https://graph.microsoft.com/v1.0/users/x", "GET https://graph.microsoft.com/v1.0/groups"}}
+	called, unlisted := rec.byManifest(work365.DefaultNames())
+	if len(unlisted) != 1 || !strings.HasSuffix(unlisted[0], "/v1.0/groups") || called[permissions.OpGraphGetUser] != 1 || len(called) != 1 {
+		t.Fatalf("unlisted=%v called=%v", unlisted, called)
 	}
 }

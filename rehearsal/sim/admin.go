@@ -20,6 +20,8 @@ type ActionRequest struct {
 	LinkToken     string  `json:"linkToken,omitempty"`
 	Version       string  `json:"version,omitempty"`
 	Count         int     `json:"count,omitempty"`
+	// Permission is a Graph application permission (grant-orchestrator-permission).
+	Permission string `json:"permission,omitempty"`
 }
 
 // serveAdmin answers the simulator's own host:
@@ -27,7 +29,8 @@ type ActionRequest struct {
 //	POST /actions/{register-mfa|enable-security-defaults|enable-conditional-access-mfa|
 //	              assign-role|assign-licence|grant-admin-consent|submit-registration|
 //	              get-consent|begin-upgrade|reconsent-partner-center|drain-jobs|
-//	              set-pending-jobs|install-portal}   body: ActionRequest
+//	              set-pending-jobs|install-portal|grant-orchestrator-permission|
+//	              create-application-user|assign-global-admin-directly}   body: ActionRequest
 //	GET  /counters            all counters (Counters)
 //	GET  /counters/{tenant}   one tenant's counters
 //	GET  /state/{tenant}      TenantState
@@ -117,6 +120,8 @@ func (c *Cloud) adminAction(w http.ResponseWriter, r *http.Request, action strin
 		err = c.SetPendingJobs(req.Tenant, req.Count)
 	case "install-portal":
 		err = c.InstallPortal(req.Tenant, req.Version)
+	case "grant-orchestrator-permission", "create-application-user", "assign-global-admin-directly":
+		err = c.preflightAction(action, req)
 	default:
 		writeAPIError(w, http.StatusNotFound, "UnknownAction", "no simulator action "+action)
 		return

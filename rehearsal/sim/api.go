@@ -3,19 +3,26 @@ package sim
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// route is one API path. Pattern segments may hold one "{}" capturing part of the segment,
-// e.g. "users/{}" or "asyncoperations({})".
+// handlers are a service's simulated calls by permissions-manifest operation
+// (permissions.Op…): the manifest says which method and path each answers and what
+// authorises it, so the simulated cloud cannot serve or authorise a call the manifest does not
+// list.
+type handlers map[string]func(*call)
+
+// route is one manifest entry as the simulator matches it: its path with "{}" holes.
 type route struct {
-	method, pattern string
-	h               func(*call)
+	entry   permissions.Entry
+	pattern string
 }
 
 // call is one API request being served, with c.mu held.
@@ -29,11 +36,13 @@ type call struct {
 	now    time.Time
 	claims Claims
 	svc    string
+	entry  permissions.Entry
 }
 
 // service describes how one API authenticates and names its tenant.
 type service struct {
 	name string
+	api  permissions.API
 	// prefix is stripped from the path before matching (e.g. "/v1.0/").
 	prefix string
 	// unauthorizedCode is the error code of 401 answers.
@@ -46,6 +55,23 @@ type service struct {
 	tenant func(w http.ResponseWriter, cl Claims) *tenantState
 	// throttleCode and throttleMessage shape 429 answers.
 	throttleCode, throttleMessage string
+}
+
+var holeRE = regexp.MustCompile(`\{[^}/]*\}`)
+
+// routes are the manifest's entries of an API, as patterns the simulator matches.
+func (c *Cloud) routes(api permissions.API) []route {
+	var out []route
+	for _, e := range permissions.Manifest() {
+		if e.API != api {
+			continue
+		}
+		p := holeRE.ReplaceAllString(e.Path, "{}")
+		p = strings.ReplaceAll(p, "<"+permissions.VarJobsTable+">", c.names.JobsEntitySet)
+		p = strings.ReplaceAll(p, "<"+permissions.VarSettingsTable+">", c.names.SettingsEntitySet)
+		out = append(out, route{entry: e, pattern: p})
+	}
+	return out
 }
 
 func matchPattern(pattern, path string) ([]string, bool) {
@@ -75,9 +101,10 @@ func matchPattern(pattern, path string) ([]string, bool) {
 	return params, true
 }
 
-// serveAPI runs the pipeline every API call goes through: route, count, authenticate,
-// resolve the tenant, inject faults, settle time-driven state, handle.
-func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, routes []route) {
+// serveAPI runs the pipeline every API call goes through: match a permissions-manifest entry,
+// count, authenticate, refuse what the entry's permission does not allow, resolve the tenant,
+// inject faults, settle time-driven state, handle.
+func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, hs handlers) {
 	path := r.URL.Path
 	if !strings.HasPrefix(strings.ToLower(path), strings.ToLower(svc.prefix)) {
 		writeAPIError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("the simulated %s has no path %s", svc.name, path))
@@ -87,10 +114,11 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, ro
 	var rt *route
 	var params []string
 	methodSeen := false
+	routes := c.routes(svc.api)
 	for i := range routes {
 		if p, ok := matchPattern(routes[i].pattern, rest); ok {
 			methodSeen = true
-			if routes[i].method == r.Method {
+			if strings.EqualFold(routes[i].entry.Method, r.Method) {
 				rt, params = &routes[i], p
 				break
 			}
@@ -119,7 +147,23 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, ro
 			writeAPIError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", fmt.Sprintf("%s is not allowed on %s", r.Method, path))
 			return
 		}
-		writeAPIError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("Resource not found for the segment '%s' (the simulated %s knows no such path).", rest, svc.name))
+		writeAPIError(w, http.StatusBadRequest, "NotInPermissionsManifest", fmt.Sprintf(
+			"%s %s%s has no entry in the permissions manifest (microsoft/permissions): the worker may make only the calls it lists; add an entry with the call's least privileged permission and its learn.microsoft.com page", r.Method, svc.prefix, rest))
+		return
+	}
+	h := hs[rt.entry.Operation]
+	if h == nil {
+		c.mu.Unlock()
+		writeAPIError(w, http.StatusNotImplemented, "NotSimulated", fmt.Sprintf("the simulated %s does not implement %s (%s %s)", svc.name, rt.entry.Operation, rt.entry.Method, rt.entry.Path))
+		return
+	}
+	if rt.entry.Kind == permissions.AppUser && cl.Idtyp == "app" {
+		// The manifest says this call takes App+User tokens only.
+		if t := c.tenantByID(cl.Tid); t != nil {
+			t.counters.Unauthorized++
+		}
+		c.mu.Unlock()
+		writeChallenge(w, "", "900421", "App-only authentication is not supported for this operation: use an App+User token (the Secure Application Model).")
 		return
 	}
 	t := svc.tenant(w, cl)
@@ -131,6 +175,12 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, ro
 		return
 	}
 	t.counters.Calls[name]++
+	release, admitted := c.takeBudget(w, svc, t, cl)
+	if !admitted {
+		c.mu.Unlock()
+		return
+	}
+	defer release()
 	faults := t.faults
 	status := 0
 	if !c.opts.NoFaults {
@@ -167,7 +217,15 @@ func (c *Cloud) serveAPI(w http.ResponseWriter, r *http.Request, svc service, ro
 	defer c.mu.Unlock()
 	now := c.clock.Now()
 	t.settle(now)
-	rt.h(&call{c: c, w: w, r: r, t: t, p: params, q: r.URL.Query(), now: now, claims: cl, svc: svc.name})
+	k := &call{c: c, w: w, r: r, t: t, p: params, q: r.URL.Query(), now: now, claims: cl, svc: svc.name, entry: rt.entry}
+	if !rt.entry.Allows(cl.Roles) {
+		k.forbidden()
+		return
+	}
+	if !k.checkQuery() {
+		return
+	}
+	h(k)
 }
 
 // ---- OData helpers ----

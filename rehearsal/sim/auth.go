@@ -46,22 +46,25 @@ func (c *Cloud) issueToken(cl Claims) string {
 // expiry and audience checks).
 func (c *Cloud) IssueToken(tenantID, resource string, lifetime time.Duration) string {
 	now := c.clock.Now()
+	c.mu.Lock()
+	roles := c.rolesFor(c.tenantByID(tenantID), resource)
+	c.mu.Unlock()
 	return c.issueToken(Claims{
 		Aud: resource, Iss: "https://sts.windows.net/" + strings.ToLower(tenantID) + "/",
 		Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(lifetime).Unix(),
 		AppID: c.scn.Orchestrator.ClientID, Azp: c.scn.Orchestrator.ClientID, Idtyp: "app",
-		Tid: strings.ToLower(tenantID), Ver: "1.0", Roles: c.rolesFor(resource),
+		Tid: strings.ToLower(tenantID), Ver: "1.0", Roles: roles,
 	})
 }
 
-// rolesFor returns the roles claim of an app-only token for resource: the consented Graph
-// application permissions for Graph, none elsewhere (Dataverse authorises by application
-// user, Partner Center by the signed-in user).
-func (c *Cloud) rolesFor(resource string) []string {
+// rolesFor returns the roles claim of an app-only token for resource in tenant t: the Graph
+// application permissions consented there for Graph, none elsewhere (Dataverse authorises by
+// application user, Partner Center by the signed-in user).
+func (c *Cloud) rolesFor(t *tenantState, resource string) []string {
 	if strings.TrimSuffix(strings.ToLower(resource), "/") != GraphResource {
 		return nil
 	}
-	return append([]string(nil), c.scn.Orchestrator.Permissions...)
+	return c.consentedRoles(t)
 }
 
 // VerifyToken checks a token's signature and lifetime on the cloud's clock and returns its claims.
@@ -372,7 +375,7 @@ func (c *Cloud) serveToken(w http.ResponseWriter, r *http.Request, tenant string
 		Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(lifetime).Unix(),
 		AppID: app.ClientID, Azp: app.ClientID, Idtyp: "app",
 		Oid: t.orchestratorSPID, Sub: t.orchestratorSPID, Tid: t.id, Ver: "1.0",
-		Roles: c.rolesFor(resource),
+		Roles: c.rolesFor(t, resource),
 	})
 	t.counters.TokensIssued++
 	// expires_in in the client's (real) seconds: the token is valid for lifetime on the

@@ -59,6 +59,9 @@ type Cloud struct {
 	order   []string // tenant IDs in scenario order
 	orgs    map[string]*tenantState
 	calls   map[string]int
+	// limits and budgets are the service protection budgets (budget.go).
+	limits  Limits
+	budgets map[string]*budget
 	// credentialExpired makes the token endpoint refuse the orchestrator's credential as
 	// expired (AADSTS7000222 / AADSTS700027), as Entra ID does after its end date.
 	credentialExpired bool
@@ -92,6 +95,8 @@ func New(scenario *Scenario, opts Options) *Cloud {
 		tenants: map[string]*tenantState{},
 		orgs:    map[string]*tenantState{},
 		calls:   map[string]int{},
+		limits:  s.Limits,
+		budgets: map[string]*budget{},
 	}
 	now := c.clock.Now()
 	for i, t := range s.Tenants {

@@ -36,6 +36,9 @@ type TenantCounters struct {
 	// Throttled counts 429 answers served; Unavailable 503 answers.
 	Throttled   int `json:"throttled"`
 	Unavailable int `json:"unavailable"`
+	// BudgetThrottled counts the 429 answers (within Throttled) of spent service protection
+	// budgets (budget.go), as opposed to random faults.
+	BudgetThrottled int `json:"budgetThrottled"`
 	// LinksIssued counts upgrade links issued by GetConsent.
 	LinksIssued int `json:"linksIssued"`
 	// BeginUpgradeAttempts counts BeginUpgrade calls; BeginUpgradeRefusals the refused ones.

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -35,7 +36,7 @@ func (c *Cloud) serveDataverse(w http.ResponseWriter, r *http.Request, host stri
 	audiences := []string{"https://" + org, "https://" + first + ".api" + rest}
 	challenge := fmt.Sprintf("Bearer authorization_uri=https://login.microsoftonline.com/%s/oauth2/authorize, resource_id=https://%s/", t.id, org)
 	svc := service{
-		name: "dataverse", prefix: prefix, unauthorizedCode: "0x80072560", audiences: audiences, challenge: challenge,
+		name: "dataverse", api: permissions.Dataverse, prefix: prefix, unauthorizedCode: "0x80072560", audiences: audiences, challenge: challenge,
 		tenant: func(w http.ResponseWriter, cl Claims) *tenantState {
 			if !strings.EqualFold(cl.Tid, t.id) {
 				writeChallenge(w, challenge, "0x80072560", fmt.Sprintf("The token was issued for tenant %s but organisation %s belongs to tenant %s.", cl.Tid, org, t.id))
@@ -50,23 +51,21 @@ func (c *Cloud) serveDataverse(w http.ResponseWriter, r *http.Request, host stri
 		throttleCode:    "0x80072322",
 		throttleMessage: "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
 	}
-	n := c.names
-	c.serveAPI(w, r, svc, []route{
-		{"GET", "", (*call).dvServiceDocument},
-		{"GET", "WhoAmI", (*call).dvWhoAmI},
-		{"GET", "WhoAmI()", (*call).dvWhoAmI},
-		{"GET", "solutions", (*call).dvSolutions},
-		{"POST", "ImportSolutionAsync", (*call).dvImport},
-		{"POST", "UninstallSolutionAsync", (*call).dvUninstall},
-		{"GET", "asyncoperations({})", (*call).dvAsyncOperation},
-		{"GET", "asyncoperations", (*call).dvAsyncOperations},
-		{"GET", "importjobs({})", (*call).dvImportJob},
-		{"GET", "RetrieveFormattedImportJobResults({})", (*call).dvFormattedResults},
-		{"GET", "systemusers", (*call).dvSystemUsers},
-		{"GET", "systemusers({})", (*call).dvSystemUser},
-		{"GET", n.JobsEntitySet, (*call).dvJobs},
-		{"GET", n.SettingsEntitySet, (*call).dvSettings},
-		{"PATCH", n.SettingsEntitySet + "({})", (*call).dvPatchSettings},
+	c.serveAPI(w, r, svc, handlers{
+		permissions.OpDataverseDiscoverTenant:      (*call).dvServiceDocument,
+		permissions.OpDataverseWhoAmI:              (*call).dvWhoAmI,
+		permissions.OpDataverseReadSolutions:       (*call).dvSolutions,
+		permissions.OpDataverseImportSolution:      (*call).dvImport,
+		permissions.OpDataverseUninstallSolution:   (*call).dvUninstall,
+		permissions.OpDataverseReadAsyncOperation:  (*call).dvAsyncOperation,
+		permissions.OpDataverseListAsyncOperations: (*call).dvAsyncOperations,
+		permissions.OpDataverseReadImportJob:       (*call).dvImportJob,
+		permissions.OpDataverseReadImportLog:       (*call).dvFormattedResults,
+		permissions.OpDataverseFindSystemUser:      (*call).dvSystemUsers,
+		permissions.OpDataverseReadSystemUser:      (*call).dvSystemUser,
+		permissions.OpWork365ListJobs:              (*call).dvJobs,
+		permissions.OpWork365ReadSettings:          (*call).dvSettings,
+		permissions.OpWork365WriteSettings:         (*call).dvPatchSettings,
 	})
 }
 
@@ -124,7 +123,7 @@ func (k *call) dvSolutions() {
 		}
 		rows = append(rows, selectFields(k.solutionRow(s), k.q.Get("$select"), "solutionid"))
 	}
-	writeJSON(k.w, http.StatusOK, map[string]any{"@odata.context": k.dvBase() + "$metadata#solutions", "value": rows})
+	k.writeDvRows("solutions", rows)
 }
 
 func (k *call) dvImport() {
@@ -206,30 +205,8 @@ func (k *call) dvImport() {
 	}
 	job := &importJob{id: strings.ToLower(body.ImportJobID), key: c.newID(), solutionName: pkg.UniqueName, op: op, holding: body.HoldingSolution}
 	op.job = job
-	op.apply = func(at time.Time) {
-		if op.fails {
-			t.counters.ImportsFailed++
-			return
-		}
-		t.counters.ImportsSucceeded++
-		switch {
-		case strings.EqualFold(pkg.UniqueName, n.SolutionUniqueName) && body.HoldingSolution:
-			o.put(&solution{id: c.newID(), uniqueName: n.HoldingSolutionName(), friendlyName: "Work 365 (upgrade)", version: pkg.Version, managed: true, installedOn: at})
-			o.serviceRoleExists = true
-		case strings.EqualFold(pkg.UniqueName, n.SolutionUniqueName):
-			if s := o.get(n.SolutionUniqueName); s != nil {
-				s.version = pkg.Version
-			} else {
-				o.put(&solution{id: c.newID(), uniqueName: n.SolutionUniqueName, friendlyName: "Work 365", version: pkg.Version, managed: true, installedOn: at})
-			}
-			o.serviceRoleExists = true
-		case strings.EqualFold(pkg.UniqueName, n.PortalSolutionUniqueName):
-			o.put(&solution{id: c.newID(), uniqueName: n.PortalSolutionUniqueName, friendlyName: "Work 365 Portal", version: pkg.Version, managed: true, installedOn: at})
-			t.counters.PortalInstalls++
-		default:
-			o.put(&solution{id: c.newID(), uniqueName: pkg.UniqueName, friendlyName: pkg.UniqueName, version: pkg.Version, managed: pkg.Managed, installedOn: at})
-		}
-	}
+	op.recipe = opRecipe{Kind: recipeImport, Solution: pkg.UniqueName, Version: pkg.Version, Managed: pkg.Managed, Holding: body.HoldingSolution}
+	op.apply = c.applier(t, op)
 	o.addOp(op)
 	o.importJobs[job.id] = job
 	o.importJobs[strings.ToLower(job.key)] = job
@@ -275,16 +252,8 @@ func (k *call) dvUninstall() {
 		}
 	}
 	op := &asyncOp{id: c.newID(), name: opNameUninstall, opType: 104, created: k.now, owner: o.appUserID, full: spec.Duration, done: k.now.Add(spec.Duration), fails: fails, message: msg, solutionOp: true}
-	name := s.uniqueName
-	op.apply = func(time.Time) {
-		if op.fails {
-			return
-		}
-		o.remove(name)
-		if strings.EqualFold(name, c.names.PortalSolutionUniqueName) {
-			t.counters.PortalUninstalls++
-		}
-	}
+	op.recipe = opRecipe{Kind: recipeUninstall, Solution: s.uniqueName}
+	op.apply = c.applier(t, op)
 	o.addOp(op)
 	t.counters.Uninstalls++
 	writeJSON(k.w, http.StatusOK, map[string]any{
@@ -349,7 +318,7 @@ func (k *call) dvAsyncOperations() {
 		}
 		rows = append(rows, selectFields(k.asyncOpRow(op), k.q.Get("$select"), "asyncoperationid"))
 	}
-	writeJSON(k.w, http.StatusOK, map[string]any{"@odata.context": k.dvBase() + "$metadata#asyncoperations", "value": rows})
+	k.writeDvRows("asyncoperations", rows)
 }
 
 // visibleImportJob returns the import job with this ID or key once its operation started.
@@ -474,11 +443,14 @@ func (k *call) dvSystemUsers() {
 		}
 		rows = append(rows, k.systemUserRow(u))
 	}
-	writeJSON(k.w, http.StatusOK, map[string]any{"@odata.context": k.dvBase() + "$metadata#systemusers", "value": rows})
+	k.writeDvRows("systemusers", rows)
 }
 
 func (k *call) dvSystemUser() {
 	id := strings.ToLower(strings.Trim(k.p[0], "'"))
+	if k.dvApplicationUser(id) {
+		return
+	}
 	for _, u := range k.t.users {
 		if strings.EqualFold(u.systemUserID, id) {
 			row := k.systemUserRow(u)
@@ -511,31 +483,14 @@ func (k *call) dvJobs() {
 		return
 	}
 	o := k.t.org
-	pending := o.pendingJobs()
-	top := 5000
-	if v, err := strconv.Atoi(k.q.Get("$top")); err == nil && v >= 0 {
-		top = v
-	}
-	limit := min(pending, top, 50)
-	if ps, ok := strings.CutPrefix(k.r.Header.Get("Prefer"), "odata.maxpagesize="); ok {
-		if n, err := strconv.Atoi(strings.TrimSpace(ps)); err == nil && n > 0 {
-			limit = min(limit, n)
-		}
-	}
-	rows := []map[string]any{}
-	for i := 0; i < limit; i++ {
+	k.writeDvPage(n.JobsEntitySet, o.pendingJobs(), func(i int) map[string]any {
 		for len(o.jobIDs) <= i+o.jobSeq {
 			o.jobIDs = append(o.jobIDs, k.c.newID())
 		}
-		rows = append(rows, selectFields(map[string]any{
+		return selectFields(map[string]any{
 			n.JobsIDColumn: o.jobIDs[i+o.jobSeq], "w365_name": fmt.Sprintf("Job %d", i+o.jobSeq+1), "statecode": 0, "w365_jobstatus": 1,
-		}, k.q.Get("$select"), n.JobsIDColumn))
-	}
-	body := map[string]any{"@odata.context": k.dvBase() + "$metadata#" + n.JobsEntitySet, "value": rows}
-	if strings.EqualFold(k.q.Get("$count"), "true") {
-		body["@odata.count"] = pending
-	}
-	writeJSON(k.w, http.StatusOK, body)
+		}, k.q.Get("$select"), n.JobsIDColumn)
+	})
 }
 
 func (k *call) dvSettings() {
@@ -545,10 +500,7 @@ func (k *call) dvSettings() {
 	}
 	row := map[string]any{"@odata.etag": `W/"1"`, n.SettingsIDColumn: k.t.org.settingsID, n.FreezeColumn: k.t.org.frozen, "w365_name": "Work 365 Settings",
 		n.UpgradeStatusColumn: nullable(k.t.org.upgradeStatus), n.UpgradeVersionColumn: nullable(k.t.org.upgradeVersion)}
-	writeJSON(k.w, http.StatusOK, map[string]any{
-		"@odata.context": k.dvBase() + "$metadata#" + n.SettingsEntitySet,
-		"value":          []map[string]any{selectFields(row, k.q.Get("$select"), n.SettingsIDColumn)},
-	})
+	k.writeDvRows(n.SettingsEntitySet, []map[string]any{selectFields(row, k.q.Get("$select"), n.SettingsIDColumn)})
 }
 
 func (k *call) dvPatchSettings() {

@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -175,9 +176,16 @@ func TestSystemUsers(t *testing.T) {
 	if err := e.cloud.AssignRole(tenantA, "svc@contoso.onmicrosoft.com", RoleWork365Service); !errors.Is(err, ErrNotAllowed) {
 		t.Fatalf("role before import: %v", err)
 	}
-	byID := e.dv(tenantA, orgA, "GET", "systemusers("+u["systemuserid"].(string)+")?$expand="+q("systemuserroles_association($select=name)"), nil, 200)
+	// A user by ID (the preflight reads its own application user so) answers the same row.
+	byID := e.dv(tenantA, orgA, "GET", "systemusers("+u["systemuserid"].(string)+")", nil, 200)
 	if byID["domainname"] != "admin@contoso.onmicrosoft.com" {
-		t.Fatalf("by id: %v", byID)
+		t.Fatalf("user by ID: %v", byID)
+	}
+	// The worker never reads accounts: the permissions manifest has no entry for it, so the
+	// simulated Dataverse refuses it, naming the call.
+	other := e.dv(tenantA, orgA, "GET", "accounts", nil, 400)
+	if msg := fmt.Sprint(other["error"]); !strings.Contains(msg, "NotInPermissionsManifest") || !strings.Contains(msg, "accounts") {
+		t.Fatalf("a call without a manifest entry: %v", other)
 	}
 }
 
@@ -219,4 +227,21 @@ func TestJobsDrainAndFreeze(t *testing.T) {
 		t.Fatalf("freeze counters: %+v", c)
 	}
 	e.dv(tenantA, orgA, "GET", n.JobsEntitySet+"?$filter="+q("statecode eq 1"), nil, 400)
+}
+
+// TestQueriesDataverseRefuses: like Dataverse, a $select of a column the table lacks (names are
+// case-sensitive) and an unsupported query option are 400, naming them.
+func TestQueriesDataverseRefuses(t *testing.T) {
+	e := newEnv(t, nil)
+	m := e.dv(tenantA, orgA, "GET", "solutions?$select=uniquename,Version", nil, 400)
+	if fmt.Sprint(m["error"]) != fmt.Sprint(map[string]any{"code": "0x0", "message": "Could not find a property named 'Version' on type 'Microsoft.Dynamics.CRM.solution'."}) {
+		t.Fatalf("unknown column: %v", m)
+	}
+	m = e.dv(tenantA, orgA, "GET", "solutions?$skip=1", nil, 400)
+	if !strings.Contains(fmt.Sprint(m["error"]), "$skip") {
+		t.Fatalf("unsupported option: %v", m)
+	}
+	if m := e.dv(tenantA, orgA, "GET", "solutions?$select=uniquename,version", nil, 200); len(m["value"].([]any)) == 0 {
+		t.Fatalf("known columns: %v", m)
+	}
 }

@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 	"net/http"
 	"strings"
 	"time"
@@ -9,7 +12,7 @@ import (
 
 func (c *Cloud) serveGraph(w http.ResponseWriter, r *http.Request) {
 	svc := service{
-		name: "graph", prefix: "/v1.0/", unauthorizedCode: "InvalidAuthenticationToken",
+		name: "graph", api: permissions.Graph, prefix: "/v1.0/", unauthorizedCode: "InvalidAuthenticationToken",
 		audiences: []string{GraphResource, graphAppID},
 		tenant: func(w http.ResponseWriter, cl Claims) *tenantState {
 			t := c.tenantByID(cl.Tid)
@@ -22,48 +25,36 @@ func (c *Cloud) serveGraph(w http.ResponseWriter, r *http.Request) {
 		throttleCode:    "TooManyRequests",
 		throttleMessage: "Too many requests to Microsoft Graph; retry after the delay in Retry-After.",
 	}
-	// Each route accepts the application permissions Graph's reference lists for it, least
-	// privileged first; a token without any of them gets Graph's 403.
-	c.serveAPI(w, r, svc, []route{
-		{"GET", "users/{}", needs((*call).graphUser, "User.Read.All", "User.ReadWrite.All", "Directory.Read.All")},
-		{"GET", "users/{}/authentication/methods", needs((*call).graphAuthMethods, "UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All")},
-		{"GET", "users/{}/memberOf", needs((*call).graphMemberOf, "Directory.Read.All", "GroupMember.Read.All")},
-		{"GET", "roleManagement/directory/roleAssignments", needs((*call).graphRoleAssignments, "RoleManagement.Read.Directory", "RoleManagement.Read.All", "Directory.Read.All")},
-		{"GET", "roleManagement/directory/roleEligibilityScheduleInstances", needs((*call).graphRoleEligibilities, "RoleEligibilitySchedule.Read.Directory", "RoleManagement.Read.Directory", "RoleManagement.Read.All")},
-		{"GET", "subscribedSkus", needs((*call).graphSubscribedSkus, "LicenseAssignment.Read.All", "Organization.Read.All", "Directory.Read.All")},
-		{"GET", "reports/authenticationMethods/userRegistrationDetails/{}", needs((*call).graphRegistrationDetails, "AuditLog.Read.All")},
-		{"GET", "policies/identitySecurityDefaultsEnforcementPolicy", needs((*call).graphSecurityDefaults, "Policy.Read.All")},
-		{"GET", "identity/conditionalAccess/policies", needs((*call).graphCAPolicies, "Policy.Read.All")},
-		{"GET", "servicePrincipals", needs((*call).graphServicePrincipals, "Application.Read.All", "Directory.Read.All")},
-		// https://learn.microsoft.com/en-us/graph/api/serviceprincipal-list-oauth2permissiongrants:
-		// Directory.Read.All is the least privileged application permission.
-		{"GET", "servicePrincipals/{}/oauth2PermissionGrants", needs((*call).graphGrants, "Directory.Read.All", "DelegatedPermissionGrant.ReadWrite.All")},
-		{"GET", "servicePrincipals/{}/appRoleAssignments", needs((*call).graphAppRoleAssignments, "Application.Read.All", "Directory.Read.All")},
+	// The permissions manifest says which application permissions each call accepts; a token
+	// without any of them gets Graph's 403 (call.forbidden).
+	c.serveAPI(w, r, svc, handlers{
+		permissions.OpGraphGetUser:                (*call).graphUser,
+		permissions.OpGraphListAuthMethods:        (*call).graphAuthMethods,
+		permissions.OpGraphListGroupMemberships:   (*call).graphMemberOf,
+		permissions.OpGraphListRoleAssignments:    (*call).graphRoleAssignments,
+		permissions.OpGraphListRoleEligibilities:  (*call).graphRoleEligibilities,
+		permissions.OpGraphListSubscribedSkus:     (*call).graphSubscribedSkus,
+		permissions.OpGraphGetRegistrationDetails: (*call).graphRegistrationDetails,
+		permissions.OpGraphGetSecurityDefaults:    (*call).graphSecurityDefaults,
+		permissions.OpGraphListCAPolicies:         (*call).graphCAPolicies,
+		permissions.OpGraphFindServicePrincipal:   (*call).graphServicePrincipals,
+		permissions.OpGraphListDelegatedGrants:    (*call).graphGrants,
+		permissions.OpGraphListAppRoleAssignments: (*call).graphAppRoleAssignments,
 	})
 }
 
-// needs wraps a Graph handler: the token's roles must hold one of the permissions, else Graph
-// answers 403 Authorization_RequestDenied with its error body.
-func needs(h func(*call), permissions ...string) func(*call) {
-	return func(k *call) {
-		for _, p := range permissions {
-			for _, r := range k.claims.Roles {
-				if strings.EqualFold(p, r) {
-					h(k)
-					return
-				}
-			}
-		}
-		k.t.counters.Unauthorized++
-		writeJSON(k.w, http.StatusForbidden, map[string]any{"error": map[string]any{
-			"code":    "Authorization_RequestDenied",
-			"message": "Insufficient privileges to complete the operation.",
-			"innerError": map[string]any{
-				"date": k.now.UTC().Format("2006-01-02T15:04:05"), "request-id": "5c4ae0c1-0000-4000-8000-00000000403a",
-				"client-request-id": "5c4ae0c1-0000-4000-8000-00000000403a",
-			},
-		}})
-	}
+// forbidden answers a call the token's roles do not allow: Graph's 403
+// Authorization_RequestDenied with its error body.
+func (k *call) forbidden() {
+	k.t.counters.Unauthorized++
+	writeJSON(k.w, http.StatusForbidden, map[string]any{"error": map[string]any{
+		"code":    "Authorization_RequestDenied",
+		"message": "Insufficient privileges to complete the operation.",
+		"innerError": map[string]any{
+			"date": k.now.UTC().Format("2006-01-02T15:04:05"), "request-id": "5c4ae0c1-0000-4000-8000-00000000403a",
+			"client-request-id": "5c4ae0c1-0000-4000-8000-00000000403a",
+		},
+	}})
 }
 
 func (k *call) graphNotFound(id string) {
@@ -271,9 +262,10 @@ func (k *call) graphRegistrationDetails() {
 		"isSsprCapable":         false,
 		"isPasswordlessCapable": false,
 		"methodsRegistered":     methods,
-		"defaultMfaMethod":      map[bool]string{true: "microsoftAuthenticatorPush", false: "none"}[u.mfa],
-		"lastUpdatedDateTime":   isoTime(k.now),
-		"isSystemPreferredAuthenticationMethodEnabled": false,
+		"userPreferredMethodForSecondaryAuthentication": map[bool]string{true: "push", false: "none"}[u.mfa],
+		"systemPreferredAuthenticationMethods":          []string{},
+		"lastUpdatedDateTime":                           isoTime(k.now),
+		"isSystemPreferredAuthenticationMethodEnabled":  false,
 	}, k.q.Get("$select")))
 }
 
@@ -405,10 +397,16 @@ var graphAppRoleIDs = map[string]string{
 // shows granted to the orchestrator: the scenario's consented permissions.
 func (k *call) orchestratorAppRoles() []string {
 	var out []string
-	for _, p := range k.c.scn.Orchestrator.Permissions {
-		if id, ok := graphAppRoleIDs[p]; ok {
-			out = append(out, id)
+	for _, p := range k.c.consentedRoles(k.t) {
+		id, ok := graphAppRoleIDs[p]
+		if !ok {
+			// Not listed above: a stable simulated ID (the real one is Graph's appRoles of
+			// its service principal).
+			sum := sha1.Sum([]byte("graph-app-role:" + p))
+			h := hex.EncodeToString(sum[:16])
+			id = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 		}
+		out = append(out, id)
 	}
 	return out
 }

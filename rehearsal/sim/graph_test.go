@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -92,7 +93,7 @@ func TestGraphPaths(t *testing.T) {
 		t.Fatalf("orchestrator app roles over pages: %d", len(ar))
 	}
 	e.graph(tenantA, "servicePrincipals/00000000-0000-0000-0000-000000000000/oauth2PermissionGrants", 404)
-	e.graph(tenantA, "me", 404)
+	e.graph(tenantA, "me", 400) // no permissions-manifest entry: the worker never calls it
 
 	c := e.cloud.TenantCounters(tenantA)
 	if c.Calls["GET graph /v1.0/subscribedSkus"] != 2 || c.Calls["GET graph /v1.0/users/{}"] != 2 {
@@ -102,12 +103,30 @@ func TestGraphPaths(t *testing.T) {
 
 func TestGraphPagingRespectsTop(t *testing.T) {
 	e := newEnv(t, func(s *Scenario) { s.PageSize = 100 })
-	m := e.graph(tenantA, "subscribedSkus?$top=1", 200)
+	m := e.graph(tenantA, "servicePrincipals?$top=1", 200)
 	next, _ := m["@odata.nextLink"].(string)
-	if len(m["value"].([]any)) != 1 || !strings.HasPrefix(next, "https://graph.microsoft.com/v1.0/subscribedSkus?") {
+	if len(m["value"].([]any)) != 1 || !strings.HasPrefix(next, "https://graph.microsoft.com/v1.0/servicePrincipals?") {
 		t.Fatalf("page: %v", m)
 	}
-	if all := e.graphAll(tenantA, "subscribedSkus?$top=1"); len(all) != 3 {
+	if all := e.graphAll(tenantA, "servicePrincipals?$top=1"); len(all) != 4 { // Graph, Dynamics CRM, the orchestrator, Partner Center
 		t.Fatalf("all: %d", len(all))
+	}
+}
+
+// TestQueriesGraphRefuses: like Graph, $select of a property the type lacks and a query option
+// the call does not support are 400 BadRequest, naming them.
+func TestQueriesGraphRefuses(t *testing.T) {
+	e := newEnv(t, nil)
+	m := e.graph(tenantA, "users/admin@contoso.onmicrosoft.com?$select=id,nickname", 400)
+	if fmt.Sprint(m["error"]) != fmt.Sprint(map[string]any{"code": "BadRequest", "message": "Could not find a property named 'nickname' on type 'microsoft.graph.user'."}) {
+		t.Fatalf("unknown property: %v", m)
+	}
+	m = e.graph(tenantA, "subscribedSkus?$orderby=skuPartNumber", 400)
+	if !strings.Contains(fmt.Sprint(m["error"]), "Query option 'orderby' is not allowed") {
+		t.Fatalf("unsupported option: %v", m)
+	}
+	// Graph's property names are not case-sensitive.
+	if u := e.graph(tenantA, "users/admin@contoso.onmicrosoft.com?$select=ID,AccountEnabled", 200); u["accountEnabled"] == nil && u["AccountEnabled"] == nil {
+		t.Fatalf("case-insensitive select: %v", u)
 	}
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -176,7 +177,10 @@ func TestDataverseChallengeNamesTheTenant(t *testing.T) {
 	if m := e.dv(tenantA, orgA, "GET", "", nil, 200); len(m["value"].([]any)) == 0 {
 		t.Fatalf("service document: %v", m)
 	}
-	e.dv(tenantA, orgA, "GET", "nonsense", nil, 404)
+	// A path the worker never calls has no permissions-manifest entry: refused, named.
+	if m := e.dv(tenantA, orgA, "GET", "nonsense", nil, 400); !strings.Contains(fmt.Sprint(m["error"]), "NotInPermissionsManifest") {
+		t.Fatalf("a call without a manifest entry: %v", m)
+	}
 	if st, _, _ := e.do("GET", "https://unknown.crm.dynamics.com/api/data/v9.2/WhoAmI", "", nil); st != 404 {
 		t.Fatalf("unknown org: %d", st)
 	}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 	"net/http"
 )
 
@@ -13,16 +14,11 @@ func (t *tenantState) pcConsented() bool { return t.pc != nil && t.pc.consented 
 
 func (c *Cloud) servePartnerCenter(w http.ResponseWriter, r *http.Request) {
 	svc := service{
-		name: "partnercenter", prefix: "/v1/", unauthorizedCode: "Unauthorized",
+		name: "partnercenter", api: permissions.PartnerCenter, prefix: "/", unauthorizedCode: "Unauthorized",
 		audiences: []string{PartnerCenterResource},
 		tenant: func(w http.ResponseWriter, cl Claims) *tenantState {
 			t := c.tenantByID(cl.Tid)
 			switch {
-			case cl.Idtyp == "app":
-				// Partner Center accepts App+User tokens only on these endpoints.
-				// https://learn.microsoft.com/en-us/partner-center/developer/partner-center-authentication
-				writeChallenge(w, "", "900421", "App-only authentication is not supported for this operation: use an App+User token (the Secure Application Model).")
-				return nil
 			case t == nil:
 				writeChallenge(w, "", "Unauthorized", "Unknown tenant "+cl.Tid+".")
 				return nil
@@ -38,8 +34,11 @@ func (c *Cloud) servePartnerCenter(w http.ResponseWriter, r *http.Request) {
 		throttleCode:    "TooManyRequests",
 		throttleMessage: "Rate limit is exceeded. Try again later.",
 	}
-	c.serveAPI(w, r, svc, []route{
-		{"GET", "profiles/organization", (*call).pcOrganizationProfile},
+	// Partner Center accepts App+User tokens only on these endpoints: the manifest's entry
+	// (kind AppUser) makes serveAPI refuse app-only tokens.
+	// https://learn.microsoft.com/en-us/partner-center/developer/partner-center-authentication
+	c.serveAPI(w, r, svc, handlers{
+		permissions.OpPartnerCenterOrganizationProf: (*call).pcOrganizationProfile,
 	})
 }
 

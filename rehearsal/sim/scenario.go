@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"github.com/csp-ops/work365-upgrade/microsoft/permissions"
 	"net/url"
 	"regexp"
 	"strings"
@@ -29,8 +30,14 @@ type Scenario struct {
 	TokenLifetime time.Duration `yaml:"tokenLifetime"`
 	// PageSize is the largest page of a Graph list (default 100); $top can ask for less.
 	PageSize int `yaml:"pageSize"`
+	// DataversePageSize is the largest page of a Dataverse list (default 5000, Dataverse's);
+	// a request's Prefer: odata.maxpagesize can ask for less.
+	DataversePageSize int `yaml:"dataversePageSize"`
 	// Faults apply to tenants that have none of their own.
 	Faults Faults `yaml:"faults"`
+	// Limits are the service protection budgets of Dataverse and Graph (default: Microsoft's
+	// documented numbers; budget.go).
+	Limits Limits `yaml:"limits"`
 	// Autopilot holds the human autopilot's defaults for tenants that set none.
 	Autopilot AutopilotConfig `yaml:"autopilot"`
 	// Tenants are the customer tenants.
@@ -53,11 +60,9 @@ type App struct {
 	Permissions []string `yaml:"permissions"`
 }
 
-// DefaultPermissions are the Graph application permissions the README asks for.
-func DefaultPermissions() []string {
-	return []string{"User.Read.All", "RoleManagement.Read.Directory", "Organization.Read.All", "AuditLog.Read.All",
-		"UserAuthenticationMethod.Read.All", "Policy.Read.All", "Application.Read.All", "Directory.Read.All"}
-}
+// DefaultPermissions are the Graph application permissions of the permissions manifest (what
+// the README asks administrators to grant).
+func DefaultPermissions() []string { return permissions.AppRoles() }
 
 // Tenant is one customer tenant with its Dynamics 365 organisation.
 type Tenant struct {
@@ -109,6 +114,10 @@ type Tenant struct {
 	// DataverseAppUser tells whether the orchestrator has an application user in the
 	// organisation (default true).
 	DataverseAppUser *bool `yaml:"dataverseAppUser"`
+	// OrchestratorPermissions are the Graph application permissions admin-consented to the
+	// orchestrator in this tenant (default: orchestrator.permissions): a tenant that consented
+	// fewer. Its Graph tokens carry these roles.
+	OrchestratorPermissions []string `yaml:"orchestratorPermissions"`
 	// Work365Consented is true when the Work 365 app's service principal and tenant-wide grant
 	// already exist.
 	Work365Consented bool `yaml:"work365Consented"`
@@ -239,6 +248,7 @@ const (
 	DefaultLinkValidity      = 15 * time.Minute
 	DefaultTokenLifetime     = time.Hour
 	DefaultPageSize          = 100
+	DefaultDataversePageSize = 5000
 	DefaultImportDuration    = 10 * time.Minute
 	DefaultUninstallDuration = 5 * time.Minute
 	DefaultUpgradeDuration   = 5 * time.Minute
@@ -284,6 +294,10 @@ func (s Scenario) WithDefaults() Scenario {
 	if s.PageSize <= 0 {
 		s.PageSize = DefaultPageSize
 	}
+	if s.DataversePageSize <= 0 {
+		s.DataversePageSize = DefaultDataversePageSize
+	}
+	s.Limits = s.Limits.WithDefaults()
 	if s.Start.IsZero() {
 		s.Start = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 	}
@@ -379,6 +393,7 @@ func (s Scenario) Validate() []*FieldProblem {
 	bad := func(field, format string, args ...any) {
 		out = append(out, &FieldProblem{Field: field, Problem: fmt.Sprintf(format, args...)})
 	}
+	s.Limits.problems(bad)
 	s = s.WithDefaults()
 	if !guidRE.MatchString(s.Orchestrator.ClientID) {
 		bad("orchestrator.clientId", "%q is not a GUID", s.Orchestrator.ClientID)

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExampleScenarioLoads(t *testing.T) {
@@ -91,5 +92,27 @@ func TestGenerateIsDeterministicAndValid(t *testing.T) {
 	c := New(a, Options{})
 	if len(c.TenantIDs()) < 40 {
 		t.Fatal("tenants missing")
+	}
+}
+
+// TestScenarioAliasBombIsRefusedQuickly: the node decoder follows aliases, so the shared
+// decoder's bound is what keeps a 4 KB file from taking seconds and hundreds of MB.
+func TestScenarioAliasBombIsRefusedQuickly(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a: &a [x, x, x, x, x, x, x, x, x]\n")
+	prev := "a"
+	for _, l := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		b.WriteString(l + ": &" + l + " [" + strings.TrimSuffix(strings.Repeat("*"+prev+", ", 9), ", ") + "]\n")
+		prev = l
+	}
+	b.WriteString("tenants: *i\n")
+	start := time.Now()
+	_, err := ParseScenario("bomb.yaml", []byte(b.String()))
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "bomb.yaml:2: (document): aliases expand the file to more than 1048576 nodes") {
+		t.Fatalf("want the alias bound, got %v", err)
+	}
+	if took > 2*time.Second {
+		t.Fatalf("took %v: refused before expanding (unbounded, a file like this took 6.5 s and 455 MB)", took)
 	}
 }

@@ -44,13 +44,16 @@ type tenantState struct {
 	caMFA            bool
 
 	orchestratorConsented bool
-	orchestratorSPID      string
-	graphSPID             string
-	dynamicsSPID          string
-	work365Consented      bool
-	work365SPID           string
-	work365GrantIDs       []string
-	caPolicyID            string
+	// orchestratorRoles are the Graph application permissions consented in this tenant; nil:
+	// the scenario's orchestrator.permissions.
+	orchestratorRoles []string
+	orchestratorSPID  string
+	graphSPID         string
+	dynamicsSPID      string
+	work365Consented  bool
+	work365SPID       string
+	work365GrantIDs   []string
+	caPolicyID        string
 	// caStrength: the MFA policy requires an authentication strength instead of the built-in
 	// "mfa" control; caGroup: it is scoped to caGroupID (both accounts are members), not to
 	// all users.
@@ -130,6 +133,7 @@ type asyncOp struct {
 	fails       bool
 	message     string
 	applied     bool
+	recipe      opRecipe
 	apply       func(now time.Time)
 	job         *importJob
 	solutionOp  bool
@@ -202,6 +206,7 @@ func (c *Cloud) newTenant(t Tenant, _ int, now time.Time) *tenantState {
 		securityDefaults:      t.SecurityDefaults,
 		caMFA:                 t.ConditionalAccessMFA,
 		orchestratorConsented: *t.OrchestratorConsented,
+		orchestratorRoles:     append([]string(nil), t.OrchestratorPermissions...),
 		registered:            *t.Registered,
 		links:                 map[string]*link{},
 		faults:                c.scn.EffectiveFaults(t),

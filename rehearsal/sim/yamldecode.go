@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/csp-ops/work365-upgrade/internal/yamlfile"
 )
 
 // LoadScenario reads a scenario from a YAML file. Every error names file:line and the field,
@@ -26,14 +27,19 @@ func LoadScenario(path string) (*Scenario, error) {
 // ParseScenario parses a scenario from YAML; file names the source in errors. Unknown fields,
 // wrong types and invalid values are errors (all of them, joined), each a *FieldProblem.
 func ParseScenario(file string, data []byte) (*Scenario, error) {
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		return nil, &FieldProblem{File: file, Line: yamlErrorLine(err), Field: "(document)", Problem: err.Error()}
+	// The shared decoder refuses a second document, a file over its size cap and aliases that
+	// expand beyond its bound: the node decoder below follows aliases.
+	root, err := yamlfile.Parse(file, data)
+	if err != nil {
+		var p *yamlfile.Problem
+		if errors.As(err, &p) {
+			return nil, &FieldProblem{File: file, Line: p.Line, Field: p.Field, Problem: p.Msg}
+		}
+		return nil, &FieldProblem{File: file, Field: yamlfile.Document, Problem: err.Error()}
 	}
 	d := &nodeDecoder{file: file, lines: map[string]int{}}
 	var s Scenario
-	d.decode(&root, reflect.ValueOf(&s).Elem(), "")
+	d.decode(root, reflect.ValueOf(&s).Elem(), "")
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
 	}
@@ -47,20 +53,6 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 		return nil, errors.Join(errs...)
 	}
 	return &s, nil
-}
-
-func yamlErrorLine(err error) int {
-	// yaml.v3 syntax errors read "yaml: line N: ...".
-	msg := err.Error()
-	if i := strings.Index(msg, "line "); i >= 0 {
-		rest := msg[i+5:]
-		if j := strings.IndexByte(rest, ':'); j > 0 {
-			if n, err := strconv.Atoi(rest[:j]); err == nil {
-				return n
-			}
-		}
-	}
-	return 0
 }
 
 // nodeDecoder decodes a yaml.Node tree into Go values by their yaml tags, recording the line
@@ -100,9 +92,9 @@ func (d *nodeDecoder) lineOf(path string) int {
 
 func join(path, key string) string {
 	if path == "" {
-		return key
+		return yamlfile.Key(key)
 	}
-	return path + "." + key
+	return path + "." + yamlfile.Key(key)
 }
 
 func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {

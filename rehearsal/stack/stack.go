@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/ops/inventory"
@@ -29,12 +30,28 @@ import (
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
+// A rehearsal's Temporal names differ from production's ("default" and app.TaskQueue), so a
+// rehearsal pointed at a production server never serves real tenants with simulated workers,
+// nor hands simulated tenants to the production worker.
+const (
+	// DefaultNamespace is the rehearsal's namespace, created on the embedded server.
+	DefaultNamespace = "work365-rehearsal"
+	// DefaultTaskQueue is the rehearsal worker's task queue.
+	DefaultTaskQueue = "work365-rehearsal"
+)
+
 // Options shape a rehearsal.
 type Options struct {
 	// TemporalAddress uses an existing Temporal server; empty embeds one.
 	TemporalAddress string
-	Namespace       string
-	// StateDir keeps the embedded server's SQLite file (a rerun resumes); empty: in memory.
+	// Namespace defaults to DefaultNamespace. On an existing server "default" is refused unless
+	// ForceProductionNames is set.
+	Namespace string
+	// ForceProductionNames allows namespace "default" and the production task queue on an
+	// existing server (TemporalAddress): only for a server that serves no real tenant.
+	ForceProductionNames bool
+	// StateDir keeps the embedded server's SQLite file and, beside it, the simulated cloud's
+	// state (sim.StateFileName), so a rerun resumes both; empty: in memory.
 	StateDir string
 	// UIPort serves the Temporal Web UI of the embedded server (0: none).
 	UIPort int
@@ -48,9 +65,29 @@ type Options struct {
 	Speed float64
 	// Logger receives the worker's logs (default: none).
 	Logger *zap.Logger
-	// TaskQueue defaults to app.TaskQueue.
+	// TaskQueue defaults to DefaultTaskQueue; on an existing server app.TaskQueue is refused
+	// unless ForceProductionNames is set.
 	TaskQueue string
 }
+
+// checkNames refuses production's namespace and task queue on a server that is not embedded.
+func (o Options) checkNames() error {
+	if o.TemporalAddress == "" || o.ForceProductionNames {
+		return nil
+	}
+	if o.Namespace == "default" {
+		return fmt.Errorf("namespace %q on the Temporal server at %s is where production upgrades run: a rehearsal there could serve real tenants with simulated workers; use its own namespace (default %s), or force it if that server serves no real tenant",
+			o.Namespace, o.TemporalAddress, DefaultNamespace)
+	}
+	if o.TaskQueue == app.TaskQueue {
+		return fmt.Errorf("task queue %q on the Temporal server at %s is the production worker's: use the rehearsal's own (default %s), or force it if that server serves no real tenant",
+			o.TaskQueue, o.TemporalAddress, DefaultTaskQueue)
+	}
+	return nil
+}
+
+// Namespace is the rehearsal's Temporal namespace.
+func (s *Stack) Namespace() string { return s.opts.Namespace }
 
 // Stack is a running rehearsal.
 type Stack struct {
@@ -75,10 +112,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		o.Speed = 1
 	}
 	if o.Namespace == "" {
-		o.Namespace = "default"
+		o.Namespace = DefaultNamespace
 	}
 	if o.TaskQueue == "" {
-		o.TaskQueue = app.TaskQueue
+		o.TaskQueue = DefaultTaskQueue
+	}
+	if err := o.checkNames(); err != nil {
+		return nil, err
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -120,21 +160,30 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			o.Scenario.TokenLifetime = min
 		}
 	}
-	s.Cloud = sim.New(o.Scenario, sim.Options{Clock: clock})
+	if o.StateDir == "" {
+		s.Cloud = sim.New(o.Scenario, sim.Options{Clock: clock})
+	} else if s.Cloud, err = sim.Open(o.Scenario, sim.Options{Clock: clock}, filepath.Join(o.StateDir, sim.StateFileName)); err != nil {
+		return nil, err
+	}
 	s.Cloud.Start()
 	s.cleanup = append(s.cleanup, s.Cloud.Close)
+	if o.StateDir != "" {
+		// Saved every second and at the stop: the cloud a rerun finds is the one upgrades left.
+		sctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.Cloud.SaveEvery(sctx, filepath.Join(o.StateDir, sim.StateFileName), time.Second, func(err error) {
+				o.Logger.Warn("the simulated cloud's state was not saved", zap.Error(err))
+			})
+		}()
+		s.cleanup = append(s.cleanup, func() { stop(); <-done })
+	}
 
 	speed := o.Speed
 	s.Autopilot = autopilot.New(s.Cloud, confirmer{s.Ops}, autopilot.Options{
 		Sleep: func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(time.Duration(float64(d) / speed))
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-				return nil
-			}
+			return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
 		},
 	})
 	s.cleanup = append(s.cleanup, s.Autopilot.Close)
@@ -165,30 +214,35 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-// workerConfig is the production configuration with the simulator's app registration; the
-// client secret goes to a file, as in production.
+// workerConfig is the production configuration with the simulator's app registration.
 func (s *Stack) workerConfig(dir string) (app.Config, error) {
-	// The scenario's defaults (sim.DefaultOrchestrator when it names no orchestrator): the
-	// simulated cloud knows the same app.
-	orch := s.opts.Scenario.WithDefaults().Orchestrator
+	s.Packages = filepath.Join(dir, "packages")
+	return WorkerConfig(dir, s.Cloud, app.TemporalConfig{Namespace: s.opts.Namespace, TaskQueue: s.opts.TaskQueue})
+}
+
+// WorkerConfig writes what a worker serving the simulated cloud needs into dir — the
+// orchestrator's client secret (a file, as in production) and the solution files (dir/packages)
+// — and returns the production configuration that uses them.
+func WorkerConfig(dir string, cloud *sim.Cloud, temporal app.TemporalConfig) (app.Config, error) {
+	orch := cloud.Scenario().Orchestrator
 	secret := filepath.Join(dir, "client-secret")
 	if err := os.WriteFile(secret, []byte(orch.ClientSecret), 0o600); err != nil {
 		return app.Config{}, err
 	}
-	s.Packages = filepath.Join(dir, "packages")
+	packages := filepath.Join(dir, "packages")
 	cfg := app.Config{
-		Temporal:    app.TemporalConfig{Namespace: s.opts.Namespace, TaskQueue: s.opts.TaskQueue},
+		Temporal:    temporal,
 		Microsoft:   msauth.Config{ClientID: orch.ClientID, SecretFile: secret, AppName: orch.DisplayName},
-		PackagesDir: s.Packages,
+		PackagesDir: packages,
 	}
-	names := s.Cloud.Names()
+	names := cloud.Names()
 	cfg.Work365 = &names
 	cfg.Defaults()
 	for ref, sol := range map[string][2]string{
 		SolutionPackageRef: {names.SolutionUniqueName, TargetVersion},
 		PortalPackageRef:   {names.PortalSolutionUniqueName, "2.5.0.0"},
 	} {
-		p := filepath.Join(s.Packages, ref)
+		p := filepath.Join(packages, ref)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return cfg, err
 		}
@@ -207,15 +261,22 @@ const (
 )
 
 // Config returns upgrade durations scaled to the rehearsal's speed.
-func (s *Stack) Config() workflows.Config {
+func (s *Stack) Config() workflows.Config { return ScaledConfig(s.opts.Scenario, s.opts.Speed) }
+
+// ScaledConfig returns upgrade durations for a rehearsal of scn whose simulated time runs
+// speed times faster than real time.
+func ScaledConfig(scn *sim.Scenario, speed float64) workflows.Config {
+	if speed <= 0 {
+		speed = 1
+	}
 	scale := func(d time.Duration) time.Duration {
-		v := time.Duration(float64(d) / s.opts.Speed)
+		v := time.Duration(float64(d) / speed)
 		if v < time.Second {
 			v = time.Second
 		}
 		return v
 	}
-	validity := s.opts.Scenario.LinkValidity
+	validity := scn.LinkValidity
 	if validity == 0 {
 		validity = workflows.DefaultLinkValidity
 	}
@@ -231,14 +292,20 @@ func (s *Stack) Config() workflows.Config {
 		CongratulationsGrace:     scale(workflows.DefaultCongratulationsGrace),
 		MaxFrozen:                scale(workflows.DefaultMaxFrozen),
 		CredentialRetryInterval:  scale(workflows.DefaultCredentialRetryInterval),
-		TimeScale:                s.opts.Speed, // messages read in runbook time
+		TimeScale:                speed, // messages read in runbook time
 	}
 }
 
 // Inventory turns the scenario's tenants into an inventory whose downtime windows open now.
 func (s *Stack) Inventory(fleet string) *inventory.Inventory {
-	inv := &inventory.Inventory{Path: "(scenario)", Fleet: fleet, Config: s.Config()}
-	for i, t := range s.opts.Scenario.Tenants {
+	return Inventory(s.opts.Scenario, fleet, s.opts.Speed)
+}
+
+// Inventory turns a scenario's tenants into an inventory whose downtime windows open now,
+// with durations scaled to speed.
+func Inventory(scn *sim.Scenario, fleet string, speed float64) *inventory.Inventory {
+	inv := &inventory.Inventory{Path: "(scenario)", Fleet: fleet, Config: ScaledConfig(scn, speed)}
+	for i, t := range scn.Tenants {
 		inv.Tenants = append(inv.Tenants, inventory.Entry{Tenant: TenantSpec(t, time.Now()), Line: i + 1})
 	}
 	return inv

@@ -12,11 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/csp-ops/work365-upgrade/activities/notify"
 	"github.com/csp-ops/work365-upgrade/internal/yamlfile"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // TaskQueue is where upgrades run unless configured otherwise.
@@ -40,6 +43,23 @@ type Config struct {
 	Worker WorkerConfig `yaml:"worker,omitempty"`
 	// Notify says where notifications go; without webhooks they are only logged.
 	Notify NotifyConfig `yaml:"notify,omitempty"`
+	// Dataverse says which organisations the worker may call.
+	Dataverse DataverseConfig `yaml:"dataverse,omitempty"`
+}
+
+// DataverseConfig is the allow-list of Dataverse hosts: an orgUrl elsewhere is refused before
+// the worker asks it which tenant it is or mints a token for it.
+type DataverseConfig struct {
+	// Clouds are the Microsoft clouds whose Dataverse hosts are allowed (spec.Clouds; default
+	// public: *.crm[N].dynamics.com).
+	Clouds []string `yaml:"clouds,omitempty"`
+	// HostSuffixes are further allowed host suffixes, e.g. ".crm.dynamics.com" ('*': digits).
+	HostSuffixes []string `yaml:"hostSuffixes,omitempty"`
+}
+
+// Suffixes is the allow-list the configuration stands for.
+func (c DataverseConfig) Suffixes() ([]string, error) {
+	return spec.HostSuffixesFor(c.Clouds, c.HostSuffixes)
 }
 
 // NotifyConfig says where notifications (human tasks, reminders, escalations, outcomes,
@@ -190,18 +210,37 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Notify.validate()...)
+	for i, cloud := range c.Dataverse.Clouds {
+		if _, ok := spec.CloudHostSuffixes(strings.ToLower(strings.TrimSpace(cloud))); !ok {
+			errs = append(errs, fmt.Errorf("dataverse.clouds[%d]: %q is not one of %s", i, cloud, strings.Join(spec.Clouds(), ", ")))
+		}
+	}
+	for i, suffix := range c.Dataverse.HostSuffixes {
+		if err := spec.CheckHostSuffix(suffix); err != nil {
+			errs = append(errs, fmt.Errorf("dataverse.hostSuffixes[%d]: %w", i, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // LoadConfig reads a YAML configuration file; errors name file:line. Environment variables
 // TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE override the file.
 func LoadConfig(path string) (Config, error) {
-	var c Config
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return c, fmt.Errorf("read worker config: %w", err)
+		return Config{}, fmt.Errorf("read worker config: %w", err)
 	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig is LoadConfig of data read from path.
+func ParseConfig(path string, data []byte) (Config, error) {
+	var c Config
 	if err := yamlfile.Decode(path, data, &c); err != nil {
+		return c, err
+	}
+	root, err := yamlfile.Parse(path, data)
+	if err != nil {
 		return c, err
 	}
 	if v := os.Getenv("TEMPORAL_ADDRESS"); v != "" {
@@ -212,7 +251,26 @@ func LoadConfig(path string) (Config, error) {
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
+		return c, located(path, root, err)
 	}
 	return c, nil
+}
+
+// located prefixes each "key: problem" of a validation error with path and, where the key is
+// in the file, its line.
+func located(path string, root *yaml.Node, err error) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]error, 0, len(errs))
+	for _, e := range errs {
+		key, _, _ := strings.Cut(e.Error(), ": ")
+		if line := yamlfile.LineOf(root, key); line > 0 {
+			out = append(out, fmt.Errorf("%s:%d: %w", path, line, e))
+		} else {
+			out = append(out, fmt.Errorf("%s: %w", path, e))
+		}
+	}
+	return errors.Join(out...)
 }

@@ -50,7 +50,7 @@ work365: {appId: "2f6a1a52-7c11-4c8e-a0f5-7d3e2b1c0a99"}
 func TestLoadConfigErrorsNameLineAndKey(t *testing.T) {
 	p := write(t, "temporal:\n  adress: x\n")
 	_, err := LoadConfig(p)
-	require.ErrorContains(t, err, p+":2: field adress not found")
+	require.ErrorContains(t, err, p+":2: temporal.adress: unknown field (not a key of app.TemporalConfig; check its spelling)")
 	p = write(t, "microsoft: {clientId: x, secretFile: a, secretEnv: B}\n")
 	_, err = LoadConfig(p)
 	require.ErrorContains(t, err, "set exactly one of")
@@ -68,4 +68,42 @@ func TestDirPackagesStaysInside(t *testing.T) {
 	require.ErrorContains(t, err, "inside the packages folder")
 	_, err = p.Read(context.Background(), "/etc/passwd")
 	require.Error(t, err)
+}
+
+func TestLoadConfigDataverseClouds(t *testing.T) {
+	base := `
+microsoft: {clientId: "11111111-1111-1111-1111-111111111111", secretFile: /run/secrets/ms_client_secret}
+packagesDir: /var/lib/work365/packages
+work365: {appId: "2f6a1a52-7c11-4c8e-a0f5-7d3e2b1c0a99"}
+`
+	c, err := LoadConfig(write(t, base))
+	require.NoError(t, err)
+	hosts, err := c.Dataverse.Suffixes()
+	require.NoError(t, err)
+	require.Equal(t, []string{".crm*.dynamics.com"}, hosts, "public cloud by default")
+
+	c, err = LoadConfig(write(t, base+"dataverse: {clouds: [public, usgov-high], hostSuffixes: [.crm.example.org]}\n"))
+	require.NoError(t, err)
+	hosts, err = c.Dataverse.Suffixes()
+	require.NoError(t, err)
+	require.Equal(t, []string{".crm*.dynamics.com", ".crm.microsoftdynamics.us", ".crm.example.org"}, hosts)
+
+	p := write(t, base+"dataverse:\n  clouds: [mars]\n  hostSuffixes: [example]\n")
+	_, err = LoadConfig(p)
+	require.ErrorContains(t, err, p+`:6: dataverse.clouds[0]: "mars" is not one of public, usgov-high, usgov-dod, china`)
+	require.ErrorContains(t, err, p+`:7: dataverse.hostSuffixes[0]: host suffix "example" must start with a dot`)
+}
+
+func TestLoadConfigValidationErrorsNameTheirLine(t *testing.T) {
+	p := write(t, `
+microsoft: {clientId: "11111111-1111-1111-1111-111111111111", secretFile: /run/secrets/ms_client_secret}
+packagesDir: /var/lib/work365/packages
+work365: {appId: "2f6a1a52-7c11-4c8e-a0f5-7d3e2b1c0a99"}
+log:
+  format: xml
+`)
+	_, err := LoadConfig(p)
+	require.ErrorContains(t, err, p+`:6: log.format: "xml" must be json or console`)
+	_, err = LoadConfig(write(t, "tenants: []\n---\nmicrosoft: {}\n"))
+	require.ErrorContains(t, err, "worker.yaml:2: (document): a second YAML document starts here")
 }

@@ -66,7 +66,8 @@ notify:
     - {name: url, url: "https://hooks.example.com/secret", format: json}
 `)
 	_, err = LoadConfig(p)
-	require.ErrorContains(t, err, p+":8: field url not found")
+	require.ErrorContains(t, err, p+":8: notify.webhooks[0].url: unknown field")
+	require.NotContains(t, err.Error(), "hooks.example.com/secret")
 }
 
 // The commented example in deploy/worker.yaml is a valid configuration once uncommented.

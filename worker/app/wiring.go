@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -24,6 +25,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/microsoft/partnercenter"
 	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // Options change how the adapters reach Microsoft. Production leaves them empty; rehearsals
@@ -34,6 +36,9 @@ type Options struct {
 	NoInstanceDiscovery bool
 	Notifier            activities.Notifier
 	Logger              *zap.Logger
+	// PollInterval, when set, is how often a running import or uninstall is read (rehearsals
+	// at high simulated speed read more often; activities.Activities.PollInterval).
+	PollInterval time.Duration
 }
 
 // BuildActivities makes the activities with the real adapters.
@@ -56,7 +61,12 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		logger = zap.NewNop()
 	}
 	api := append([]msapi.ClientOption{msapi.WithHTTPClient(opts.HTTPClient)}, microsoftHooks(logger.Named("microsoft"))...)
-	dv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), api...)
+	hosts, err := cfg.Dataverse.Suffixes()
+	if err != nil {
+		return nil, fmt.Errorf("dataverse: %w", err)
+	}
+	allow := func(orgURL string) error { _, err := spec.CheckOrgURL(orgURL, hosts); return err }
+	dv := dataverse.New(src, dataverse.Guard(allow, dataverse.DiscoverTenants(opts.HTTPClient)), api...)
 	notifier := opts.Notifier
 	switch {
 	case notifier != nil:
@@ -80,15 +90,34 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		Names:         *cfg.Work365,
 		WebUIURL:      cfg.Notify.WebUIURL,
 		Namespace:     cfg.Temporal.Namespace,
+		Preflight: &activities.Preflight{
+			// Each tenant's checks get tokens of their own (the worker's cache is untouched).
+			Connect: func(context.Context) (activities.PreflightSession, error) {
+				session, err := tokens.NewSession()
+				if err != nil {
+					return activities.PreflightSession{}, err
+				}
+				src := session.AsTokenSource()
+				sdv := dataverse.New(src, dataverse.DiscoverTenants(opts.HTTPClient), api...)
+				return activities.PreflightSession{Graph: msgraph.New(src, api...), Dataverse: sdv, AppUsers: sdv, Roles: session}, nil
+			},
+			Names: *cfg.Work365,
+			App:   activities.OrchestratorApp{ClientID: cfg.Microsoft.ClientID, Name: cfg.Microsoft.AppName},
+		},
 	}, nil
 }
 
-// Register registers the workflows and activities on a worker.
+// Register registers the workflows and activities on a worker, the read-only Preflight and
+// its activity included.
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.TenantUpgrade, workflow.RegisterOptions{Name: workflows.TenantUpgradeWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.PartnerCenterReconsent, workflow.RegisterOptions{Name: workflows.PartnerCenterWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.FleetUpgrade, workflow.RegisterOptions{Name: workflows.FleetWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.Preflight, workflow.RegisterOptions{Name: workflows.PreflightWorkflow})
 	r.RegisterActivity(acts)
+	if acts.Preflight != nil {
+		r.RegisterActivity(acts.Preflight)
+	}
 }
 
 // ClientOptions builds Temporal client options from the configuration: address, namespace,
