@@ -35,6 +35,8 @@ type Activities struct {
 	PartnerCenter PartnerCenter
 	Notifier      Notifier
 	Packages      Packages
+	// Reports keeps fleets' final reports (nil: not written, with a warning in the fleet).
+	Reports ReportStore
 	// Names are Work 365's private names (work365.DefaultNames unless configured).
 	Names work365.Names
 	// PollInterval is the time between two reads of an asynchronous operation inside one

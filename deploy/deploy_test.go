@@ -25,6 +25,9 @@ func TestWorkerYAMLLoads(t *testing.T) {
 	if cfg.Microsoft.SecretFile != "/run/secrets/ms_client_secret" {
 		t.Errorf("microsoft.secretFile = %q, want the compose secret", cfg.Microsoft.SecretFile)
 	}
+	if cfg.Reports.Dir != "/var/lib/work365/reports" {
+		t.Errorf("reports.dir = %q, want the compose reports volume", cfg.Reports.Dir)
+	}
 	if cfg.Metrics.Address != ":9090" {
 		t.Errorf("metrics.address = %q; the compose healthcheck uses :9090", cfg.Metrics.Address)
 	}

@@ -1,4 +1,5 @@
-// Package deploy holds no code: its tests check the deployment files in this
-// folder (docker-compose's worker.yaml and Temporal setup scripts) against the
-// Go code they must agree with.
+// Package deploy holds the deployment files (docker-compose's worker.yaml, Temporal's
+// settings, setup scripts and dynamic config) and reads Temporal's settings for the
+// PostgreSQL rehearsal, so that compose and the rehearsal share one source. Its tests check
+// these files against the Go code and the module versions they must agree with.
 package deploy

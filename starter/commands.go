@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,17 +64,22 @@ func newRootWith(g *globals) *cobra.Command {
   fleet     run an inventory as a fleet: waves, approvals, failure budget, pause/resume/cancel`,
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&g.temporal.Address, "address", envOr("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal address (env TEMPORAL_ADDRESS)")
-	f.StringVar(&g.temporal.Namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	// Empty defaults: the Temporal CLI profile (temporal.toml, TEMPORAL_* variables) fills them,
+	// else localhost:7233 and "default".
+	f.StringVar(&g.temporal.Address, "address", "", "Temporal address (env TEMPORAL_ADDRESS; default: the profile's, else localhost:7233)")
+	f.StringVar(&g.temporal.Namespace, "namespace", "", "Temporal namespace (env TEMPORAL_NAMESPACE; default: the profile's, else default)")
+	f.StringVar(&g.temporal.Profile, "profile", "", "Temporal CLI profile to connect with (env TEMPORAL_PROFILE; default: default)")
+	f.StringVar(&g.temporal.ConfigFile, "config-file", "", "Temporal CLI configuration file (env TEMPORAL_CONFIG_FILE; default ~/.config/temporalio/temporal.toml)")
 	f.StringVar(&g.temporal.TaskQueue, "task-queue", app.TaskQueue, "task queue the workers poll")
 	f.StringVar(&g.temporal.APIKeyFile, "api-key-file", "", "file holding a Temporal Cloud API key (or env TEMPORAL_API_KEY)")
 	f.StringVar(&g.temporal.TLS.CertFile, "tls-cert", "", "mTLS client certificate")
 	f.StringVar(&g.temporal.TLS.KeyFile, "tls-key", "", "mTLS client key")
 	f.StringVar(&g.temporal.TLS.CAFile, "tls-ca", "", "CA certificate of the Temporal server")
+	f.StringVar(&g.temporal.TLS.ServerName, "tls-server-name", "", "server name the Temporal server's certificate must carry")
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
 	f.StringSliceVar(&g.clouds, "dataverse-cloud", []string{spec.CloudPublic}, "Dataverse clouds orgUrl may name: "+strings.Join(spec.Clouds(), ", "))
 	f.StringSliceVar(&g.orgHostSuffixes, "org-host-suffix", nil, "further Dataverse host suffixes orgUrl may end with, e.g. .crm.dynamics.com")
-	f.StringVar(&g.uiURL, "ui-url", envOr("TEMPORAL_UI_URL", "http://localhost:8080"), "Temporal Web UI base URL for the links printed (env TEMPORAL_UI_URL; devstack: http://localhost:8233)")
+	f.StringVar(&g.uiURL, "ui-url", cmp.Or(os.Getenv("TEMPORAL_UI_URL"), "http://localhost:8080"), "Temporal Web UI base URL for the links printed (env TEMPORAL_UI_URL; devstack: http://localhost:8233)")
 	root.AddCommand(planCmd(g), preflightCmd(g), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
 	return root
 }
@@ -86,9 +92,12 @@ func (g *globals) dial(ctx context.Context) (ops.Ops, func(), error) {
 	if err != nil {
 		return ops.Ops{}, nil, err
 	}
+	// As resolved (flags, environment, Temporal CLI profile): commands register search
+	// attributes in this namespace.
+	g.temporal.Address, g.temporal.Namespace = opts.HostPort, opts.Namespace
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return ops.Ops{}, nil, fmt.Errorf("connect to Temporal at %s: %w", g.temporal.Address, err)
+		return ops.Ops{}, nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", opts.HostPort, opts.Namespace, err)
 	}
 	return ops.Ops{Client: c, TaskQueue: g.temporal.TaskQueue}, c.Close, nil
 }
@@ -580,13 +589,6 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
 
 func stuckCmd(g *globals) *cobra.Command {

@@ -59,10 +59,15 @@ type fleet struct {
 	// windowWaitsFree is the changeFleetWindowSlots version: a tenant waiting for its
 	// downtime window holds no concurrency slot.
 	windowWaitsFree bool
+	// writesReport is the changeFleetReport version: the fleet writes its final report.
+	writesReport bool
 }
 
 // changeFleetWindowSlots gates the fleet's slot rule for tenants waiting for their window.
 const changeFleetWindowSlots = "fleet-window-slots"
+
+// changeFleetReport gates the final report activity at the fleet's end.
+const changeFleetReport = "fleet-final-report"
 
 type pendingStart struct {
 	pos    int
@@ -79,6 +84,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 	}
 	f.st.Runs++
 	f.windowWaitsFree = workflow.GetVersion(ctx, changeFleetWindowSlots, workflow.DefaultVersion, 1) >= 1
+	f.writesReport = workflow.GetVersion(ctx, changeFleetReport, workflow.DefaultVersion, 1) >= 1
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -104,7 +110,41 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		}
 	}
 	f.publish(ctx)
-	return FleetResult{Name: in.Name, Tenants: f.st.Tenants, Events: f.st.Events}, nil
+	return f.end(ctx, FleetResult{Name: in.Name, Tenants: f.st.Tenants, Events: f.st.Events}), nil
+}
+
+// end writes the final report (JSON and CSV, worker config reports.dir) and returns res. A
+// report that cannot be written is a fleet event, never a failed fleet.
+func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
+	if !f.writesReport {
+		return res
+	}
+	r := activities.FleetReport{Fleet: f.in.Name, FleetWorkflowID: f.id, Cancelled: res.Cancelled, EndedAt: workflow.Now(ctx), Events: res.Events}
+	for _, t := range res.Tenants {
+		wave := ""
+		if t.Wave >= 0 && t.Wave < len(f.in.Waves) {
+			wave = f.in.Waves[t.Wave].Name
+		}
+		r.Tenants = append(r.Tenants, activities.FleetReportTenant{WorkflowID: t.WorkflowID, RunID: t.RunID, TenantID: t.TenantID, Name: t.Name,
+			Wave: wave, Outcome: string(t.Outcome), Error: t.Error, FromVersion: t.FromVersion, Stage: string(t.Stage), Since: t.Since})
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                "Write the fleet's final report",
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 30 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute},
+	})
+	var w activities.FleetReportWritten
+	switch err := workflow.ExecuteActivity(actx, a.WriteFleetReport, r).Get(actx, &w); {
+	case err != nil:
+		f.event(ctx, "final report NOT written: "+err.Error())
+	case w.Skipped != "":
+		f.event(ctx, "final report not written: "+w.Skipped)
+	default:
+		f.event(ctx, "final report written: "+strings.Join(w.Locations, ", "))
+	}
+	res.Events = f.st.Events
+	return res
 }
 
 func (f *fleet) load() error {
@@ -258,7 +298,11 @@ func (f *fleet) startChild(ctx workflow.Context, pos int) {
 
 func (f *fleet) started(ctx workflow.Context, p pendingStart) {
 	t := &f.st.Tenants[p.pos]
-	err := p.future.Get(ctx, nil)
+	var we workflow.Execution
+	err := p.future.Get(ctx, &we)
+	if err == nil {
+		t.RunID = we.RunID
+	}
 	var dup *temporal.ChildWorkflowExecutionAlreadyStartedError
 	var dupSvc *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
@@ -465,7 +509,7 @@ func (f *fleet) cancelAll(ctx workflow.Context) (FleetResult, error) {
 		sel.Select(dctx)
 	}
 	f.publish(dctx)
-	return FleetResult{Name: f.in.Name, Cancelled: true, Tenants: f.st.Tenants, Events: f.st.Events}, nil
+	return f.end(dctx, FleetResult{Name: f.in.Name, Cancelled: true, Tenants: f.st.Tenants, Events: f.st.Events}), nil
 }
 
 func (f *fleet) running() int {

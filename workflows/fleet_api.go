@@ -215,6 +215,9 @@ type FleetTenant struct {
 	FromVersion string    `json:"fromVersion,omitempty"`
 	// Starts counts how many times this fleet started the tenant's upgrade (always 0 or 1).
 	Starts int `json:"starts,omitempty"`
+	// RunID is the run this fleet started: with the workflow ID, it reads the upgrade's
+	// archived history once the namespace's retention has passed.
+	RunID string `json:"runId,omitempty"`
 	// Fault is the orchestrator fault the tenant waits on, if any.
 	Fault string `json:"fault,omitempty"`
 }

@@ -23,7 +23,13 @@ for NS in ${NAMESPACES:-default}; do
   if temporal operator namespace describe --address "$ADDR" -n "$NS" >/dev/null 2>&1; then
     echo "namespace $NS exists"
   else
-    temporal operator namespace create --address "$ADDR" -n "$NS" --retention "$RETENTION"
+    if [ -n "${HISTORY_ARCHIVAL_URI:-}" ]; then
+      # The URI of a namespace is fixed once set.
+      temporal operator namespace create --address "$ADDR" -n "$NS" --retention "$RETENTION" \
+        --history-archival-state enabled --history-uri "$HISTORY_ARCHIVAL_URI"
+    else
+      temporal operator namespace create --address "$ADDR" -n "$NS" --retention "$RETENTION"
+    fi
   fi
 
   # Keep in sync with searchattr.All() (checked by go test ./deploy/).

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Creates (if missing) and migrates the Temporal databases on PostgreSQL.
-# Runs in temporalio/admin-tools (docker-compose service temporal-schema);
+# Runs in temporalio/admin-tools (docker-compose service temporal-schema), whose
+# schema files are those of its Temporal version; the PostgreSQL rehearsal runs
+# the same temporal-sql-tool steps with the go.temporal.io/server module's files;
 # safe to run again: existing databases are kept and only pending schema
 # versions are applied.
 set -eu
@@ -13,7 +15,8 @@ sqltool() {
   temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -p "$PORT" -u "$POSTGRES_USER" "$@"
 }
 
-for db in temporal:temporal temporal_visibility:visibility; do
+# Database names from temporal.env (the server's config template reads the same).
+for db in "${DBNAME:-temporal}:temporal" "${VISIBILITY_DBNAME:-temporal_visibility}:visibility"; do
   name=${db%%:*}
   dir=${db#*:}
   if out=$(sqltool --db "$name" create 2>&1); then

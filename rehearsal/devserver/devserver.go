@@ -14,6 +14,7 @@ package devserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -92,6 +93,34 @@ type Options struct {
 	LogLevel string
 	// LogOutput receives the server logs (JSON lines). nil means stderr.
 	LogOutput io.Writer
+	// Archival turns on Temporal's history archival (filestore) for the namespace, and may
+	// shorten its retention: closed upgrades then outlive retention in the archive.
+	Archival *Archival
+	// Security serves the frontend with TLS and authorization (nil: plaintext, no
+	// authorization), as a production cluster or Temporal Cloud does; tests of the
+	// worker's and starter's mTLS and API keys use it. No Web UI with it.
+	Security *Security
+}
+
+// Archival is the embedded server's history archival.
+type Archival struct {
+	// Dir receives archived histories (URI file://Dir).
+	Dir string
+	// Retention of closed workflows in the namespace (0: the default, 7 days).
+	Retention time.Duration
+}
+
+// Security is the TLS and authorization of the embedded server.
+type Security struct {
+	// TLS is the server's Global.TLS (frontend certificate, client CAs, system worker's
+	// client certificate).
+	TLS config.RootTLS
+	// ClaimMapper and Authorizer decide who may call (e.g. a bearer API key).
+	ClaimMapper authorization.ClaimMapper
+	Authorizer  authorization.Authorizer
+	// ClientTLS and ClientCredentials are what Start's readiness check connects with.
+	ClientTLS         *tls.Config
+	ClientCredentials client.Credentials
 }
 
 // Server is a running embedded Temporal server.
@@ -103,6 +132,7 @@ type Server struct {
 	uiURL     string
 	namespace string
 	logLevel  *zap.AtomicLevel // nil when logging is off
+	security  *Security
 
 	stopOnce sync.Once
 	stopErr  error
@@ -139,6 +169,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 
 	conf := serverConfig(sqlCfg, ports)
+	if opts.Archival != nil {
+		conf.Archival.History = config.HistoryArchival{State: "enabled", EnableRead: true,
+			Provider: &config.HistoryArchiverProvider{Filestore: &config.FilestoreArchiver{FileMode: "0640", DirMode: "0750"}}}
+		conf.NamespaceDefaults.Archival.History = config.HistoryArchivalNamespaceDefaults{State: "enabled", URI: "file://" + opts.Archival.Dir}
+	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: authorizer: %w", err)
@@ -146,6 +181,24 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	claimMapper, err := authorization.GetClaimMapperFromConfig(&conf.Global.Authorization, logger)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: claim mapper: %w", err)
+	}
+	if sec := opts.Security; sec != nil {
+		if opts.UIPort != 0 {
+			return nil, errors.New("devserver: the Web UI is not served with Security (TLS)")
+		}
+		conf.Global.TLS = sec.TLS
+		authorizer, claimMapper = sec.Authorizer, sec.ClaimMapper
+	}
+	dyn := dynamicconfig.StaticClient{
+		// A dashboard polls ListWorkflow; the default of 10/s is tight.
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		// Keep memory modest (default 128k entries).
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
+	}
+	if opts.Archival != nil && opts.Archival.Retention > 0 {
+		// Deletion after retention is spread over up to 30 minutes by default; a shortened
+		// retention is for seeing it pass.
+		dyn[dynamicconfig.RetentionTimerJitterDuration.Key()] = time.Second
 	}
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for i, svc := range serviceNames {
@@ -158,12 +211,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		temporal.WithLogger(logger),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			// A dashboard polls ListWorkflow; the default of 10/s is tight.
-			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
-			// Keep memory modest (default 128k entries).
-			dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
-		}),
+		temporal.WithDynamicConfigClient(dyn),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: new server: %w", err)
@@ -171,7 +219,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("devserver: start: %w", err)
 	}
-	s := &Server{srv: srv, frontend: frontend, namespace: opts.Namespace, logLevel: level}
+	s := &Server{srv: srv, frontend: frontend, namespace: opts.Namespace, logLevel: level, security: opts.Security}
 	defer func() {
 		if err != nil {
 			// The error is returned; stopping a half-started server only
@@ -272,6 +320,13 @@ func prepareDB(opts Options) (*config.SQL, error) {
 		return nil, fmt.Errorf("devserver: namespace %q: %w", opts.Namespace, err)
 	}
 	ns.Detail.Config.Retention = durationpb.New(namespaceRetention)
+	if ar := opts.Archival; ar != nil {
+		if ar.Retention > 0 {
+			ns.Detail.Config.Retention = durationpb.New(ar.Retention)
+		}
+		ns.Detail.Config.HistoryArchivalState = enumspb.ARCHIVAL_STATE_ENABLED
+		ns.Detail.Config.HistoryArchivalUri = "file://" + ar.Dir
+	}
 	if err := sqliteschema.CreateNamespaces(cfg, ns); err != nil {
 		return nil, fmt.Errorf("devserver: namespace %q: %w", opts.Namespace, err)
 	}
@@ -329,11 +384,16 @@ func (s *Server) waitReady(ctx context.Context, attrs map[string]enumspb.Indexed
 	defer cancel()
 	var c client.Client
 	err := retry(ctx, func() (err error) {
-		c, err = client.DialContext(ctx, client.Options{
+		o := client.Options{
 			HostPort:  s.frontend,
 			Namespace: s.namespace,
 			Logger:    sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-		})
+		}
+		if s.security != nil {
+			o.ConnectionOptions.TLS = s.security.ClientTLS
+			o.Credentials = s.security.ClientCredentials
+		}
+		c, err = client.DialContext(ctx, o)
 		return err
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
+	"github.com/csp-ops/work365-upgrade/microsoft/work365"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/ops/inventory"
 	"github.com/csp-ops/work365-upgrade/rehearsal/autopilot"
@@ -68,6 +69,10 @@ type Options struct {
 	// TaskQueue defaults to DefaultTaskQueue; on an existing server app.TaskQueue is refused
 	// unless ForceProductionNames is set.
 	TaskQueue string
+	// Archival turns on the embedded server's history archival (and may shorten retention).
+	Archival *devserver.Archival
+	// ReportsDir is the worker's reports.dir: fleets write their final reports there.
+	ReportsDir string
 }
 
 // checkNames refuses production's namespace and task queue on a server that is not embedded.
@@ -131,7 +136,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}()
 	address := o.TemporalAddress
 	if address == "" {
-		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort, SearchAttributes: searchattr.All()})
+		srv, err := devserver.Start(ctx, devserver.Options{DataDir: o.StateDir, Namespace: o.Namespace, UIPort: o.UIPort, SearchAttributes: searchattr.All(), Archival: o.Archival})
 		if err != nil {
 			return nil, fmt.Errorf("start the embedded Temporal server: %w", err)
 		}
@@ -181,7 +186,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	speed := o.Speed
-	s.Autopilot = autopilot.New(s.Cloud, confirmer{s.Ops}, autopilot.Options{
+	s.Autopilot = autopilot.New(s.Cloud, Confirmer{Ops: s.Ops}, autopilot.Options{
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
 		},
@@ -217,7 +222,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 // workerConfig is the production configuration with the simulator's app registration.
 func (s *Stack) workerConfig(dir string) (app.Config, error) {
 	s.Packages = filepath.Join(dir, "packages")
-	return WorkerConfig(dir, s.Cloud, app.TemporalConfig{Namespace: s.opts.Namespace, TaskQueue: s.opts.TaskQueue})
+	cfg, err := WorkerConfig(dir, s.Cloud, app.TemporalConfig{Namespace: s.opts.Namespace, TaskQueue: s.opts.TaskQueue})
+	cfg.Reports = app.ReportsConfig{Dir: s.opts.ReportsDir}
+	return cfg, err
 }
 
 // WorkerConfig writes what a worker serving the simulated cloud needs into dir — the
@@ -230,27 +237,36 @@ func WorkerConfig(dir string, cloud *sim.Cloud, temporal app.TemporalConfig) (ap
 		return app.Config{}, err
 	}
 	packages := filepath.Join(dir, "packages")
+	names := cloud.Names()
+	if err := WritePackages(packages, names); err != nil {
+		return app.Config{}, err
+	}
 	cfg := app.Config{
 		Temporal:    temporal,
 		Microsoft:   msauth.Config{ClientID: orch.ClientID, SecretFile: secret, AppName: orch.DisplayName},
 		PackagesDir: packages,
 	}
-	names := cloud.Names()
 	cfg.Work365 = &names
 	cfg.Defaults()
+	return cfg, cfg.Validate()
+}
+
+// WritePackages writes the simulated solution files (Work 365 and its portal) a rehearsal
+// worker imports into dir, under the references TenantSpec uses.
+func WritePackages(dir string, names work365.Names) error {
 	for ref, sol := range map[string][2]string{
 		SolutionPackageRef: {names.SolutionUniqueName, TargetVersion},
 		PortalPackageRef:   {names.PortalSolutionUniqueName, "2.5.0.0"},
 	} {
-		p := filepath.Join(packages, ref)
+		p := filepath.Join(dir, ref)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return cfg, err
+			return err
 		}
 		if err := os.WriteFile(p, sim.SolutionPackage(sol[0], sol[1]), 0o600); err != nil {
-			return cfg, err
+			return err
 		}
 	}
-	return cfg, cfg.Validate()
+	return nil
 }
 
 // Package references and the target of rehearsals.
@@ -351,15 +367,17 @@ func (s *Stack) Stop() {
 	s.cleanup = nil
 }
 
-// confirmer lets the autopilot confirm tasks as a person would, through the starter's path.
-type confirmer struct{ o ops.Ops }
+// Confirmer lets the autopilot confirm tasks as a person would, through the starter's path.
+type Confirmer struct{ Ops ops.Ops }
 
-func (c confirmer) ConfirmTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
-	_, err := c.o.Confirm(ctx, workflowID, req, false)
+// ConfirmTask confirms by Update.
+func (c Confirmer) ConfirmTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
+	_, err := c.Ops.Confirm(ctx, workflowID, req, false)
 	return err
 }
 
-func (c confirmer) SignalTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
-	_, err := c.o.Confirm(ctx, workflowID, req, true)
+// SignalTask confirms by Signal.
+func (c Confirmer) SignalTask(ctx context.Context, workflowID string, req workflows.ConfirmRequest) error {
+	_, err := c.Ops.Confirm(ctx, workflowID, req, true)
 	return err
 }

@@ -45,6 +45,8 @@ type Config struct {
 	Notify NotifyConfig `yaml:"notify,omitempty"`
 	// Dataverse says which organisations the worker may call.
 	Dataverse DataverseConfig `yaml:"dataverse,omitempty"`
+	// Reports says where fleets write their final reports.
+	Reports ReportsConfig `yaml:"reports,omitempty"`
 }
 
 // DataverseConfig is the allow-list of Dataverse hosts: an orgUrl elsewhere is refused before
@@ -127,6 +129,10 @@ type TemporalConfig struct {
 	APIKeyFile string    `yaml:"apiKeyFile,omitempty"`
 	APIKeyEnv  string    `yaml:"apiKeyEnv,omitempty"`
 	TLS        TLSConfig `yaml:"tls,omitempty"`
+	// Profile and ConfigFile take the connection from the Temporal CLI's environment
+	// configuration (temporal.toml): what this block leaves empty comes from the profile.
+	Profile    string `yaml:"profile,omitempty"`
+	ConfigFile string `yaml:"configFile,omitempty"`
 }
 
 // TLSConfig enables TLS or mTLS to Temporal.
@@ -149,10 +155,10 @@ type LogConfig struct {
 // Defaults fills what was left empty.
 func (c *Config) Defaults() {
 	if c.Temporal.Address == "" {
-		c.Temporal.Address = "localhost:7233"
+		c.Temporal.Address = DefaultTemporalAddress
 	}
 	if c.Temporal.Namespace == "" {
-		c.Temporal.Namespace = "default"
+		c.Temporal.Namespace = DefaultNamespace
 	}
 	if c.Temporal.TaskQueue == "" {
 		c.Temporal.TaskQueue = TaskQueue
@@ -248,6 +254,10 @@ func ParseConfig(path string, data []byte) (Config, error) {
 	}
 	if v := os.Getenv("TEMPORAL_NAMESPACE"); v != "" {
 		c.Temporal.Namespace = v
+	}
+	// Before the defaults, so that the Temporal CLI profile fills what the file leaves empty.
+	if _, err := c.Temporal.applyProfile(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {

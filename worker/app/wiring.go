@@ -80,7 +80,12 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 	default:
 		notifier = LogNotifier{Logger: logger}
 	}
+	var reports activities.ReportStore
+	if cfg.Reports.Dir != "" {
+		reports = DirReports{Dir: cfg.Reports.Dir}
+	}
 	return &activities.Activities{
+		Reports:       reports,
 		Graph:         msgraph.New(src, api...),
 		Dataverse:     dv,
 		Work365:       work365.NewStore(dv, *cfg.Work365),
@@ -121,10 +126,20 @@ func Register(r worker.Registry, acts *activities.Activities) {
 }
 
 // ClientOptions builds Temporal client options from the configuration: address, namespace,
-// TLS/mTLS and API key (Temporal Cloud), logging through zap.
+// TLS/mTLS and API key (Temporal Cloud), logging through zap. What the configuration leaves
+// empty comes from the Temporal CLI's profile (temporal.toml and TEMPORAL_* variables).
 func ClientOptions(cfg TemporalConfig, logger *zap.Logger) (client.Options, error) {
-	o := client.Options{HostPort: cfg.Address, Namespace: cfg.Namespace, Logger: NewTemporalLogger(logger)}
-	if cfg.TLS.Enabled || cfg.TLS.CertFile != "" || cfg.TLS.CAFile != "" {
+	po, err := cfg.applyProfile()
+	if err != nil {
+		return client.Options{}, err
+	}
+	o := client.Options{HostPort: orText(cfg.Address, DefaultTemporalAddress), Namespace: orText(cfg.Namespace, DefaultNamespace),
+		Logger: NewTemporalLogger(logger), HeadersProvider: po.HeadersProvider}
+	o.ConnectionOptions.Authority = po.ConnectionOptions.Authority
+	if !cfg.tlsConfigured() {
+		o.ConnectionOptions.TLS = po.ConnectionOptions.TLS
+		o.ConnectionOptions.TLSDisabled = po.ConnectionOptions.TLSDisabled
+	} else {
 		tc := &tls.Config{ServerName: cfg.TLS.ServerName, MinVersion: tls.VersionTLS12}
 		if cfg.TLS.CertFile != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
@@ -150,9 +165,16 @@ func ClientOptions(cfg TemporalConfig, logger *zap.Logger) (client.Options, erro
 	if err != nil {
 		return o, err
 	}
-	if key != "" {
+	switch {
+	case key != "":
 		o.Credentials = client.NewAPIKeyStaticCredentials(key)
-		if o.ConnectionOptions.TLS == nil {
+		if o.ConnectionOptions.TLS == nil && !o.ConnectionOptions.TLSDisabled {
+			o.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+	case po.Credentials != nil:
+		// The profile's API key (envconfig turns TLS on with it unless the profile disables it).
+		o.Credentials = po.Credentials
+		if o.ConnectionOptions.TLS == nil && !o.ConnectionOptions.TLSDisabled {
 			o.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
 	}

@@ -1,0 +1,465 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/headers"
+	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/csp-ops/work365-upgrade/activities"
+	"github.com/csp-ops/work365-upgrade/activities/notify"
+	"github.com/csp-ops/work365-upgrade/deploy"
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
+	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
+	"github.com/csp-ops/work365-upgrade/ops"
+	"github.com/csp-ops/work365-upgrade/ops/inventory"
+	"github.com/csp-ops/work365-upgrade/rehearsal/autopilot"
+	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
+	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
+	"github.com/csp-ops/work365-upgrade/worker/app"
+	"github.com/csp-ops/work365-upgrade/workflows"
+)
+
+// namespace is where the rehearsal runs: compose's "rehearsal" namespace (temporal.env), so
+// that its workers never meet a production worker's tasks.
+const namespace = "rehearsal"
+
+const fleetName = "pg-rehearsal"
+
+func serverVersion() string { return headers.ServerVersion }
+
+// rehearsal is the fleet side: the simulated cloud behind its HTTPS proxy, the simulated
+// people (fed by the workers' JSON webhook), the worker processes and the operator's client.
+type rehearsal struct {
+	o        options
+	logf     func(string, ...any)
+	work     string
+	frontend string
+	client   client.Client
+	ops      ops.Ops
+	cloud    *sim.Cloud
+	proxy    *sim.Proxy
+	pilot    *autopilot.Autopilot
+	hook     *http.Server
+	hookURL  string
+	workers  []*workerProc
+	failures []error
+	cleanup  []func()
+}
+
+func newRehearsal(ctx context.Context, o options, s deploy.TemporalSettings, frontend, work, archiveURI string, logf func(string, ...any)) (_ *rehearsal, err error) {
+	if !slices.Contains(s.Namespaces, namespace) {
+		return nil, fmt.Errorf("%s: NAMESPACES must include %q (the rehearsal's namespace)", deploy.TemporalEnvFile, namespace)
+	}
+	r := &rehearsal{o: o, logf: logf, work: work, frontend: frontend}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	admin, err := dial(ctx, frontend, namespace, zap.NewNop())
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", frontend, err)
+	}
+	r.cleanup = append(r.cleanup, admin.Close)
+	if err := setupNamespaces(ctx, admin, s, archiveURI); err != nil {
+		return nil, err
+	}
+	logf("namespaces %s (retention %s, history archival to %s) and search attributes set up", strings.Join(s.Namespaces, ", "), s.Retention, archiveURI)
+	r.client = admin
+	r.ops = ops.Ops{Client: admin, TaskQueue: app.TaskQueue}
+
+	scn := sim.Generate(o.tenants, o.seed)
+	scn.Faults = sim.Faults{}
+	// Tokens live two real hours, as in the in-process rehearsals (MSAL renews by wall time).
+	if min := time.Duration(o.speed * float64(2*time.Hour)); scn.TokenLifetime < min {
+		scn.TokenLifetime = min
+	}
+	r.cloud = sim.New(scn, sim.Options{Clock: sim.NewScaledClock(o.speed)})
+	cloudURL := r.cloud.Start()
+	r.cleanup = append(r.cleanup, r.cloud.Close)
+	if r.proxy, err = sim.NewProxy(cloudURL); err != nil {
+		return nil, err
+	}
+	proxyURL, err := r.proxy.Start("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r.cleanup = append(r.cleanup, r.proxy.Close)
+	logf("simulated Microsoft cloud for %d tenants at %s, reached by the workers through HTTPS proxy %s", o.tenants, cloudURL, proxyURL)
+
+	speed := o.speed
+	r.pilot = autopilot.New(r.cloud, stack.Confirmer{Ops: r.ops}, autopilot.Options{Sleep: func(ctx context.Context, d time.Duration) error {
+		return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
+	}})
+	r.cleanup = append(r.cleanup, r.pilot.Close)
+	if err := r.startWebhook(); err != nil {
+		return nil, err
+	}
+
+	bin := o.workerBin
+	if bin == "" {
+		t0 := time.Now()
+		bin = filepath.Join(work, "worker")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/csp-ops/work365-upgrade/worker")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build ./worker: %w: %s", err, lastLines(out, 10))
+		}
+		logf("built the production worker binary in %.1fs", time.Since(t0).Seconds())
+	}
+	env, err := r.workerEnv(proxyURL)
+	if err != nil {
+		return nil, err
+	}
+	for i := range o.workers {
+		w, err := r.startWorker(ctx, bin, i+1, env)
+		if err != nil {
+			return nil, err
+		}
+		r.workers = append(r.workers, w)
+	}
+	return r, nil
+}
+
+// startWebhook receives the workers' notifications (notify.webhooks, format json) and hands
+// them to the simulated people.
+func (r *rehearsal) startWebhook() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	r.hookURL = "http://" + ln.Addr().String() + "/notify"
+	r.hook = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var n activities.Notification
+		if err := json.NewDecoder(req.Body).Decode(&n); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := r.pilot.Notify(req.Context(), n); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go func() { _ = r.hook.Serve(ln) }()
+	r.cleanup = append(r.cleanup, func() { _ = r.hook.Close() })
+	return nil
+}
+
+// workerEnv is the workers' environment: no TEMPORAL_* from the caller, Microsoft's hosts
+// through the proxy whose CA they trust, the webhook URL (a secret in production, so from
+// the environment).
+func (r *rehearsal) workerEnv(proxyURL string) ([]string, error) {
+	ca := filepath.Join(r.work, "proxy-ca.pem")
+	if err := os.WriteFile(ca, r.proxy.CAPEM(), 0o644); err != nil {
+		return nil, err
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "TEMPORAL_") || strings.EqualFold(k, "HTTPS_PROXY") || strings.EqualFold(k, "HTTP_PROXY") ||
+			strings.EqualFold(k, "NO_PROXY") || k == "SSL_CERT_FILE" || k == "SSL_CERT_DIR" || k == "W365_CONFIG" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "HTTPS_PROXY="+proxyURL, "NO_PROXY=127.0.0.1,localhost", "SSL_CERT_FILE="+ca, "W365_AUTOPILOT_URL="+r.hookURL), nil
+}
+
+// workerProc is one production worker process with its own configuration file.
+type workerProc struct {
+	n       int
+	cmd     *exec.Cmd
+	done    chan error
+	health  string
+	log     string
+	stopped string // "", "SIGTERM", "SIGKILL", "end"
+	exit    error
+}
+
+func (r *rehearsal) startWorker(ctx context.Context, bin string, n int, env []string) (*workerProc, error) {
+	orch := r.cloud.Scenario().Orchestrator
+	secret := filepath.Join(r.work, "client-secret")
+	if err := os.WriteFile(secret, []byte(orch.ClientSecret), 0o600); err != nil {
+		return nil, err
+	}
+	packages := filepath.Join(r.work, "packages")
+	names := r.cloud.Names()
+	if err := stack.WritePackages(packages, names); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	w := &workerProc{n: n, health: fmt.Sprintf("http://127.0.0.1:%d/healthz", port), log: filepath.Join(r.work, fmt.Sprintf("worker-%d.log", n)), done: make(chan error, 1)}
+	cfg := app.Config{
+		Temporal:    app.TemporalConfig{Address: r.frontend, Namespace: namespace, TaskQueue: app.TaskQueue},
+		Microsoft:   msauth.Config{ClientID: orch.ClientID, SecretFile: secret, AppName: orch.DisplayName},
+		Work365:     &names,
+		PackagesDir: packages,
+		Log:         app.LogConfig{Format: "json", Level: "info", File: w.log},
+		Worker:      app.WorkerConfig{StopTimeout: 20 * time.Second},
+		Notify:      app.NotifyConfig{Webhooks: []notify.Target{{Name: "autopilot", URLEnv: "W365_AUTOPILOT_URL", Format: "json"}}},
+		Reports:     app.ReportsConfig{Dir: filepath.Join(r.work, "reports")},
+	}
+	cfg.Metrics.Address = fmt.Sprintf("127.0.0.1:%d", port)
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.work, fmt.Sprintf("worker-%d.yaml", n))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return nil, err
+	}
+	w.cmd = exec.Command(bin, "--config", path)
+	w.cmd.Env = env
+	stderr, err := os.Create(w.log + ".stderr")
+	if err != nil {
+		return nil, err
+	}
+	w.cmd.Stdout, w.cmd.Stderr = stderr, stderr
+	if err := w.cmd.Start(); err != nil {
+		stderr.Close()
+		return nil, fmt.Errorf("start worker %d: %w", n, err)
+	}
+	go func() {
+		w.done <- w.cmd.Wait()
+		stderr.Close()
+	}()
+	r.cleanup = append(r.cleanup, func() { w.stop(syscall.SIGKILL, "end", time.Second) })
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := hc.Get(w.health)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-w.done:
+			w.done <- err
+			return nil, fmt.Errorf("worker %d exited at start (%v); see %s and %s.stderr", n, err, w.log, w.log)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("worker %d not healthy after 2m; see %s", n, w.log)
+		}
+	}
+	r.logf("worker %d (pid %d) healthy: %s, config %s", n, w.cmd.Process.Pid, w.health, path)
+	return w, nil
+}
+
+// stop signals the worker and waits up to wait for it to exit; returns its exit error.
+func (w *workerProc) stop(sig syscall.Signal, why string, wait time.Duration) error {
+	if w.stopped != "" {
+		return w.exit
+	}
+	w.stopped = why
+	_ = w.cmd.Process.Signal(sig)
+	select {
+	case w.exit = <-w.done:
+	case <-time.After(wait):
+		_ = w.cmd.Process.Kill()
+		w.exit = fmt.Errorf("did not exit within %s of %s; killed", wait, sig)
+		<-w.done
+	}
+	return w.exit
+}
+
+func (r *rehearsal) close() {
+	for i := len(r.cleanup) - 1; i >= 0; i-- {
+		r.cleanup[i]()
+	}
+	r.cleanup = nil
+}
+
+func (r *rehearsal) fail(format string, args ...any) {
+	err := fmt.Errorf(format, args...)
+	r.failures = append(r.failures, err)
+	r.logf("CHECK FAILED: %v", err)
+}
+
+// inventory is the operator's inventory for the generated tenants, windows open now, with the
+// upgrade durations scaled to the simulated clock.
+func (r *rehearsal) inventory() *inventory.Inventory {
+	scn := r.cloud.Scenario()
+	inv := &inventory.Inventory{Path: "(generated)", Fleet: fleetName, Config: stack.ScaledConfig(&scn, r.o.speed),
+		Waves: []workflows.WaveSpec{{Name: "all", Concurrency: r.o.concurrency}}}
+	now := time.Now()
+	for i, t := range scn.Tenants {
+		inv.Tenants = append(inv.Tenants, inventory.Entry{Tenant: stack.TenantSpec(t, now), Line: i + 1})
+	}
+	return inv
+}
+
+// run launches the fleet, stops one worker with SIGTERM and kills another with SIGKILL on the
+// way, waits for the fleet and checks the outcome.
+func (r *rehearsal) run(ctx context.Context, fig *figures) error {
+	inv := r.inventory()
+	t0 := time.Now()
+	id, state, err := r.ops.LaunchFleet(ctx, inv)
+	if err != nil {
+		return fmt.Errorf("launch the fleet: %w", err)
+	}
+	r.logf("fleet %s %s: %d tenants, wave concurrency %d", id, state, len(inv.Tenants), r.o.concurrency)
+	total := int64(len(inv.Tenants))
+	done := fmt.Sprintf("WorkFleet = '%s' AND WorkflowType = '%s' AND ExecutionStatus = 'Completed'", fleetName, workflows.TenantUpgradeWorkflow)
+	fleetRun := r.client.GetWorkflow(ctx, id, "")
+	fleetDone := make(chan error, 1)
+	var res workflows.FleetResult
+	go func() { fleetDone <- fleetRun.Get(ctx, &res) }()
+
+	midRunChecked := false
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastLog := time.Time{}
+wait:
+	for {
+		select {
+		case err := <-fleetDone:
+			if err != nil {
+				return fmt.Errorf("the fleet workflow: %w", err)
+			}
+			break wait
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the fleet: %w", ctx.Err())
+		case <-tick.C:
+		}
+		n, err := r.count(ctx, done)
+		if err != nil {
+			r.logf("count completed upgrades: %v", err)
+			continue
+		}
+		if time.Since(lastLog) > 15*time.Second {
+			r.logf("%d/%d tenants completed", n, total)
+			lastLog = time.Now()
+		}
+		if !midRunChecked && n >= total/10 {
+			midRunChecked = true
+			r.onCallQueries(ctx, fig, "mid-run")
+		}
+		if w := r.workers[0]; w.stopped == "" && n >= total/4 {
+			t := time.Now()
+			err := w.stop(syscall.SIGTERM, "SIGTERM", 2*time.Minute)
+			r.logf("worker 1 stopped with SIGTERM at %d/%d completed: exit %v after %.1fs", n, total, orText(err), time.Since(t).Seconds())
+			fig.add(fmt.Sprintf("worker 1 SIGTERM at %d/%d: exit %s in", n, total, orText(err)), time.Since(t))
+			if err != nil {
+				r.fail("worker 1 did not stop cleanly on SIGTERM: %v", err)
+			}
+		}
+		if w := r.workers[1]; w.stopped == "" && n >= total/2 {
+			err := w.stop(syscall.SIGKILL, "SIGKILL", 30*time.Second)
+			r.logf("worker 2 killed with SIGKILL at %d/%d completed (%v)", n, total, err)
+			fig.note("worker 2 SIGKILL at %d/%d completed", n, total)
+		}
+	}
+	fleetTime := time.Since(t0)
+	fig.add(fmt.Sprintf("fleet of %d tenants, launch to end", total), fleetTime)
+	fig.note("%-52s %8.1f", "tenants per minute", float64(total)/fleetTime.Minutes())
+	for _, w := range r.workers[:2] {
+		if w.stopped == "" {
+			r.fail("the fleet ended before worker %d was stopped: use more tenants or a lower --speed", w.n)
+		}
+	}
+	r.checkOutcome(inv, res)
+	r.checkReport(res)
+	r.onCallQueries(ctx, fig, "final")
+	r.checkFinalVisibility(ctx)
+	for _, w := range r.workers[2:] {
+		if err := w.stop(syscall.SIGTERM, "end", time.Minute); err != nil {
+			r.fail("worker %d did not stop cleanly at the end: %v", w.n, err)
+		}
+	}
+	return nil
+}
+
+func orText(err error) string {
+	if err == nil {
+		return "0"
+	}
+	return err.Error()
+}
+
+func (r *rehearsal) count(ctx context.Context, query string) (int64, error) {
+	resp, err := r.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: query})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetCount(), nil
+}
+
+// checkOutcome: every tenant upgraded, started once by the fleet, and the simulated cloud saw
+// exactly one Work 365 import per tenant (the portal's reinstall is the only other import).
+func (r *rehearsal) checkOutcome(inv *inventory.Inventory, res workflows.FleetResult) {
+	if len(res.Tenants) != len(inv.Tenants) {
+		r.fail("the fleet reports %d tenants, the inventory has %d", len(res.Tenants), len(inv.Tenants))
+	}
+	outcomes := map[workflows.Outcome]int{}
+	for _, t := range res.Tenants {
+		outcomes[t.Outcome]++
+		if t.Outcome != workflows.OutcomeUpgraded {
+			r.fail("%s: outcome %q (%s)", t.Name, t.Outcome, t.Error)
+		}
+		if t.Starts != 1 {
+			r.fail("%s: started %d times by the fleet", t.Name, t.Starts)
+		}
+	}
+	r.logf("outcomes: %v", outcomes)
+	imports, retried := 0, 0
+	for _, e := range inv.Tenants {
+		c := r.cloud.TenantCounters(e.Tenant.TenantID)
+		// The generated fleet has tenants whose first import fails by design (the operator's
+		// retry starts a new import job): one import succeeded, and none was started beyond
+		// the retries of failed ones.
+		succeeded := c.ImportsSucceeded - c.PortalInstalls
+		started := c.Imports - c.PortalInstalls
+		imports += succeeded
+		retried += c.ImportsFailed
+		if succeeded != 1 || started != 1+c.ImportsFailed {
+			r.fail("%s: %d Work 365 imports succeeded, %d started (%d failed by the scenario), want exactly one", e.Tenant.DisplayName, succeeded, started, c.ImportsFailed)
+		}
+		if st, ok := r.cloud.State(e.Tenant.TenantID); ok && st.Frozen {
+			r.fail("%s: Work 365 left frozen", e.Tenant.DisplayName)
+		}
+	}
+	r.logf("Work 365 imports seen by the simulated cloud: %d succeeded for %d tenants (%d failed by the scenario and retried by the operator)", imports, len(inv.Tenants), retried)
+}
+
+// checkReport: the fleet wrote its final report (JSON and CSV) when it ended.
+func (r *rehearsal) checkReport(res workflows.FleetResult) {
+	jsons, _ := filepath.Glob(filepath.Join(r.work, "reports", fleetName+"-*.json"))
+	csvs, _ := filepath.Glob(filepath.Join(r.work, "reports", fleetName+"-*.csv"))
+	if len(jsons) != 1 || len(csvs) != 1 {
+		r.fail("final report: %d JSON and %d CSV files in %s, want one each (fleet events: %v)", len(jsons), len(csvs), filepath.Join(r.work, "reports"), res.Events)
+		return
+	}
+	data, err := os.ReadFile(jsons[0])
+	var rep activities.FleetReport
+	if err == nil {
+		err = json.Unmarshal(data, &rep)
+	}
+	if err != nil || len(rep.Tenants) != r.o.tenants {
+		r.fail("final report %s: %v, %d tenants", jsons[0], err, len(rep.Tenants))
+		return
+	}
+	r.logf("final report written by the fleet: %s and %s", filepath.Base(jsons[0]), filepath.Base(csvs[0]))
+}
