@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type Activities struct {
 	// PollInterval is the time between two reads of an asynchronous operation inside one
 	// heartbeating activity (default 10s).
 	PollInterval time.Duration
+	// WebUIURL and Namespace make every notification carry the link of its workflow in the
+	// Temporal Web UI (notify.webUIURL); empty: no link.
+	WebUIURL  string
+	Namespace string
 	// Preflight is the read-only readiness checks (the Preflight workflow's activity), wired
 	// with the same adapters; the worker registers it beside these activities.
 	Preflight *Preflight
@@ -886,6 +891,9 @@ func (a *Activities) ProbePartnerCenter(ctx context.Context, partnerTenantID str
 
 // Notify delivers a notification.
 func (a *Activities) Notify(ctx context.Context, n Notification) error {
+	if n.Link == "" && a.WebUIURL != "" && n.WorkflowID != "" {
+		n.Link = WebUILink(a.WebUIURL, a.Namespace, n.WorkflowID)
+	}
 	err := a.Notifier.Notify(ctx, n)
 	switch {
 	case err == nil:
@@ -894,6 +902,14 @@ func (a *Activities) Notify(ctx context.Context, n Notification) error {
 		return permanent(ErrMisconfigured, "notify %s for task %q: %v — fix the notification channel in the worker config", n.Event, n.TaskID, err)
 	}
 	return fmt.Errorf("notify %s for task %q: %w", n.Event, n.TaskID, err)
+}
+
+// WebUILink is a workflow's page (its latest run) in the Temporal Web UI at base.
+func WebUILink(base, namespace, workflowID string) string {
+	if namespace == "" {
+		namespace = "default"
+	}
+	return strings.TrimRight(base, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(workflowID)
 }
 
 // ErrNotificationRejected is what a Notifier wraps when the channel refused a notification

@@ -48,5 +48,8 @@ type Notification struct {
 	Command string `json:"command,omitempty"`
 	// Outcome is set for upgrade-ended.
 	Outcome string `json:"outcome,omitempty"`
+	// Link is the workflow's page in the Temporal Web UI, added by the Notify activity when
+	// the worker knows the Web UI (notify.webUIURL).
+	Link    string `json:"link,omitempty"`
 	Message string `json:"message,omitempty"`
 }

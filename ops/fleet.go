@@ -92,8 +92,7 @@ func (o Ops) FleetReport(ctx context.Context, fleetID string) ([]ReportRow, erro
 					row.Stages, row.Confirmations, row.Warnings = s.Stages, s.Confirmations, s.Warnings
 				}
 			} else if r, err := o.Result(ctx, t.WorkflowID); err == nil {
-				row.Outcome, row.FromVersion, row.ToVersion = string(r.Outcome), r.FromVersion, r.ToVersion
-				row.Stages, row.Confirmations, row.Warnings, row.Cleanup, row.Error = r.Stages, r.Confirmations, r.Warnings, r.Cleanup, r.Error
+				row.fromResult(r)
 			}
 		}
 		rows = append(rows, row)

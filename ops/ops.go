@@ -71,8 +71,7 @@ func StartOptions(t spec.Tenant, fleet, wave, taskQueue string) client.StartWork
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(sas...),
 		StaticSummary:                            summary,
-		StaticDetails: fmt.Sprintf("Tenant **%s** (`%s`), Dynamics %s, %s partner.\n\nWindow %s for %s (%s). Target Work 365 %s.",
-			t.DisplayName, t.TenantID, t.OrgURL, t.PartnerType, t.Window.Start, t.Window.Length, t.TimeZone, t.TargetVersion),
+		StaticDetails:                            workflows.StaticDetails(t),
 	}
 }
 

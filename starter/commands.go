@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,12 @@ type globals struct {
 	// clouds and orgHostSuffixes are the Dataverse hosts an inventory may name (the worker
 	// checks its own list again before any token is minted).
 	clouds, orgHostSuffixes []string
+	// uiURL is the Web UI's base URL, for the links the commands print.
+	uiURL string
+}
+
+func (g *globals) webUI() ops.WebUI {
+	return ops.WebUI{BaseURL: g.uiURL, Namespace: g.temporal.Namespace}
 }
 
 func newRoot() *cobra.Command { return newRootWith(&globals{}) }
@@ -74,6 +81,7 @@ func newRootWith(g *globals) *cobra.Command {
 	f.DurationVar(&g.timeout, "timeout", time.Minute, "timeout of one command")
 	f.StringSliceVar(&g.clouds, "dataverse-cloud", []string{spec.CloudPublic}, "Dataverse clouds orgUrl may name: "+strings.Join(spec.Clouds(), ", "))
 	f.StringSliceVar(&g.orgHostSuffixes, "org-host-suffix", nil, "further Dataverse host suffixes orgUrl may end with, e.g. .crm.dynamics.com")
+	f.StringVar(&g.uiURL, "ui-url", cmp.Or(os.Getenv("TEMPORAL_UI_URL"), "http://localhost:8080"), "Temporal Web UI base URL for the links printed (env TEMPORAL_UI_URL; devstack: http://localhost:8233)")
 	root.AddCommand(planCmd(g), preflightCmd(g), launchCmd(g), statusCmd(g), tasksCmd(g), confirmCmd(g), startNowCmd(g), moveWindowCmd(g), cancelCmd(g), reportCmd(g), fleetCmd(g), stuckCmd(g))
 	return root
 }
@@ -362,7 +370,7 @@ func statusCmd(g *globals) *cobra.Command {
 					enc.SetIndent("", "  ")
 					return enc.Encode(s)
 				}
-				fmt.Fprintf(w, "%s (%s)  %s → %s\nstage %s since %s, waiting on %s\n", s.TenantName, s.TenantID, orNone(s.FromVersion), s.ToVersion, s.Stage, since(s.StageSince), s.WaitingOn)
+				fmt.Fprintf(w, "%s (%s)  %s → %s\nstage %s since %s, waiting on %s\nWeb UI: %s\n", s.TenantName, s.TenantID, orNone(s.FromVersion), s.ToVersion, s.Stage, since(s.StageSince), s.WaitingOn, g.webUI().Workflow(id))
 				for _, t := range s.OpenTasks {
 					fmt.Fprintf(w, "\nOPEN TASK %s for %s since %s: %s\n  %s\n", t.ID, t.Audience, since(t.OpenedAt), t.Title, t.Instructions)
 				}
@@ -556,7 +564,7 @@ func reportCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "markdown", "csv, json or markdown")
+	cmd.Flags().StringVar(&format, "format", "markdown", "csv, json, markdown or table (an aligned summary that fits 120 columns)")
 	cmd.Flags().StringVar(&query, "query", "", "visibility query, e.g. \"WorkFleet = 'example'\"")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
 	return cmd
@@ -602,7 +610,7 @@ func stuckCmd(g *globals) *cobra.Command {
 					return err
 				}
 				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "Upgrades in the same stage for more than %s (Web UI query: %s)\n", older, ops.StuckQuery(cutoff))
+				fmt.Fprintf(w, "Upgrades in the same stage for more than %s (Web UI query: %s)\nWeb UI: %s\n", older, ops.StuckQuery(cutoff), g.webUI().List(ops.StuckQuery(cutoff)))
 				if len(groups) == 0 {
 					fmt.Fprintln(w, "none")
 					return nil

@@ -29,7 +29,7 @@ func fleetCmd(g *globals) *cobra.Command {
   fleet status FLEET [--watch]   progress by wave, stage and outcome; failed and stuck tenants
   fleet approve FLEET WAVE       open the approval gate after a wave (--by, --why)
   fleet pause|resume|cancel FLEET (--by, --note); resume also lifts a failure-budget halt
-  fleet report FLEET             one row per tenant (csv, json, markdown)
+  fleet report FLEET             one row per tenant (csv, json, markdown, table)
 
 FLEET is the fleet's name (from the inventory) or its workflow ID.`,
 	}
@@ -273,7 +273,7 @@ func fleetReportCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "markdown", "csv, json or markdown")
+	cmd.Flags().StringVar(&format, "format", "markdown", "csv, json, markdown or table")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
 	return cmd
 }

@@ -180,6 +180,10 @@ type Config struct {
 	// CredentialRetryInterval is the first wait before retrying after the orchestrator's own
 	// credential failed; it doubles up to 2h (default 15m).
 	CredentialRetryInterval time.Duration `json:"credentialRetryInterval,omitempty" yaml:"credentialRetryInterval,omitempty"`
+	// TimeScale is set by rehearsals whose clock runs faster than real time: the durations
+	// above are divided by it, and messages multiply them back, so people read runbook time
+	// ("expired after 15m", not 15s). 0 or 1: real time. Not an inventory key.
+	TimeScale float64 `json:"timeScale,omitempty" yaml:"-"`
 }
 
 // Input starts a TenantUpgrade workflow.
@@ -333,6 +337,9 @@ type Result struct {
 	LinkRounds     int                   `json:"linkRounds,omitempty"`
 	// Frozen is how long Work 365 activity was frozen, when it was.
 	Frozen time.Duration `json:"frozen,omitempty"`
+	// HumanWait is how long the upgrade waited on people (some human task open), including
+	// its Partner Center children's longest wait.
+	HumanWait time.Duration `json:"humanWait,omitempty"`
 }
 
 // PartnerCenterInput starts a PartnerCenterReconsent child.
@@ -353,4 +360,30 @@ type PartnerCenterResult struct {
 	Detail        string         `json:"detail,omitempty"`
 	Confirmations []Confirmation `json:"confirmations,omitempty"`
 	Warnings      []string       `json:"warnings,omitempty"`
+	// HumanWait is how long the child waited on the partner admin.
+	HumanWait time.Duration `json:"humanWait,omitempty"`
+}
+
+// Summary says in one line what became of the connection, e.g. "contoso-pc: re-consent
+// verified (…) by Jane"; the partner-center stage notes it and reports list it.
+func (r PartnerCenterResult) Summary() string {
+	out := r.Name + ": re-consent "
+	if r.Verified {
+		out += "verified"
+	} else {
+		out += "not verified"
+	}
+	if r.Detail != "" {
+		out += " (" + r.Detail + ")"
+	}
+	by := ""
+	for _, c := range r.Confirmations {
+		if c.Kind == TaskPartnerReconsent {
+			by = c.By // the last re-consent counts
+		}
+	}
+	if by != "" {
+		out += " by " + by
+	}
+	return out
 }

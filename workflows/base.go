@@ -48,6 +48,72 @@ type run struct {
 	// fault is the orchestrator fault (AADSTS code) the upgrade waits on, if any; the fleet
 	// halts when several tenants wait on the same one.
 	fault string
+	// humanWait adds up the time some human task was open; waitingSince is when the current
+	// wait on people began (zero when nobody is waited on).
+	humanWait    time.Duration
+	waitingSince time.Time
+	// waitFor says in plain words what the current stage waits for when no person is asked
+	// (a window, jobs draining, an import); enter clears it.
+	waitFor string
+}
+
+// awaiting says what the stage now waits for, in the current details on-call reads. It
+// issues no command (the search attributes are published with stages and tasks).
+func (r *run) awaiting(ctx workflow.Context, what string) {
+	r.waitFor = what
+	r.setDetails(ctx)
+}
+
+// whoWords names an audience as on-call would say it.
+var whoWords = map[Audience]string{
+	GlobalAdmin:    "the customer's Global Administrator",
+	ServiceAccount: "the holder of the Work 365 service account",
+	Operator:       "an operator's decision",
+	PartnerAdmin:   "the partner's Partner Center admin",
+}
+
+// waitingFor says in plain words what the upgrade waits for now.
+func (r *run) waitingFor(tasks []Task) string {
+	if len(tasks) > 0 {
+		t := tasks[0]
+		who := whoWords[t.Audience]
+		if who == "" {
+			who = string(t.Audience)
+		}
+		out := fmt.Sprintf("%s: %s — task %s, open since %s", who, t.Title, t.ID, t.OpenedAt.UTC().Format("Jan 2 15:04 UTC"))
+		if len(tasks) > 1 {
+			out += fmt.Sprintf(", and %d more task(s) below", len(tasks)-1)
+		}
+		if r.waitFor != "" {
+			out += "; meanwhile " + r.waitFor
+		}
+		return out
+	}
+	if r.waitFor != "" {
+		return r.waitFor
+	}
+	return "nobody: the worker is doing machine work"
+}
+
+// countHumanWait keeps humanWait current; it runs whenever tasks open or close.
+func (r *run) countHumanWait(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	waiting := r.board.waitingOn() != Nobody
+	switch {
+	case waiting && r.waitingSince.IsZero():
+		r.waitingSince = now
+	case !waiting && !r.waitingSince.IsZero():
+		r.humanWait += now.Sub(r.waitingSince)
+		r.waitingSince = time.Time{}
+	}
+}
+
+// humanWaited is the time spent waiting on people so far.
+func (r *run) humanWaited(ctx workflow.Context) time.Duration {
+	if r.waitingSince.IsZero() {
+		return r.humanWait
+	}
+	return r.humanWait + workflow.Now(ctx).Sub(r.waitingSince)
 }
 
 func newRun(ctx workflow.Context, tenantID, tenantName, fleet string, cfg Config, taskPrefix string) *run {
@@ -63,7 +129,7 @@ func newRun(ctx workflow.Context, tenantID, tenantName, fleet string, cfg Config
 func (r *run) enter(ctx workflow.Context, s Stage) {
 	now := workflow.Now(ctx)
 	r.endStage(ctx, "")
-	r.stage, r.stageSince = s, now
+	r.stage, r.stageSince, r.waitFor = s, now, ""
 	r.stages = append(r.stages, StageRecord{Stage: s, Started: now})
 	workflow.GetLogger(ctx).Info("stage started", "stage", string(s))
 	r.refreshDetails(ctx)
@@ -240,7 +306,7 @@ func (r *run) orchestratorFault(ctx workflow.Context, msg string, round int, wai
 	}
 	bounded := round <= r.cfg.MaxFixRounds
 	r.fault = faultCode(msg)
-	p := r.askAsync(ctx, orchestratorFaultTask(msg, wait, bounded))
+	p := r.askAsync(ctx, orchestratorFaultTask(msg, r.cfg.Show(wait), bounded))
 	if !bounded {
 		var c Confirmation
 		if err := p.future.Get(ctx, &c); err != nil {
@@ -253,7 +319,7 @@ func (r *run) orchestratorFault(ctx workflow.Context, msg string, round int, wai
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
-	timer := workflow.NewTimerWithOptions(tctx, wait, workflow.TimerOptions{Summary: "Retry after the orchestrator fault in " + wait.String()})
+	timer := workflow.NewTimerWithOptions(tctx, wait, workflow.TimerOptions{Summary: "Retry after the orchestrator fault in " + r.cfg.Show(wait)})
 	var (
 		c       Confirmation
 		err     error
@@ -264,7 +330,7 @@ func (r *run) orchestratorFault(ctx workflow.Context, msg string, round int, wai
 	sel.AddFuture(timer, func(workflow.Future) {})
 	sel.Select(ctx)
 	if !decided {
-		p.stop("retried after " + wait.String())
+		p.stop("retried after " + r.cfg.Show(wait))
 		return nil
 	}
 	if err != nil {
@@ -330,9 +396,17 @@ func (r *run) askAll(ctx workflow.Context, reqs []taskRequest) ([]Confirmation, 
 // refreshDetails publishes the markdown on-call reads in the Web UI: stage, since when, who
 // must act and the exact next action.
 func (r *run) refreshDetails(ctx workflow.Context) {
+	r.setDetails(ctx)
+	r.publish(ctx)
+}
+
+// setDetails publishes the current details only (no command).
+func (r *run) setDetails(ctx workflow.Context) {
+	r.countHumanWait(ctx)
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Stage:** %s since %s\n\n", r.stage, r.stageSince.UTC().Format(time.RFC3339))
 	tasks := r.board.tasks()
+	fmt.Fprintf(&b, "**Waiting for:** %s\n\n", r.waitingFor(tasks))
+	fmt.Fprintf(&b, "**Stage:** %s since %s\n\n", r.stage, r.stageSince.UTC().Format(time.RFC3339))
 	if len(tasks) == 0 {
 		b.WriteString("**Waiting on:** none (the worker is doing machine work)\n")
 	} else {
@@ -346,7 +420,6 @@ func (r *run) refreshDetails(ctx workflow.Context) {
 		fmt.Fprintf(&b, "**Warnings:** %d (see the status query)\n", len(r.warnings))
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
-	r.publish(ctx)
 }
 
 // publish upserts the search attributes on-call filters by, when they changed.

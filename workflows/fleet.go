@@ -287,6 +287,7 @@ func (f *fleet) startChild(ctx workflow.Context, pos int) {
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		StaticSummary:         fmt.Sprintf("Upgrade %s (%s) to Work 365 %s — fleet %s, wave %s", s.DisplayName, s.TenantID, s.TargetVersion, f.in.Name, wave),
+		StaticDetails:         StaticDetails(s),
 		TypedSearchAttributes: temporal.NewSearchAttributes(searchattr.TenantID.ValueSet(s.TenantID), searchattr.TenantName.ValueSet(s.DisplayName), searchattr.Fleet.ValueSet(f.in.Name), searchattr.Wave.ValueSet(wave), searchattr.Stage.ValueSet(string(StageValidate)), searchattr.WaitingOn.ValueSet(string(Nobody))),
 		WaitForCancellation:   true, // a cancelled child runs its cleanup (unfreeze) before the fleet counts it cancelled
 	})
@@ -644,6 +645,9 @@ func (f *fleet) progress(ctx workflow.Context) FleetProgress {
 	p := FleetProgress{Name: f.in.Name, Phase: f.st.Phase, Paused: f.st.Paused, Halted: f.st.Halted, Events: f.st.Events, Runs: f.st.Runs}
 	if f.st.Wave < len(f.in.Waves) {
 		p.Wave = f.in.Waves[f.st.Wave].Name
+	}
+	if f.st.Phase == phaseBake {
+		p.BakeUntil = f.st.BakeUntil
 	}
 	stuckAfter := f.in.StuckAfter
 	if stuckAfter <= 0 {

@@ -155,6 +155,14 @@ func unpack(b []byte, v any) error {
 	return json.Unmarshal(data, v)
 }
 
+// StaticDetails is what the Web UI shows of a tenant's upgrade whatever its stage: the
+// tenant, its Dynamics organisation, partner type, window and target (launched alone or by a
+// fleet alike).
+func StaticDetails(t spec.Tenant) string {
+	return fmt.Sprintf("Tenant **%s** (`%s`), Dynamics %s, %s partner.\n\nWindow %s for %s (%s). Target Work 365 %s.",
+		t.DisplayName, t.TenantID, t.OrgURL, t.PartnerType, t.Window.Start, t.Window.Length, t.TimeZone, t.TargetVersion)
+}
+
 // WaveApproval approves the gate after a wave.
 type WaveApproval struct {
 	Wave string `json:"wave"`
@@ -229,14 +237,16 @@ type WaveProgress struct {
 
 // FleetProgress is what the progress query returns.
 type FleetProgress struct {
-	Name   string         `json:"name"`
-	Phase  string         `json:"phase"`
-	Wave   string         `json:"wave"`
-	Paused bool           `json:"paused"`
-	Halted string         `json:"halted,omitempty"`
-	Waves  []WaveProgress `json:"waves"`
-	Failed []FleetTenant  `json:"failed,omitempty"`
-	Stuck  []FleetTenant  `json:"stuck,omitempty"`
+	Name   string `json:"name"`
+	Phase  string `json:"phase"`
+	Wave   string `json:"wave"`
+	Paused bool   `json:"paused"`
+	Halted string `json:"halted,omitempty"`
+	// BakeUntil is when the current wave's bake time ends (phase baking).
+	BakeUntil time.Time      `json:"bakeUntil,omitempty"`
+	Waves     []WaveProgress `json:"waves"`
+	Failed    []FleetTenant  `json:"failed,omitempty"`
+	Stuck     []FleetTenant  `json:"stuck,omitempty"`
 	// Events lists operator actions and fleet events (approvals, pauses, halts), oldest first.
 	Events []string `json:"events,omitempty"`
 	Runs   int      `json:"runs"`

@@ -94,7 +94,7 @@ func getConsentTask(t spec.Tenant, round int, newInstall bool, why string) taskR
 	}
 }
 
-func beginUpgradeTask(t spec.Tenant, validity time.Duration, expires time.Time) taskRequest {
+func beginUpgradeTask(t spec.Tenant, validity string, expires time.Time) taskRequest {
 	return taskRequest{
 		kind: TaskBeginUpgrade, audience: ServiceAccount,
 		title: "Open the upgrade link and click Begin Upgrade (link expires " + expires.UTC().Format("15:04 MST") + ")",
@@ -116,20 +116,20 @@ func linkEscalationTask(expired int) taskRequest {
 	}
 }
 
-func drainDeadlineTask(left string, waited time.Duration) taskRequest {
+func drainDeadlineTask(left, waited string) taskRequest {
 	return taskRequest{
 		kind: TaskDrainDeadline, audience: Operator,
-		title:   "Work 365 jobs still pending after " + waited.String(),
+		title:   "Work 365 jobs still pending after " + waited,
 		options: []string{DecisionKeepWaiting, DecisionProceed, DecisionAbort},
 		instructions: "Pending Work 365 jobs did not drain within the deadline (" + left + "). Work Jobs that are not completed may fail after the upgrade. " +
 			"Check them in Dynamics 365, then decide: keep-waiting (another deadline), proceed (upgrade anyway; the pending jobs may fail) or abort (unfreeze and stop).",
 	}
 }
 
-func completionDeadlineTask(state string, waited time.Duration) taskRequest {
+func completionDeadlineTask(state, waited string) taskRequest {
 	return taskRequest{
 		kind: TaskCompletionDeadline, audience: Operator,
-		title:   "Upgrade not complete after " + waited.String(),
+		title:   "Upgrade not complete after " + waited,
 		options: []string{DecisionKeepWaiting, DecisionAbort},
 		instructions: "After Begin Upgrade, Work 365 did not reach the target version in time (" + state + "). " +
 			"Ask the service account holder whether the 'Congratulations' screen appeared and check Settings > Solutions in Dynamics 365. Decide: keep-waiting or abort.",
@@ -205,8 +205,8 @@ func roundsExhaustedTask(what string, rounds int, left string) taskRequest {
 	}
 }
 
-func orchestratorFaultTask(msg string, wait time.Duration, retrying bool) taskRequest {
-	next := "The upgrade retries on its own in " + wait.String() + "; confirm retry once the credential is fixed to retry at once."
+func orchestratorFaultTask(msg, wait string, retrying bool) taskRequest {
+	next := "The upgrade retries on its own in " + wait + "; confirm retry once the credential is fixed to retry at once."
 	if !retrying {
 		next = "It retried several times without success and now waits for you: retry once the credential is fixed."
 	}

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -59,6 +60,30 @@ func (c Config) withDefaults() Config {
 		c.EscalateAfterReminders = DefaultEscalateAfterReminders
 	}
 	return c
+}
+
+// Show formats a duration of this configuration (or one measured under it) as people read
+// it: in the runbook's time when a rehearsal runs faster than real time, without trailing
+// zero units ("15m", "2h", "1h30m").
+func (c Config) Show(d time.Duration) string {
+	if c.TimeScale > 0 && c.TimeScale != 1 {
+		d = time.Duration(float64(d) * c.TimeScale)
+	}
+	return ShortDuration(d)
+}
+
+// ShortDuration rounds to the second and drops zero minutes and seconds ("2h", "15m", "1h30m",
+// "45s"), as the runbook writes durations.
+func ShortDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Permanent failures: retrying cannot help, a person must fix something first.

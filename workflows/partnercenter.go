@@ -74,6 +74,6 @@ func PartnerCenterReconsent(ctx workflow.Context, in PartnerCenterInput) (Partne
 	}
 	r.enter(ctx, StageDone)
 	r.endStage(ctx, "")
-	res.Confirmations, res.Warnings = r.board.confirmations, r.warnings
+	res.Confirmations, res.Warnings, res.HumanWait = r.board.confirmations, r.warnings, r.humanWaited(ctx)
 	return res, nil
 }

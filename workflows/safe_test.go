@@ -148,7 +148,7 @@ func TestFrozenTimeCapAlertsTheOperator(t *testing.T) {
 	before(t, h.f.callList(), "ProbePartnerCenter:"+tn.TenantID, "Unfreeze")
 	require.Greater(t, r.Frozen, 72*time.Hour)
 	require.Equal(t, 1, h.events(activities.EventFrozenTooLong))
-	require.True(t, containsText(r.Warnings, "has been frozen for 6h0m0s"), r.Warnings)
+	require.True(t, containsText(r.Warnings, "has been frozen for 6h (cap 6h)"), r.Warnings)
 }
 
 // A Partner Center failure after the upgrade went in never fails the upgraded tenant: the

@@ -167,7 +167,11 @@ func (u *upgrade) validate(ctx workflow.Context) error {
 	if err := u.in.Tenant.Validate(); err != nil {
 		return temporal.NewNonRetryableApplicationError("invalid tenant spec: "+err.Error(), activities.ErrInvalidSpec, nil)
 	}
-	return u.exec(ctx, readOpts(ctx, "Resolve the downtime window in "+u.in.Tenant.TimeZone), a.ResolveWindow, u.in.Tenant, &u.window)
+	if err := u.exec(ctx, readOpts(ctx, "Resolve the downtime window in "+u.in.Tenant.TimeZone), a.ResolveWindow, u.in.Tenant, &u.window); err != nil {
+		return err
+	}
+	u.note(fmt.Sprintf("spec valid; downtime window %s for %s (%s)", u.in.Tenant.Window.Start, u.in.Tenant.Window.Length, u.in.Tenant.TimeZone))
+	return nil
 }
 
 // 1. Discover: installed Work 365 version (none = new install) and portal.
@@ -335,6 +339,7 @@ func (u *upgrade) waitForWindow(ctx workflow.Context) error {
 		var taskErr error
 		switch {
 		case now.Before(u.window.Opens):
+			u.awaiting(ctx, fmt.Sprintf("the downtime window to open at %s (%s %s)", u.window.Opens.UTC().Format("Jan 2 15:04 UTC"), u.in.Tenant.Window.Start, u.in.Tenant.TimeZone))
 			timer := workflow.NewTimerWithOptions(wctx, u.window.Opens.Sub(now), workflow.TimerOptions{
 				Summary: "Downtime window opens " + u.in.Tenant.Window.Start + " " + u.in.Tenant.TimeZone,
 			})
@@ -392,6 +397,8 @@ func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
 	}
 	for {
 		summary := "Wait for pending Work 365 jobs to complete"
+		u.awaiting(ctx, fmt.Sprintf("pending Work 365 jobs to finish while Work 365 is frozen (the count is the drain activity's last failure, e.g. \"7 Work 365 jobs still pending\"); deadline %s",
+			workflow.Now(ctx).Add(u.cfg.DrainDeadline).UTC().Format("Jan 2 15:04 UTC")))
 		err := u.exec(ctx, pollOpts(ctx, summary, u.cfg.DrainPollInterval, u.cfg.DrainDeadline), a.DrainJobs, u.ref, nil)
 		if err == nil {
 			u.note("no Work 365 jobs pending")
@@ -401,7 +408,7 @@ func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
 			return err
 		}
 		left := lastFailure(err)
-		c, err := u.ask(ctx, drainDeadlineTask(left, u.cfg.DrainDeadline))
+		c, err := u.ask(ctx, drainDeadlineTask(left, u.cfg.Show(u.cfg.DrainDeadline)))
 		if err != nil {
 			return err
 		}
@@ -474,6 +481,7 @@ func (u *upgrade) uninstallPortal(ctx workflow.Context) error {
 		return err
 	}
 	u.portalUninstalled = true
+	u.awaiting(ctx, "Dataverse to uninstall the Work 365 portal solution")
 	if err := u.followOperation(ctx, "Wait for the portal uninstall", "portal uninstall", a.WaitForAsyncOperation, op); err != nil {
 		return err
 	}
@@ -507,6 +515,8 @@ func (u *upgrade) importSolution(ctx workflow.Context) error {
 		if st.Already != "" {
 			u.note(st.Already)
 		}
+		u.awaiting(ctx, fmt.Sprintf("Dataverse to import Work 365 %s (the activity's heartbeat has the percent); if it has not finished by %s, operators decide",
+			u.in.Tenant.TargetVersion, workflow.Now(ctx).Add(u.cfg.ImportTimeout).UTC().Format("Jan 2 15:04 UTC")))
 		err := u.followOperation(ctx, "Wait for the import of Work 365 "+u.in.Tenant.TargetVersion, "import of Work 365 "+u.in.Tenant.TargetVersion, a.WaitForImport, st)
 		if err == nil {
 			break
@@ -619,9 +629,11 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 	u.enter(ctx, StageRegistration)
 	newInstall := u.fromVersion == ""
 	if newInstall {
-		if _, err := u.ask(ctx, registrationTask(u.in.Tenant)); err != nil {
+		c, err := u.ask(ctx, registrationTask(u.in.Tenant))
+		if err != nil {
 			return err
 		}
+		u.note("registration form completed by " + c.By)
 	} else {
 		u.note("registration form skipped: upgrading from a previous version")
 	}
@@ -677,7 +689,8 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 			return nil
 		}
 		expired++
-		u.warn(ctx, fmt.Sprintf("upgrade link of round %d expired after %s without Begin Upgrade", u.linkRound, u.cfg.LinkValidity))
+		u.warn(ctx, fmt.Sprintf("upgrade link of round %d expired after %s without Begin Upgrade", u.linkRound, u.cfg.Show(u.cfg.LinkValidity)))
+		u.note(fmt.Sprintf("link of round %d expired after %s without Begin Upgrade; Get Consent again", u.linkRound, u.cfg.Show(u.cfg.LinkValidity)))
 		why = fmt.Sprintf("The previous upgrade link expired (round %d).", u.linkRound)
 		if expired >= u.cfg.MaxLinkRounds {
 			c, err := u.ask(ctx, linkEscalationTask(expired))
@@ -743,9 +756,9 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 	}
 	wctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
-	task := u.askAsync(wctx, beginUpgradeTask(u.in.Tenant, u.cfg.LinkValidity, expires))
+	task := u.askAsync(wctx, beginUpgradeTask(u.in.Tenant, u.cfg.Show(u.cfg.LinkValidity), expires))
 	check := u.check()
-	link := workflow.NewTimerWithOptions(wctx, remaining, workflow.TimerOptions{Summary: "Link validity " + u.cfg.LinkValidity.String()})
+	link := workflow.NewTimerWithOptions(wctx, remaining, workflow.TimerOptions{Summary: "Link validity " + u.cfg.Show(u.cfg.LinkValidity)})
 
 	var (
 		began, linkExpired bool
@@ -838,8 +851,8 @@ func (u *upgrade) confirmCompletion(ctx workflow.Context, page *pendingTask) err
 		cancel()
 		switch {
 		case !answered:
-			page.stop("not confirmed within " + u.cfg.CongratulationsGrace.String() + "; the APIs show the upgrade complete")
-			u.warn(ctx, "the service account did not say what the completion page showed within "+u.cfg.CongratulationsGrace.String()+"; the APIs show the upgrade complete")
+			page.stop("not confirmed within " + u.cfg.Show(u.cfg.CongratulationsGrace) + "; the APIs show the upgrade complete")
+			u.warn(ctx, "the service account did not say what the completion page showed within "+u.cfg.Show(u.cfg.CongratulationsGrace)+"; the APIs show the upgrade complete")
 			page = nil
 		case err != nil:
 			return err
@@ -877,6 +890,8 @@ func (u *upgrade) waitForCompletion(ctx workflow.Context) error {
 	check := u.check()
 	for {
 		var s activities.SolutionState
+		u.awaiting(ctx, fmt.Sprintf("Work 365 %s to finish upgrading in Dynamics; deadline %s", u.in.Tenant.TargetVersion,
+			workflow.Now(ctx).Add(u.cfg.CompletionDeadline).UTC().Format("Jan 2 15:04 UTC")))
 		err := u.exec(ctx, pollOpts(ctx, "Wait for Work 365 "+u.in.Tenant.TargetVersion+" to finish upgrading", u.cfg.CompletionPollInterval, u.cfg.CompletionDeadline), a.WaitForCompletion, check, &s)
 		if err == nil {
 			u.note("Work 365 " + s.InstalledVersion + " installed; no staged upgrade left")
@@ -885,7 +900,7 @@ func (u *upgrade) waitForCompletion(ctx workflow.Context) error {
 		if !deadlinePassed(err) {
 			return err
 		}
-		c, err := u.ask(ctx, completionDeadlineTask(lastFailure(err), u.cfg.CompletionDeadline))
+		c, err := u.ask(ctx, completionDeadlineTask(lastFailure(err), u.cfg.Show(u.cfg.CompletionDeadline)))
 		if err != nil {
 			return err
 		}
@@ -907,10 +922,13 @@ func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
 		return nil
 	}
 	futures := make([]workflow.ChildWorkflowFuture, 0, len(u.in.Tenant.PartnerCenters))
+	var pending []string // the connections of futures, in order
 	for _, pc := range u.in.Tenant.PartnerCenters {
 		if u.safe && u.partnerCenterDone(pc.Name) {
+			u.note(pc.Name + ": done in an earlier attempt")
 			continue // a retry after a failure re-runs only the connections not done
 		}
+		pending = append(pending, pc.Name)
 		sas := []temporal.SearchAttributeUpdate{
 			searchattr.TenantID.ValueSet(u.in.Tenant.TenantID),
 			searchattr.TenantName.ValueSet(u.in.Tenant.DisplayName),
@@ -929,21 +947,48 @@ func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
 			Fleet: u.fleet, Connection: pc, Config: u.in.Config,
 		}))
 	}
+	if len(pending) > 0 {
+		u.awaiting(ctx, fmt.Sprintf("the Partner Center re-consent of %s (one child workflow each; their partner admins act there)", strings.Join(pending, ", ")))
+	}
 	var firstErr error
-	for _, f := range futures {
+	for i, f := range futures {
 		var r PartnerCenterResult
 		if err := f.Get(ctx, &r); err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}
+			u.note(pending[i] + ": failed: " + rootMessage(err))
 			continue
 		}
 		u.partnerCenters = append(u.partnerCenters, r)
+		u.note(r.Summary())
 		if !r.Verified {
 			u.warn(ctx, "Partner Center "+r.Name+" re-consent not verified: "+r.Detail)
 		}
 	}
 	return firstErr
+}
+
+// rootMessage is the innermost error's message: a child's failure without the wrapping
+// "child workflow execution error (…)".
+func rootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// partnerCenterWait is the longest wait on a partner admin among the connections (they run
+// side by side).
+func (u *upgrade) partnerCenterWait() time.Duration {
+	var longest time.Duration
+	for _, r := range u.partnerCenters {
+		longest = max(longest, r.HumanWait)
+	}
+	return longest
 }
 
 func (u *upgrade) partnerCenterDone(name string) bool {
@@ -963,10 +1008,12 @@ func (u *upgrade) reinstallPortal(ctx workflow.Context) error {
 		return nil
 	}
 	if u.in.Tenant.PortalPackage == "" {
-		if _, err := u.ask(ctx, reinstallPortalTask(u.in.Tenant)); err != nil {
+		c, err := u.ask(ctx, reinstallPortalTask(u.in.Tenant))
+		if err != nil {
 			return err
 		}
 		u.portalReinstalled = true
+		u.note("portal reinstalled by hand by " + c.By + " (no portalPackage in the inventory)")
 		return nil
 	}
 	in := activities.ImportInput{
@@ -1005,7 +1052,7 @@ func (u *upgrade) unfreezeNoted(ctx workflow.Context) error {
 	if err := u.unfreeze(ctx, readOpts(ctx, "Unfreeze Work 365 activity")); err != nil {
 		return err
 	}
-	u.note(fmt.Sprintf("Work 365 activity unfrozen after %s frozen", u.frozenFor.Round(time.Second)))
+	u.note(fmt.Sprintf("Work 365 activity unfrozen after %s frozen", u.cfg.Show(u.frozenFor)))
 	return nil
 }
 
@@ -1027,13 +1074,13 @@ func (u *upgrade) unfreeze(ctx, actx workflow.Context) error {
 func (u *upgrade) watchFrozenTime(ctx workflow.Context) {
 	frozenAt := u.frozenAt
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		if err := workflow.NewTimerWithOptions(ctx, u.cfg.MaxFrozen, workflow.TimerOptions{Summary: "Frozen-time cap " + u.cfg.MaxFrozen.String()}).Get(ctx, nil); err != nil {
+		if err := workflow.NewTimerWithOptions(ctx, u.cfg.MaxFrozen, workflow.TimerOptions{Summary: "Frozen-time cap " + u.cfg.Show(u.cfg.MaxFrozen)}).Get(ctx, nil); err != nil {
 			return
 		}
 		if !u.frozen || !u.frozenAt.Equal(frozenAt) {
 			return
 		}
-		msg := fmt.Sprintf("Work 365 of %s has been frozen for %s (cap %s), at stage %s: billing and Work 365 jobs are stopped. Help the people the upgrade waits on, or decide its open operator task.", u.in.Tenant.DisplayName, u.cfg.MaxFrozen, u.cfg.MaxFrozen, u.stage)
+		msg := fmt.Sprintf("Work 365 of %s has been frozen for %s (cap %s), at stage %s: billing and Work 365 jobs are stopped. Help the people the upgrade waits on, or decide its open operator task.", u.in.Tenant.DisplayName, u.cfg.Show(u.cfg.MaxFrozen), u.cfg.Show(u.cfg.MaxFrozen), u.stage)
 		u.warn(ctx, msg)
 		u.notify(ctx, activities.Notification{Key: u.workflowID + "/frozen-too-long", Event: activities.EventFrozenTooLong, Audience: string(Operator), Title: "ESCALATED: Work 365 frozen too long at " + u.in.Tenant.DisplayName, Message: msg})
 	})
@@ -1117,7 +1164,7 @@ func (u *upgrade) finish(ctx workflow.Context, err error) (Result, error) {
 			Outcome: o, FromVersion: u.fromVersion, ToVersion: u.in.Tenant.TargetVersion,
 			Stages: u.stages, Confirmations: u.board.confirmations, Warnings: u.warnings,
 			Cleanup: u.cleanup, PartnerCenters: u.partnerCenters, LinkRounds: u.linkRound,
-			Frozen: u.frozenFor,
+			Frozen: u.frozenFor, HumanWait: u.humanWaited(ctx) + u.partnerCenterWait(),
 		}
 	}
 	if err != nil && u.upgradeIn && !temporal.IsCanceledError(err) {

@@ -203,9 +203,10 @@ func checkInBrowser(t *testing.T, uiURL, id, runID string) {
 		require.NoError(t, err, "browser step: %s", step)
 	}
 
-	// The list, filtered by the query in the URL, as a bookmarked runbook link would open it.
-	step = "open the filtered workflow list"
-	listURL := uiURL + "/namespaces/" + namespace + "/workflows?query=" + url.QueryEscape(stuckQuery)
+	// The list, as on-call opens it from the README's ready-made link "waiting on
+	// global-admin" (pointed at this rehearsal's Web UI).
+	step = "open the README's link to the upgrades waiting on global-admin"
+	listURL := readmeLink(t, "waiting on global-admin", uiURL)
 	row := chromedp.CSS(`[data-testid="workflows-summary-configurable-table-row"]`)
 	// The page scrolls inside its own panes: a viewport tall enough for the current details
 	// keeps the whole of them in the screenshot.
@@ -219,7 +220,7 @@ func checkInBrowser(t *testing.T, uiURL, id, runID string) {
 	require.Contains(t, strings.ToLower(rows[0]), "running")
 	listText, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
 	check(err)
-	for _, filter := range []string{`WorkWaitingOn = "global-admin"`, `WorkUpgradeStage = "registration"`, `ExecutionStatus = Running`} {
+	for _, filter := range []string{`WorkWaitingOn = "global-admin"`, `ExecutionStatus = Running`} {
 		require.Contains(t, listText, filter, "the Web UI applied the query from the URL")
 	}
 	listPNG, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
@@ -265,6 +266,8 @@ func checkInBrowser(t *testing.T, uiURL, id, runID string) {
 	details := frameText("user-metadata-current-details", "Waiting on")
 	t.Logf("current details as the Web UI shows them:\n%s", details)
 	for _, want := range []string{
+		"Waiting for: the customer", // the Web UI's markdown turns ' into ’
+		"Global Administrator: Get Consent and copy the upgrade link (round 1) — task get-consent-1, open since",
 		"Stage: registration",
 		"Waiting on: global-admin",
 		"get-consent-1",
@@ -287,6 +290,27 @@ func checkInBrowser(t *testing.T, uiURL, id, runID string) {
 	require.NoError(t, os.WriteFile(shot, png, 0o644))
 	t.Logf("screenshots: %s (current details), %s (filtered list)", shot, listShot)
 	t.Logf("browser check took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// readmeLink returns the URL of the README's ready-made Web UI link with this label, pointed
+// at the Web UI under test: the link itself is what is checked, not a copy of it.
+func readmeLink(t *testing.T, label, uiURL string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	const devstackUI = "http://localhost:8233"
+	prefix := "- [" + label + "](" + devstackUI
+	for _, line := range strings.Split(string(readme), "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			path, _, found := strings.Cut(rest, ")")
+			require.True(t, found, "README link %q is not closed", label)
+			u, err := url.Parse(uiURL + path)
+			require.NoError(t, err, "README link %q", label)
+			return u.String()
+		}
+	}
+	t.Fatalf("README.md has no ready-made link %q (a line starting %q)", label, prefix)
+	return ""
 }
 
 // squeeze drops the blank lines and indentation of rendered text.

@@ -337,6 +337,7 @@ func ScaledConfig(scn *sim.Scenario, speed float64) workflows.Config {
 		CongratulationsGrace:     scale(workflows.DefaultCongratulationsGrace),
 		MaxFrozen:                scale(workflows.DefaultMaxFrozen),
 		CredentialRetryInterval:  scale(workflows.DefaultCredentialRetryInterval),
+		TimeScale:                speed, // messages read in runbook time
 	}
 }
 

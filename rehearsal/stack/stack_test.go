@@ -29,3 +29,23 @@ func TestProductionNamesAreRefusedOnAnExistingServer(t *testing.T) {
 	o = Options{Namespace: "default", TaskQueue: app.TaskQueue}
 	require.NoError(t, o.checkNames(), "an embedded server serves no real tenant")
 }
+
+// A scenario without an orchestrator: section runs as sim.DefaultOrchestrator, the app the
+// simulated cloud itself assumes, instead of stopping at "microsoft.clientId: required".
+func TestScenarioWithoutOrchestratorUsesTheDefault(t *testing.T) {
+	scn, err := sim.ParseScenario("no-orchestrator.yaml", []byte(`
+tenants:
+  - tenantId: 6d2b1f0e-8a43-4c5e-9b7a-0f1e2d3c4b5a
+    name: Contoso
+    orgUrl: https://contoso.crm.dynamics.com
+    work365Version: 2.1.0.3
+    admin: {upn: admin@contoso.onmicrosoft.com, objectId: 11111111-1111-4111-8111-111111111111, globalAdmin: true}
+    serviceAccount: {upn: work365svc@contoso.onmicrosoft.com, objectId: 22222222-2222-4222-8222-222222222222}
+`))
+	require.NoError(t, err)
+	require.Empty(t, scn.Orchestrator.ClientID, "the file names no orchestrator")
+	s := &Stack{opts: Options{Scenario: scn, Namespace: "default", TaskQueue: "q"}, Cloud: sim.New(scn, sim.Options{})}
+	cfg, err := s.workerConfig(t.TempDir())
+	require.NoError(t, err, "the worker configuration of a scenario without orchestrator is valid")
+	require.Equal(t, sim.DefaultOrchestrator().ClientID, cfg.Microsoft.ClientID)
+}

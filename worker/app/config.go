@@ -6,6 +6,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -70,11 +71,19 @@ func (c DataverseConfig) Suffixes() ([]string, error) {
 type NotifyConfig struct {
 	// Webhooks receive every notification their filters let through.
 	Webhooks []notify.Target `yaml:"webhooks,omitempty"`
+	// WebUIURL is the Temporal Web UI's base URL: each notification then links to its
+	// upgrade's page (e.g. https://temporal-ui.example.com).
+	WebUIURL string `yaml:"webUIURL,omitempty"`
 }
 
 // validate reports every problem of the notify block, naming the key.
 func (c NotifyConfig) validate() []error {
 	var errs []error
+	if c.WebUIURL != "" {
+		if u, err := url.Parse(c.WebUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("notify.webUIURL: %q is not an http(s) URL: give the Web UI's base URL, e.g. https://temporal-ui.example.com", c.WebUIURL))
+		}
+	}
 	audiences := []string{string(workflows.GlobalAdmin), string(workflows.ServiceAccount), string(workflows.Operator),
 		string(workflows.PartnerAdmin), string(workflows.Nobody)}
 	seen := map[string]int{}

@@ -126,3 +126,13 @@ func TestBuildActivitiesNamesAMissingWebhookURL(t *testing.T) {
 	_, err := BuildActivities(c, Options{NoInstanceDiscovery: true})
 	require.ErrorContains(t, err, `webhook "ops": environment variable TEST_UNSET_HOOK_URL is not set`)
 }
+
+// notify.webUIURL makes notifications link to their upgrade; a value that is no http(s) URL is
+// refused naming the key.
+func TestNotifyWebUIURL(t *testing.T) {
+	c, err := LoadConfig(write(t, baseConfig+"notify: {webUIURL: https://temporal-ui.example.com}\n"))
+	require.NoError(t, err)
+	require.Equal(t, "https://temporal-ui.example.com", c.Notify.WebUIURL)
+	_, err = LoadConfig(write(t, baseConfig+"notify: {webUIURL: temporal-ui}\n"))
+	require.ErrorContains(t, err, `notify.webUIURL: "temporal-ui" is not an http(s) URL`)
+}

@@ -100,6 +100,8 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		Notifier:      notifier,
 		Packages:      DirPackages{Dir: cfg.PackagesDir},
 		Names:         *cfg.Work365,
+		WebUIURL:      cfg.Notify.WebUIURL,
+		Namespace:     cfg.Temporal.Namespace,
 		Preflight: &activities.Preflight{
 			// Each tenant's checks get tokens of their own (the worker's cache is untouched).
 			Connect: func(context.Context) (activities.PreflightSession, error) {
@@ -208,7 +210,7 @@ func (n LogNotifier) Notify(_ context.Context, x activities.Notification) error 
 		zap.String("key", x.Key), zap.String("event", x.Event), zap.String("workflowId", x.WorkflowID),
 		zap.String("tenantId", x.TenantID), zap.String("tenantName", x.TenantName), zap.String("stage", x.Stage),
 		zap.String("taskId", x.TaskID), zap.String("audience", x.Audience), zap.String("title", x.Title),
-		zap.String("command", x.Command), zap.String("outcome", x.Outcome))
+		zap.String("command", x.Command), zap.String("outcome", x.Outcome), zap.String("link", x.Link))
 	return nil
 }
 
