@@ -92,7 +92,8 @@ func TestAuditTrailOutlivesRetention(t *testing.T) {
 			events++
 			if c := ev.GetWorkflowExecutionCompletedEventAttributes(); c != nil {
 				var r workflows.Result
-				require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(c.GetResult(), &r))
+				// Payloads are encrypted (as in production): the stack's codec reads them.
+				require.NoError(t, converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s.Codec).FromPayloads(c.GetResult(), &r))
 				got = &r
 			}
 		}

@@ -47,7 +47,7 @@ func TestPayloadsEncryptedOnTheRealServer(t *testing.T) {
 		tenant.GlobalAdminUPN, tenant.ServiceAccountUPN, stack.SolutionPackageRef, string(workflows.OutcomeUpgraded)}
 
 	// A client without the codec, as anyone who can read the server's database or API.
-	raw, err := client.Dial(client.Options{HostPort: s.Server.FrontendAddress(), Namespace: "default"})
+	raw, err := client.Dial(client.Options{HostPort: s.Server.FrontendAddress(), Namespace: s.Namespace()})
 	require.NoError(t, err)
 	defer raw.Close()
 	it := raw.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -121,16 +121,16 @@ func serverWritten(t enumspb.EventType, p *commonpb.Payload) bool {
 	return t == enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED && string(p.GetData()) == `"ACTIVITY_ID_NOT_STARTED"`
 }
 
-// decodeViaCodecServer posts payloads to {codecURL}/default/decode as the Web UI does and
+// decodeViaCodecServer posts payloads to {codecURL}/{namespace}/decode as the Web UI does and
 // returns the decoded payloads' data.
 func decodeViaCodecServer(t *testing.T, codecURL string, ps *commonpb.Payloads) string {
 	t.Helper()
 	body, err := protojson.Marshal(ps)
 	require.NoError(t, err)
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, codecURL+"/default/decode", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, codecURL+"/"+stack.DefaultNamespace+"/decode", bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Namespace", "default")
+	req.Header.Set("X-Namespace", stack.DefaultNamespace)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
