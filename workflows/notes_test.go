@@ -7,8 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	sdkpb "go.temporal.io/api/sdk/v1"
-
-	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
 // requireEveryStageNoted fails when a finished stage of the result says nothing of what it did.
@@ -25,19 +23,7 @@ func requireEveryStageNoted(t *testing.T, r Result) {
 // connection's outcome.
 func TestEveryStageSaysWhatItDid(t *testing.T) {
 	t.Run("direct partner with two Partner Centers", func(t *testing.T) {
-		f := upgradeFrom21()
-		h := newHarness(t, f)
-		tn := testTenant()
-		tn.PartnerType = spec.Direct
-		other := "00000000-0000-0000-0000-0000000000aa"
-		tn.PartnerCenters = []spec.PartnerCenter{
-			{Name: "primary", TenantID: tn.TenantID, ConnectedToPrimary: true},
-			{Name: "emea", TenantID: other},
-		}
-		h.replies[TaskPartnerMFAPolicies] = []reply{{delay: time.Hour, act: func(f *fakeTenant) { f.pcMFA[other] = true }}}
-		h.run(tn, Config{})
-		r, err := h.result()
-		require.NoError(t, err)
+		_, r := runDirectWithTwoPartnerCenters(t)
 		requireEveryStageNoted(t, r)
 		var pc string
 		for _, s := range r.Stages {

@@ -294,20 +294,30 @@ func TestMFAMissingBecomesTasks(t *testing.T) {
 	}
 }
 
-func TestDirectPartnerWithTwoPartnerCenters(t *testing.T) {
-	f := upgradeFrom21()
-	h := newHarness(t, f)
+// runDirectWithTwoPartnerCenters upgrades a direct partner with a primary Partner Center and
+// one in another tenant whose MFA policies the partner admin enables after an hour.
+func runDirectWithTwoPartnerCenters(t *testing.T) (*harness, Result) {
+	t.Helper()
+	h := newHarness(t, upgradeFrom21())
 	tn := testTenant()
 	tn.PartnerType = spec.Direct
-	other := "00000000-0000-0000-0000-0000000000aa"
 	tn.PartnerCenters = []spec.PartnerCenter{
 		{Name: "primary", TenantID: tn.TenantID, ConnectedToPrimary: true},
-		{Name: "emea", TenantID: other},
+		{Name: "emea", TenantID: otherPartnerCenterTenant},
 	}
-	h.replies[TaskPartnerMFAPolicies] = []reply{{delay: time.Hour, act: func(f *fakeTenant) { f.pcMFA[other] = true }}}
+	h.replies[TaskPartnerMFAPolicies] = []reply{{delay: time.Hour, act: func(f *fakeTenant) { f.pcMFA[otherPartnerCenterTenant] = true }}}
 	h.run(tn, Config{})
 	r, err := h.result()
 	require.NoError(t, err)
+	return h, r
+}
+
+// otherPartnerCenterTenant is the tenant of the second Partner Center connection.
+const otherPartnerCenterTenant = "00000000-0000-0000-0000-0000000000aa"
+
+func TestDirectPartnerWithTwoPartnerCenters(t *testing.T) {
+	h, r := runDirectWithTwoPartnerCenters(t)
+	other, tn := otherPartnerCenterTenant, testTenant()
 	require.Equal(t, OutcomeUpgraded, r.Outcome)
 	require.Len(t, r.PartnerCenters, 2)
 	require.Equal(t, "primary", r.PartnerCenters[0].Name)
