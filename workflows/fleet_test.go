@@ -574,22 +574,3 @@ func TestFleetSummaryStaysSmall(t *testing.T) {
 	require.Equal(t, 5000-MaxResultEvents, r.EventsOmitted)
 	require.Contains(t, r.Events[MaxResultEvents-1], tenants[4999].Name, "the last events are kept")
 }
-
-// TestFleetCancelsMoreThanABatch cancels 600 running tenants: more than one batch of cancel
-// requests, every tenant reached.
-func TestFleetCancelsMoreThanABatch(t *testing.T) {
-	fx := newFleetFixture(t)
-	in := fx.input([]WaveSpec{{Name: "all", Concurrency: 600}}, 600)
-	fx.env.RegisterDelayedCallback(func() {
-		require.Equal(t, 600, fx.progress().Waves[0].Running)
-		fx.operator(UpdateCancelFleet, OperatorRequest{By: "ops", Note: "Microsoft incident"}, "")
-	}, 30*time.Minute)
-	fx.env.ExecuteWorkflow(FleetUpgrade, in)
-	r := fx.result()
-	require.True(t, r.Cancelled)
-	require.Equal(t, map[Outcome]int{OutcomeCancelled: 600}, r.Outcomes)
-	require.Greater(t, 600, cancelBatch, "the test needs more tenants than one batch")
-	fx.mu.Lock()
-	defer fx.mu.Unlock()
-	require.Len(t, fx.cancelled, 600, "every running tenant was cancelled")
-}
