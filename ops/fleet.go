@@ -52,8 +52,9 @@ func (o Ops) FleetProgress(ctx context.Context, fleetID string) (workflows.Fleet
 	return p, v.Get(&p)
 }
 
-// FleetTenants lists a fleet's tenants as the fleet tracks them (running fleets by query,
-// finished ones from their result).
+// FleetTenants lists a fleet's tenants as the fleet tracks them, by query (a worker answers it
+// for finished fleets too); without a worker, a fleet that finished before the fleet-summary
+// change lists them from its result (later ones keep only counts and failed tenants there).
 func (o Ops) FleetTenants(ctx context.Context, fleetID string) ([]workflows.FleetTenant, error) {
 	var ts []workflows.FleetTenant
 	v, err := o.Client.QueryWorkflow(ctx, fleetID, "", workflows.QueryFleetTenants)
@@ -61,8 +62,8 @@ func (o Ops) FleetTenants(ctx context.Context, fleetID string) ([]workflows.Flee
 		return ts, v.Get(&ts)
 	}
 	var r workflows.FleetResult
-	if rerr := o.Client.GetWorkflow(ctx, fleetID, "").Get(ctx, &r); rerr != nil {
-		return nil, fmt.Errorf("tenants of %s: %w", fleetID, err)
+	if rerr := o.Client.GetWorkflow(ctx, fleetID, "").Get(ctx, &r); rerr != nil || (len(r.Tenants) == 0 && r.Total > 0) {
+		return nil, fmt.Errorf("tenants of %s (start a worker: it answers the tenants query, also for a finished fleet): %w", fleetID, err)
 	}
 	return r.Tenants, nil
 }

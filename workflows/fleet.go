@@ -61,6 +61,9 @@ type fleet struct {
 	windowWaitsFree bool
 	// writesReport is the changeFleetReport version: the fleet writes its final report.
 	writesReport bool
+	// summary is the changeFleetSummary version: a summary result, cancels in batches
+	// across workflow tasks, and a carried state without what the plan already says.
+	summary bool
 }
 
 // changeFleetWindowSlots gates the fleet's slot rule for tenants waiting for their window.
@@ -68,6 +71,14 @@ const changeFleetWindowSlots = "fleet-window-slots"
 
 // changeFleetReport gates the final report activity at the fleet's end.
 const changeFleetReport = "fleet-final-report"
+
+// changeFleetSummary gates what lets 5,000 tenants fit the payload and pending-request limits:
+// the summary result, batched cancels and the slim carried state.
+const changeFleetSummary = "fleet-summary"
+
+// cancelBatch bounds the cancel requests one workflow task sends (the server refuses more
+// than 2,000 pending ones per workflow).
+const cancelBatch = 500
 
 type pendingStart struct {
 	pos    int
@@ -85,6 +96,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 	f.st.Runs++
 	f.windowWaitsFree = workflow.GetVersion(ctx, changeFleetWindowSlots, workflow.DefaultVersion, 1) >= 1
 	f.writesReport = workflow.GetVersion(ctx, changeFleetReport, workflow.DefaultVersion, 1) >= 1
+	f.summary = workflow.GetVersion(ctx, changeFleetSummary, workflow.DefaultVersion, 1) >= 1
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -110,7 +122,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		}
 	}
 	f.publish(ctx)
-	return f.end(ctx, FleetResult{Name: in.Name, Tenants: f.st.Tenants, Events: f.st.Events}), nil
+	return f.end(ctx, f.result(false)), nil
 }
 
 // end writes the final report (JSON and CSV, worker config reports.dir) and returns res. A
@@ -120,7 +132,7 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 		return res
 	}
 	r := activities.FleetReport{Fleet: f.in.Name, FleetWorkflowID: f.id, Cancelled: res.Cancelled, EndedAt: workflow.Now(ctx), Events: res.Events}
-	for _, t := range res.Tenants {
+	for _, t := range f.st.Tenants {
 		wave := ""
 		if t.Wave >= 0 && t.Wave < len(f.in.Waves) {
 			wave = f.in.Waves[t.Wave].Name
@@ -143,8 +155,51 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 	default:
 		f.event(ctx, "final report written: "+strings.Join(w.Locations, ", "))
 	}
-	res.Events = f.st.Events
-	return res
+	return f.result(res.Cancelled)
+}
+
+// result is the fleet's result: a bounded summary (since changeFleetSummary), or every tenant.
+func (f *fleet) result(cancelled bool) FleetResult {
+	if !f.summary {
+		return FleetResult{Name: f.in.Name, Cancelled: cancelled, Tenants: f.st.Tenants, Events: f.st.Events}
+	}
+	return summarize(f.in.Name, cancelled, f.st.Tenants, f.st.Events)
+}
+
+// summarize counts the tenants by outcome and keeps the failed ones and the last events,
+// within the bounds of MaxResultFailed and MaxResultEvents.
+func summarize(name string, cancelled bool, tenants []FleetTenant, events []string) FleetResult {
+	r := FleetResult{Name: name, Cancelled: cancelled, Total: len(tenants), Outcomes: map[Outcome]int{}}
+	for _, t := range tenants {
+		o := t.Outcome
+		if t.State != TenantFinished {
+			o = Outcome(t.State)
+		}
+		r.Outcomes[o]++
+		if t.Outcome != OutcomeFailed {
+			continue
+		}
+		if len(r.Failed) >= MaxResultFailed {
+			r.FailedOmitted++
+			continue
+		}
+		t.Error = cut(t.Error, maxResultError)
+		r.Failed = append(r.Failed, t)
+	}
+	if n := len(events) - MaxResultEvents; n > 0 {
+		r.EventsOmitted, events = n, events[n:]
+	}
+	for _, e := range events {
+		r.Events = append(r.Events, cut(e, maxResultError+100))
+	}
+	return r
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 func (f *fleet) load() error {
@@ -171,10 +226,26 @@ func (f *fleet) load() error {
 		f.st.Approved = make([]bool, len(f.in.Waves))
 		f.st.ForgivenFor = make([]int, len(f.in.Waves))
 	}
-	for i, t := range f.st.Tenants {
+	if len(f.st.Tenants) != f.planSize() {
+		return fmt.Errorf("the carried state has %d tenants but the plan %d", len(f.st.Tenants), f.planSize())
+	}
+	for i := range f.st.Tenants {
+		t := &f.st.Tenants[i]
+		if t.WorkflowID == "" { // a slim carried state: the plan says who the tenant is
+			s := f.specOf(i)
+			t.WorkflowID, t.TenantID, t.Name = s.UpgradeWorkflowID(), s.TenantID, s.DisplayName
+		}
 		f.index[t.WorkflowID] = i
 	}
 	return nil
+}
+
+func (f *fleet) planSize() int {
+	n := 0
+	for _, ts := range f.specs {
+		n += len(ts)
+	}
+	return n
 }
 
 // step moves the fleet forward as far as it can without waiting; true when the fleet is done.
@@ -471,7 +542,16 @@ func (f *fleet) continueAsNew(ctx workflow.Context) error {
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	f.drain(ctx)
 	next := f.in
-	carry, err := pack(f.st)
+	st := f.st
+	if f.summary {
+		// The plan says who each tenant is; the carried state keeps only what changes.
+		st.Tenants = make([]FleetTenant, len(f.st.Tenants))
+		for i, t := range f.st.Tenants {
+			t.WorkflowID, t.TenantID, t.Name = "", "", ""
+			st.Tenants[i] = t
+		}
+	}
+	carry, err := pack(st)
 	if err != nil {
 		return err
 	}
@@ -488,6 +568,7 @@ func (f *fleet) cancelAll(ctx workflow.Context) (FleetResult, error) {
 		f.wait(dctx)
 	}
 	var futures []workflow.Future
+	requested := 0
 	for i := range f.st.Tenants {
 		t := &f.st.Tenants[i]
 		switch t.State {
@@ -495,12 +576,20 @@ func (f *fleet) cancelAll(ctx workflow.Context) (FleetResult, error) {
 			t.State, t.Outcome, t.Error = TenantFinished, OutcomeCancelled, "not started: the fleet was cancelled"
 		case TenantRunning:
 			futures = append(futures, workflow.RequestCancelExternalWorkflow(dctx, t.WorkflowID, ""))
+			requested++
+			if f.summary && len(futures) >= cancelBatch {
+				// Wait for this batch: the next one goes out in a later workflow task.
+				for _, fu := range futures {
+					_ = fu.Get(dctx, nil)
+				}
+				futures = nil
+			}
 		}
 	}
 	for _, fu := range futures {
 		_ = fu.Get(dctx, nil) // a tenant that just ended cannot be cancelled; its end signal comes anyway
 	}
-	f.event(dctx, fmt.Sprintf("cancel requested for %d running tenants", len(futures)))
+	f.event(dctx, fmt.Sprintf("cancel requested for %d running tenants", requested))
 	deadline := workflow.Now(dctx).Add(time.Hour)
 	for f.running() > 0 && workflow.Now(dctx).Before(deadline) {
 		f.publish(dctx)
@@ -509,7 +598,7 @@ func (f *fleet) cancelAll(ctx workflow.Context) (FleetResult, error) {
 		sel.Select(dctx)
 	}
 	f.publish(dctx)
-	return f.end(dctx, FleetResult{Name: f.in.Name, Cancelled: true, Tenants: f.st.Tenants, Events: f.st.Events}), nil
+	return f.end(dctx, f.result(true)), nil
 }
 
 func (f *fleet) running() int {

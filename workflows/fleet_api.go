@@ -9,6 +9,9 @@ import (
 	"slices"
 	"time"
 
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
 )
 
@@ -35,9 +38,11 @@ const (
 	SignalTenantFinished = "tenant-finished"
 )
 
-// MaxPackedPlan is the largest compressed tenant plan a fleet accepts (Temporal refuses
-// payloads over 2 MB; the rest of the input and headers need room).
-const MaxPackedPlan = 1536 * 1024
+// MaxFleetInputPayload is the largest fleet input a fleet accepts, measured as it is sent
+// (JSON, with the compressed plan in base64, a third larger than its bytes). Temporal warns
+// about payloads over 512 KB and refuses them over 2 MB; the input carried over
+// continue-as-new also holds the fleet's state, which needs the rest of the 512 KB.
+const MaxFleetInputPayload = 384 * 1024
 
 // WaveSpec is one wave of a fleet.
 type WaveSpec struct {
@@ -98,12 +103,27 @@ func PackPlan(in *FleetInput, tenants [][]spec.Tenant) error {
 	if err != nil {
 		return err
 	}
-	if len(b) > MaxPackedPlan {
-		return fmt.Errorf("the fleet's %d tenants take %d KiB compressed, more than the %d KiB one Temporal payload allows: split the inventory into fleets of about %d tenants",
-			total, len(b)/1024, MaxPackedPlan/1024, total*MaxPackedPlan/len(b)*9/10)
-	}
 	in.Plan = b
+	size, err := encodedSize(*in)
+	if err != nil {
+		return err
+	}
+	if size > MaxFleetInputPayload {
+		in.Plan = nil
+		return fmt.Errorf("the fleet's %d tenants take %d KiB as sent to Temporal, more than the %d KiB a fleet input may take: split the inventory into fleets of about %d tenants",
+			total, size/1024, MaxFleetInputPayload/1024, total*MaxFleetInputPayload/size*9/10)
+	}
 	return nil
+}
+
+// encodedSize is the size of v as Temporal's default data converter sends it (JSON: byte
+// slices become base64).
+func encodedSize(v any) (int, error) {
+	p, err := converter.GetDefaultDataConverter().ToPayload(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode the fleet input: %w", err)
+	}
+	return proto.Size(p), nil
 }
 
 // sortByWindow orders a wave's tenants by the opening of their downtime windows, so the fleet
@@ -133,7 +153,10 @@ func sortByWindow(ts []spec.Tenant) {
 
 func pack(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
 	if err := json.NewEncoder(zw).Encode(v); err != nil {
 		return nil, err
 	}
@@ -252,10 +275,32 @@ type FleetProgress struct {
 	Runs   int      `json:"runs"`
 }
 
-// FleetResult is a finished fleet: one row per tenant.
+// FleetResult is a finished fleet. Since the fleet-summary change it is a summary (counts and
+// the failed tenants): one row per tenant does not fit one payload for thousands of tenants.
+// Every tenant stays readable through the tenants query (a worker answers it for finished
+// fleets too) and each upgrade's own result.
 type FleetResult struct {
-	Name      string        `json:"name"`
-	Cancelled bool          `json:"cancelled"`
-	Tenants   []FleetTenant `json:"tenants"`
-	Events    []string      `json:"events,omitempty"`
+	Name      string `json:"name"`
+	Cancelled bool   `json:"cancelled"`
+	// Total is the number of tenants in the fleet.
+	Total int `json:"total,omitempty"`
+	// Outcomes counts the tenants by outcome.
+	Outcomes map[Outcome]int `json:"outcomes,omitempty"`
+	// Failed lists the failed tenants, at most MaxResultFailed (FailedOmitted says how many
+	// more), their errors cut to maxResultError characters.
+	Failed        []FleetTenant `json:"failed,omitempty"`
+	FailedOmitted int           `json:"failedOmitted,omitempty"`
+	// Tenants lists every tenant: fleets that started before the fleet-summary change only.
+	Tenants []FleetTenant `json:"tenants,omitempty"`
+	// Events are the fleet's last MaxResultEvents events, oldest first (EventsOmitted: how
+	// many earlier ones the progress query and the notifications had).
+	Events        []string `json:"events,omitempty"`
+	EventsOmitted int      `json:"eventsOmitted,omitempty"`
 }
+
+// Bounds of a fleet's summary result, so that it stays far below 512 KB whatever happens.
+const (
+	MaxResultFailed = 200
+	MaxResultEvents = 200
+	maxResultError  = 400
+)

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/csp-ops/work365-upgrade/activities"
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
@@ -154,18 +155,50 @@ func fleetTenants(wave, n int) []spec.Tenant {
 }
 
 func (fx *fleetFixture) input(waves []WaveSpec, sizes ...int) FleetInput {
-	in := FleetInput{Name: "test", Waves: waves}
 	var tenants [][]spec.Tenant
 	for w, n := range sizes {
-		ts := fleetTenants(w, n)
+		tenants = append(tenants, fleetTenants(w, n))
+	}
+	return fx.inputOf(waves, tenants)
+}
+
+func (fx *fleetFixture) inputOf(waves []WaveSpec, tenants [][]spec.Tenant) FleetInput {
+	in := FleetInput{Name: "test", Waves: waves}
+	for w, ts := range tenants {
 		for _, t := range ts {
 			fx.waveOf[t.TenantID] = w
 		}
-		tenants = append(tenants, ts)
 	}
 	require.NoError(fx.t, PackPlan(&in, tenants))
 	return in
 }
+
+// realisticTenants are n tenants whose IDs, names and accounts vary as real ones do (random
+// GUIDs compress far worse than fleetTenants' counters).
+func realisticTenants(rnd *rand.Rand, wave, n int) []spec.Tenant {
+	out := make([]spec.Tenant, n)
+	for i := range out {
+		t := testTenant()
+		slug := fmt.Sprintf("customer%x%d", rnd.Uint32(), i)
+		t.TenantID = fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rnd.Uint32(), rnd.Uint32()&0xffff, rnd.Uint32()&0xffff, rnd.Uint32()&0xffff, rnd.Uint64()&0xffffffffffff)
+		t.DisplayName = fmt.Sprintf("Customer %x %d Ltd (wave %d)", rnd.Uint32(), i, wave)
+		t.OrgURL = "https://" + slug + ".crm4.dynamics.com"
+		t.GlobalAdminUPN = "admin@" + slug + ".onmicrosoft.com"
+		t.ServiceAccountUPN = "work365svc@" + slug + ".onmicrosoft.com"
+		out[i] = t
+	}
+	return out
+}
+
+// payloadSize is the size of v as Temporal's default data converter sends it.
+func payloadSize(t *testing.T, v any) int {
+	n, err := encodedSize(v)
+	require.NoError(t, err)
+	return n
+}
+
+// maxPayload is the server's warning size for one payload.
+const maxPayload = 512 * 1024
 
 func (fx *fleetFixture) result() FleetResult {
 	require.True(fx.t, fx.env.IsWorkflowCompleted())
@@ -187,6 +220,16 @@ func (fx *fleetFixture) operator(name string, arg any, wantErr string) {
 		OnAccept:   func() {},
 		OnComplete: func(any, error) {},
 	}, arg)
+}
+
+// tenants is every tenant as the fleet tracks it (the tenants query, which a worker answers
+// for a finished fleet too).
+func (fx *fleetFixture) tenants() []FleetTenant {
+	v, err := fx.env.QueryWorkflow(QueryFleetTenants)
+	require.NoError(fx.t, err)
+	var ts []FleetTenant
+	require.NoError(fx.t, v.Get(&ts))
+	return ts
 }
 
 func (fx *fleetFixture) progress() FleetProgress {
@@ -225,10 +268,11 @@ func TestFleetWavesInOrderWithConcurrency(t *testing.T) {
 	in := fx.input([]WaveSpec{{Name: "canary", Concurrency: 1}, {Name: "wave-1", Concurrency: 3}, {Name: "wave-2", Concurrency: 4}}, 2, 7, 9)
 	fx.env.ExecuteWorkflow(FleetUpgrade, in)
 	r := fx.result()
-	require.Len(t, r.Tenants, 18)
-	for _, tn := range r.Tenants {
-		require.Equal(t, OutcomeUpgraded, tn.Outcome, tn.Name)
-		require.Equal(t, 1, tn.Starts)
+	require.Equal(t, 18, r.Total)
+	require.Equal(t, map[Outcome]int{OutcomeUpgraded: 18}, r.Outcomes)
+	require.Empty(t, r.Tenants, "a summary, not every tenant")
+	for _, tn := range fx.tenants() {
+		require.Equal(t, 1, tn.Starts, tn.Name)
 	}
 	_, canaryEnd := fx.waveTimes(0)
 	w1Start, w1End := fx.waveTimes(1)
@@ -296,7 +340,7 @@ func TestFleetFailureBudgetHaltsAndResumes(t *testing.T) {
 	sort.Slice(started, func(i, j int) bool { return started[i].Before(started[j]) })
 	require.Equal(t, time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC), started[2], "the third tenant waits for the resume")
 	require.True(t, containsText(r.Events, "resumed by lead (known flaky tenants)"))
-	require.Len(t, r.Tenants, 8)
+	require.Equal(t, 8, r.Total)
 }
 
 func TestFleetPauseAndResume(t *testing.T) {
@@ -341,12 +385,7 @@ func TestFleetCancelReachesEveryRunningTenant(t *testing.T) {
 	fx.mu.Lock()
 	defer fx.mu.Unlock()
 	require.Len(t, fx.cancelled, 4, "every running tenant was cancelled")
-	counts := map[Outcome]int{}
-	for _, tn := range r.Tenants {
-		counts[tn.Outcome]++
-		require.Equal(t, TenantFinished, tn.State)
-	}
-	require.Equal(t, map[Outcome]int{OutcomeCancelled: 13}, counts)
+	require.Equal(t, map[Outcome]int{OutcomeCancelled: 13}, r.Outcomes, "every tenant finished, cancelled")
 }
 
 func TestFleetHumanWaitsReleaseSlots(t *testing.T) {
@@ -408,7 +447,7 @@ func TestFleetHaltsOnARepeatedOrchestratorFault(t *testing.T) {
 	fx.env.ExecuteWorkflow(FleetUpgrade, in)
 	r := fx.result()
 	require.True(t, containsText(r.Events, "tenants wait on the orchestrator's own sign-in (AADSTS7000222): fix the worker's credential, then resume"), r.Events)
-	require.Len(t, r.Tenants, 9)
+	require.Equal(t, 9, r.Total)
 }
 
 // Each wave starts its tenants in the order their windows open.
@@ -445,8 +484,14 @@ func TestFleetPlanTooLargeIsRefused(t *testing.T) {
 // when a run continues as new report to the next run, as abandoned children do on a server.
 func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 	fx := newFleetFixture(t)
-	in := fx.input([]WaveSpec{{Name: "canary", Concurrency: 50}, {Name: "bulk", Concurrency: 400}}, 100, 4900)
-	require.Less(t, len(in.Plan), MaxPackedPlan)
+	rnd := rand.New(rand.NewSource(5000))
+	in := fx.inputOf([]WaveSpec{{Name: "canary", Concurrency: 50}, {Name: "bulk", Concurrency: 400}},
+		[][]spec.Tenant{realisticTenants(rnd, 0, 100), realisticTenants(rnd, 1, 4900)})
+	require.Less(t, payloadSize(t, in), MaxFleetInputPayload)
+	var plan [][]spec.Tenant
+	require.NoError(t, unpack(in.Plan, &plan))
+	plan[1] = append(plan[0], plan[1]...)
+	largest := 0
 	in.ContinueAfterEvents = 4000
 	runs := 0
 	var inflight []string
@@ -467,28 +512,65 @@ func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 			require.NoError(t, err)
 			break
 		}
+		for _, p := range can.Input.GetPayloads() {
+			largest = max(largest, proto.Size(p))
+		}
 		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
 		var st fleetCarry
 		require.NoError(t, unpack(in.Carry, &st))
+		require.Len(t, st.Tenants, 5000)
 		inflight = nil
-		for _, tn := range st.Tenants {
+		for i, tn := range st.Tenants {
+			require.Empty(t, tn.WorkflowID+tn.TenantID+tn.Name, "the carried state leaves who a tenant is to the plan")
 			if tn.State == TenantRunning {
-				inflight = append(inflight, tn.WorkflowID)
+				inflight = append(inflight, plan[1][i].UpgradeWorkflowID()) // the plan's order is the fleet's
 			}
 		}
 		fx.newEnv()
 	}
 	r := fx.result()
 	require.Greater(t, runs, 2, "continued as new")
-	require.Len(t, r.Tenants, 5000)
+	resultSize := payloadSize(t, r)
+	t.Logf("5,000 tenants, %d runs: plan input %d KiB, largest continue-as-new input %d KiB, result %d KiB (encoded)",
+		runs, payloadSize(t, FleetInput{Name: in.Name, Waves: in.Waves, Plan: in.Plan})/1024, largest/1024, resultSize/1024)
+	require.Less(t, largest, maxPayload, "every continue-as-new input stays under 512 KB")
+	require.Less(t, resultSize, maxPayload)
+	require.Equal(t, 5000, r.Total)
+	require.Equal(t, map[Outcome]int{OutcomeUpgraded: 5000}, r.Outcomes)
+	for _, tn := range fx.tenants() {
+		require.Equal(t, 1, tn.Starts, tn.Name)
+	}
 	fx.mu.Lock()
 	defer fx.mu.Unlock()
 	require.Len(t, fx.starts, 5000, "every tenant started")
 	for id, n := range fx.starts {
 		require.Equal(t, 1, n, "%s started %d times", id, n)
 	}
-	for _, tn := range r.Tenants {
-		require.Equal(t, OutcomeUpgraded, tn.Outcome)
-		require.Equal(t, 1, tn.Starts)
+}
+
+// TestFleetSummaryStaysSmall: 5,000 failed tenants with long errors and as many events still
+// make a result far below 512 KB, with every tenant counted and the omissions said.
+func TestFleetSummaryStaysSmall(t *testing.T) {
+	rnd := rand.New(rand.NewSource(7))
+	var tenants []FleetTenant
+	var events []string
+	long := strings.Repeat("Dataverse refused the import: ", 100)
+	for i, s := range realisticTenants(rnd, 0, 5000) {
+		tenants = append(tenants, FleetTenant{WorkflowID: s.UpgradeWorkflowID(), TenantID: s.TenantID, Name: s.DisplayName, State: TenantFinished, Outcome: OutcomeFailed, Error: fmt.Sprintf("%d %s", i, long)})
+		events = append(events, "2026-12-01T08:00:00Z tenant "+s.DisplayName+" failed: "+long)
 	}
+	tenants[0].Outcome, tenants[1].State, tenants[1].Outcome = OutcomeUpgraded, TenantPending, ""
+	r := summarize("big", false, tenants, events)
+	size := payloadSize(t, r)
+	t.Logf("summary of 5,000 failed tenants: %d KiB encoded", size/1024)
+	require.Less(t, size, maxPayload/2)
+	require.Equal(t, 5000, r.Total)
+	require.Equal(t, map[Outcome]int{OutcomeFailed: 4998, OutcomeUpgraded: 1, TenantPending: 1}, r.Outcomes)
+	require.Len(t, r.Failed, MaxResultFailed)
+	require.Equal(t, 4998-MaxResultFailed, r.FailedOmitted)
+	require.Equal(t, tenants[2].WorkflowID, r.Failed[0].WorkflowID, "failed tenants keep who they are")
+	require.True(t, strings.HasPrefix(r.Failed[0].Error, "2 Dataverse refused"), r.Failed[0].Error)
+	require.Len(t, r.Events, MaxResultEvents)
+	require.Equal(t, 5000-MaxResultEvents, r.EventsOmitted)
+	require.Contains(t, r.Events[MaxResultEvents-1], tenants[4999].Name, "the last events are kept")
 }
