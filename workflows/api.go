@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
@@ -209,6 +210,33 @@ type ConfirmRequest struct {
 	Note string `json:"note,omitempty"`
 	// Decision is required for tasks that offer options (e.g. keep-waiting, proceed, abort).
 	Decision string `json:"decision,omitempty"`
+	// Identity is who confirmed as the sender established it: verified from a Microsoft Entra
+	// ID token by the task desk, or the operator's connection identity from the starter.
+	Identity *Identity `json:"identity,omitempty"`
+	// OnBehalfOf names the person an operator confirms for (starter confirm --on-behalf-of):
+	// the record then reads "operator X on behalf of Y", never as if Y had confirmed.
+	OnBehalfOf string `json:"onBehalfOf,omitempty"`
+}
+
+// Identity is who stands behind a confirmation. It carries no token: only the claims the
+// sender checked, so the audit trail says who consented and how that was established.
+type Identity struct {
+	// Verified is true when the claims come from an ID token the task desk validated.
+	Verified bool `json:"verified,omitempty"`
+	// Via is how the identity was established: "entra-id-token" (desk), "api-key",
+	// "client-certificate" or "declared" (the starter's --by when the connection names nobody).
+	Via string `json:"via"`
+	// TenantID is the person's Entra tenant (the token's tid).
+	TenantID string `json:"tenantId,omitempty"`
+	// ObjectID is the person's Entra object ID (the token's oid).
+	ObjectID string `json:"objectId,omitempty"`
+	// UPN is the person's sign-in name (preferred_username / upn).
+	UPN string `json:"upn,omitempty"`
+	// Name is the person's display name.
+	Name string `json:"name,omitempty"`
+	// Client names the program that sent the confirmation (the desk, or the starter's
+	// Temporal client identity).
+	Client string `json:"client,omitempty"`
 }
 
 // OperatorRequest carries who asked and why, for operator actions.
@@ -247,7 +275,16 @@ type textField struct {
 // CheckText refuses a by, note or decision that is too long or holds control characters.
 func (r ConfirmRequest) CheckText() error {
 	return checkTexts(textField{"taskId", r.TaskID, spec.MaxNameLen}, textField{"by", r.By, spec.MaxNameLen},
-		textField{"note", r.Note, spec.MaxNoteLen}, textField{"decision", r.Decision, spec.MaxDecisionLen})
+		textField{"note", r.Note, spec.MaxNoteLen}, textField{"decision", r.Decision, spec.MaxDecisionLen},
+		textField{"onBehalfOf", r.OnBehalfOf, spec.MaxNameLen}, textField{"identity", r.Identity.text(), 4 * spec.MaxNameLen})
+}
+
+// text joins the identity's fields, so CheckText bounds them like any other text.
+func (i *Identity) text() string {
+	if i == nil {
+		return ""
+	}
+	return strings.Join([]string{i.Via, i.TenantID, i.ObjectID, i.UPN, i.Name, i.Client}, " ")
 }
 
 // CheckText refuses a by or note that is too long or holds control characters.
@@ -288,6 +325,9 @@ type Confirmation struct {
 	// Late is true for a confirmation that arrived after its task closed, kept as evidence
 	// (the workflow looks at the tenant again) rather than lost.
 	Late bool `json:"late,omitempty"`
+	// Identity and OnBehalfOf are copied from the ConfirmRequest.
+	Identity   *Identity `json:"identity,omitempty"`
+	OnBehalfOf string    `json:"onBehalfOf,omitempty"`
 }
 
 // StageRecord is one stage's span.

@@ -132,7 +132,7 @@ func (b *taskBoard) accept(ctx workflow.Context, req ConfirmRequest, via string)
 		lt, _ := b.late(req)
 		c := Confirmation{
 			TaskID: lt.ID, Kind: lt.Kind, Audience: lt.Audience, By: req.By, Note: req.Note,
-			At: workflow.Now(ctx), Via: via, Late: true,
+			At: workflow.Now(ctx), Via: via, Late: true, Identity: req.Identity, OnBehalfOf: req.OnBehalfOf,
 		}
 		b.confirmations = append(b.confirmations, c)
 		b.lateEvidence[lt.Kind].SendAsync(c)
@@ -140,7 +140,7 @@ func (b *taskBoard) accept(ctx workflow.Context, req ConfirmRequest, via string)
 	}
 	c := Confirmation{
 		TaskID: t.ID, Kind: t.Kind, Audience: t.Audience, By: req.By, Note: req.Note,
-		Decision: req.Decision, At: workflow.Now(ctx), Via: via,
+		Decision: req.Decision, At: workflow.Now(ctx), Via: via, Identity: req.Identity, OnBehalfOf: req.OnBehalfOf,
 	}
 	b.confirmations = append(b.confirmations, c)
 	b.close(t.ID, "confirmed by "+req.By)
