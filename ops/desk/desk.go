@@ -29,11 +29,14 @@ const (
 	sessionCookie = "w365desk_session"
 	authTTL       = 15 * time.Minute
 	sessionTTL    = 30 * time.Minute
+	// callbackPath is the redirect URI's path on the desk.
+	callbackPath = "/auth/callback"
 )
 
 // Config is what a desk needs.
 type Config struct {
-	// PublicURL is the desk's base URL as people reach it; the redirect URI is PublicURL + /signin.
+	// PublicURL is the desk's base URL as people reach it; the redirect URI is PublicURL + /auth/callback
+	// (register it on the desk's app registration).
 	PublicURL string
 	// Namespace is the Temporal namespace the desk serves: links for another are refused.
 	Namespace string
@@ -72,7 +75,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /t/{token}", s.page)
 	s.mux.HandleFunc("GET /t/{token}/signin", s.signIn)
 	s.mux.HandleFunc("POST /t/{token}/confirm", s.confirm)
-	s.mux.HandleFunc("GET /signin", s.callback)
+	s.mux.HandleFunc("GET /auth/callback", s.callback)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		s.render(w, http.StatusOK, pageData{Heading: "Work 365 upgrade task desk", Message: "Open a task from the link in its notification."})
@@ -172,7 +175,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	verifier, challenge := pkce()
 	p := pending{State: randomString(24), Nonce: randomString(24), Verifier: verifier, Token: token}
-	to, err := s.cfg.SignIn.AuthURL(r.Context(), s.cfg.PublicURL+"/signin", p.State, p.Nonce, challenge, r.URL.Query().Has("another"))
+	to, err := s.cfg.SignIn.AuthURL(r.Context(), s.cfg.PublicURL+callbackPath, p.State, p.Nonce, challenge, r.URL.Query().Has("another"))
 	if err != nil {
 		s.logger.Error("sign-in URL", zap.Error(err))
 		s.render(w, http.StatusBadGateway, pageData{Heading: "Microsoft sign-in is not reachable", Message: "The desk could not reach Microsoft's sign-in: try again in a minute, or tell the operators."})
@@ -205,7 +208,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, pageData{Heading: "Microsoft did not sign you in", Message: fmt.Sprintf("%s: %s", e, q.Get("error_description")), Back: back})
 		return
 	}
-	claims, err := s.cfg.SignIn.Redeem(r.Context(), q.Get("code"), s.cfg.PublicURL+"/signin", p.Verifier, p.Nonce)
+	claims, err := s.cfg.SignIn.Redeem(r.Context(), q.Get("code"), s.cfg.PublicURL+callbackPath, p.Verifier, p.Nonce)
 	if err != nil {
 		s.logger.Warn("sign-in refused", zap.Error(err))
 		s.render(w, http.StatusUnauthorized, pageData{Heading: "Sign-in refused", Message: err.Error(), Back: back})

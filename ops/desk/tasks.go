@@ -126,7 +126,11 @@ func (b TemporalBackend) account(ctx context.Context, workflowID string, audienc
 		}
 		acc.TenantID = in.Connection.TenantID
 		acc.TenantName = in.TenantName + " / Partner Center " + in.Connection.Name
-		if strings.EqualFold(in.Connection.TenantID, in.TenantID) && audience == workflows.PartnerAdmin {
+		switch {
+		case audience != workflows.PartnerAdmin:
+		case in.Connection.AdminUPN != "":
+			acc.UPN = in.Connection.AdminUPN
+		case strings.EqualFold(in.Connection.TenantID, in.TenantID):
 			// The connection in the customer's own tenant: its Global Administrator re-consents.
 			parent, err := b.account(ctx, in.ParentWorkflowID, workflows.GlobalAdmin)
 			if err == nil {

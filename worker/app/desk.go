@@ -29,7 +29,7 @@ type DeskConfig struct {
 	// Listen is the desk's listen address (default :8090).
 	Listen string `yaml:"listen,omitempty"`
 	// ClientID is the desk's own Entra app registration (multi-tenant, web platform, redirect
-	// URI publicURL + /signin), not the orchestrator's.
+	// URI publicURL + /auth/callback), not the orchestrator's.
 	ClientID string `yaml:"clientId,omitempty"`
 	// ClientSecretFile holds that app's client secret.
 	ClientSecretFile string `yaml:"clientSecretFile,omitempty"`
@@ -96,7 +96,7 @@ func (c DeskConfig) ValidateServer() error {
 		errs = append(errs, errors.New("desk.publicURL: required (the desk's address as people reach it)"))
 	}
 	if c.ClientID == "" {
-		errs = append(errs, errors.New("desk.clientId: required (the desk's own Entra app registration, multi-tenant, redirect URI <publicURL>/signin)"))
+		errs = append(errs, errors.New("desk.clientId: required (the desk's own Entra app registration, multi-tenant, redirect URI <publicURL>/auth/callback)"))
 	}
 	if c.ClientSecretFile == "" {
 		errs = append(errs, errors.New("desk.clientSecretFile: required (the file holding the desk app's client secret)"))
