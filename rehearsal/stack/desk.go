@@ -71,7 +71,7 @@ func (s *Stack) startDesk(ctx context.Context, address string, dc converter.Data
 	}
 	srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
-	s.DeskURL = cfg.PublicURL
+	s.DeskURL, s.DeskLinkKeyFile = cfg.PublicURL, keyFile
 	s.cleanup = append(s.cleanup, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

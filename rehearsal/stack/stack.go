@@ -121,10 +121,12 @@ type Stack struct {
 	CodecURL string
 	// Packages is the folder of solution files the worker reads.
 	Packages string
-	// DeskURL is the task desk's address (empty with NoDesk).
-	DeskURL string
-	opts    Options
-	cleanup []func()
+	// DeskURL is the task desk's address (empty with NoDesk); DeskLinkKeyFile holds the key
+	// its links are signed with (tests check that it never reaches a history).
+	DeskURL         string
+	DeskLinkKeyFile string
+	opts            Options
+	cleanup         []func()
 }
 
 // Start brings the rehearsal up.
