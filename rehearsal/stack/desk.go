@@ -24,13 +24,19 @@ import (
 // its own sign-in through MSAL against the simulated Entra ID — on a loopback port, with a new
 // link key in dir. It returns the desk section the worker's configuration gets.
 func (s *Stack) startDesk(ctx context.Context, address string, dc converter.DataConverter, dir string) (app.DeskConfig, error) {
-	key := make([]byte, 48)
-	if _, err := rand.Read(key); err != nil {
-		return app.DeskConfig{}, err
-	}
+	// With a state folder the key is kept there, so the links of a resumed rehearsal still open.
 	keyFile := filepath.Join(dir, "desk-link-key")
-	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(key)), 0o600); err != nil {
-		return app.DeskConfig{}, err
+	if s.opts.StateDir != "" {
+		keyFile = filepath.Join(s.opts.StateDir, "desk-link-key")
+	}
+	if _, err := os.Stat(keyFile); err != nil {
+		key := make([]byte, 48)
+		if _, err := rand.Read(key); err != nil {
+			return app.DeskConfig{}, err
+		}
+		if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(key)), 0o600); err != nil {
+			return app.DeskConfig{}, err
+		}
 	}
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", s.opts.DeskPort))
 	if err != nil {
