@@ -516,6 +516,20 @@ func (a *Autopilot) Received(workflowID string) map[string]int {
 	return out
 }
 
+// Notifications returns the notifications received for a workflow, in order (duplicates by
+// Key once): what its people were sent, desk links included.
+func (a *Autopilot) Notifications(workflowID string) []activities.Notification {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []activities.Notification
+	for _, n := range a.received {
+		if n.WorkflowID == workflowID {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // Log returns what the autopilot did, in the order tasks finished.
 func (a *Autopilot) Log() []Entry {
 	a.mu.Lock()
