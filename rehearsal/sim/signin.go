@@ -433,6 +433,7 @@ var pageTmpl = template.Must(template.New("signin").Parse(`<!DOCTYPE html>
 <body>
 <h1 id="title">Sign in</h1>
 {{if .Form}}<p id="app">to continue to {{.App}}</p>{{end}}
+{{if .SignedOut}}<p id="signedout">You signed out of your account. It's a good idea to close all browser windows.</p>{{end}}
 {{if .Error}}<p id="error" role="alert">{{.Error}}</p>{{end}}
 {{if .Form}}<form id="credentials" method="post" action="{{.Action}}">
 <input type="hidden" name="ctx" value="{{.Ctx}}">
@@ -453,6 +454,23 @@ var formPostTmpl = template.Must(template.New("formpost").Parse(`<!DOCTYPE html>
 <noscript><button id="continue" type="submit">Continue</button></noscript>
 </form></body></html>
 `))
+
+// serveLogout ends the sign-in session: back to post_logout_redirect_uri when it is one of the
+// desk's reply URLs, else Entra ID's "you signed out" page.
+// https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#send-a-sign-out-request
+func (c *Cloud) serveLogout(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.countCall("GET login /{tenant}/oauth2/v2.0/logout")
+	registered := c.scn.Desk.RedirectURIs
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1})
+	if back := r.URL.Query().Get("post_logout_redirect_uri"); back != "" && redirectRegistered(registered, back) {
+		http.Redirect(w, r, back, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = pageTmpl.Execute(w, map[string]any{"Form": false, "Error": "", "SignedOut": true})
+}
 
 // ---- POST /{tenant}/login ----
 
