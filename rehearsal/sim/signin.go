@@ -32,6 +32,14 @@ import (
 // https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc
 // https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference
 // Error codes: https://learn.microsoft.com/entra/identity-platform/reference-error-codes
+//
+// With MSAL for Go (v1.10.1) a desk does: confidential.Client.AuthCodeURL(ctx, clientID,
+// redirectURI, []string{"openid", "profile"}) — it emits client_id, response_type=code,
+// redirect_uri and scope only (its options: login_hint, domain_hint, prompt, claims), so the
+// desk appends state, nonce, code_challenge and code_challenge_method=S256 to that URL — then
+// AcquireTokenByAuthCode(ctx, code, redirectURI, scopes, confidential.WithChallenge(verifier)):
+// WithChallenge is sent as code_verifier. MSAL does not verify the ID token: the desk checks
+// its signature (jwks_uri), iss ({tenantid} replaced by the token's tid), aud, exp and nonce.
 
 // Lifetimes of the sign-in.
 const (
