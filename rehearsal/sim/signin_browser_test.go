@@ -1,11 +1,9 @@
 package sim_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +11,9 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/chromedp/chromedp"
 
+	"github.com/csp-ops/work365-upgrade/rehearsal/browser"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 )
-
-const chromium = "/usr/bin/chromium"
 
 // TestSignInPageInChromium signs in on the simulated page in headless Chromium, as a person
 // does: the browser reaches https://login.microsoftonline.com through the sim's HTTPS proxy,
@@ -27,12 +24,7 @@ func TestSignInPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser (about 20 s on 2 loaded cores)")
 	}
-	if _, err := os.Stat(chromium); err != nil {
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatalf("%s is missing in CI (.ci/install-chromium installs it): %v", chromium, err)
-		}
-		t.Skipf("%s is missing (install it with .ci/install-chromium)", chromium)
-	}
+	browser.Require(t)
 	e := newDeskEnv(t)
 	proxy, err := sim.NewProxy(e.cloud.Start())
 	if err != nil {
@@ -51,25 +43,7 @@ func TestSignInPageInChromium(t *testing.T) {
 	defer desk.Close()
 	e.cbPort = desk.URL[strings.LastIndex(desk.URL, ":")+1:]
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.ProxyServer(proxyURL),
-		// The proxy's CA is not in Chromium's store; the test trusts the proxy instead.
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("no-pings", true),
-		chromedp.Flag("dns-prefetch-disable", true),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	bctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
+	bctx := browser.New(t, proxyURL, 90*time.Second)
 
 	admin := e.scn.Tenants[0].Admin
 	fill := func(authorize, password string) error {
