@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // authorizeFor builds a desk authorize URL by hand (the MSAL path is in signin_test.go).
@@ -81,5 +83,52 @@ func TestSignInDirectoryRules(t *testing.T) {
 		if resp.StatusCode != want || (want == 302) != (resp.Header.Get("Location") == back) {
 			t.Fatalf("logout to %s: %d %q", back, resp.StatusCode, resp.Header.Get("Location"))
 		}
+	}
+}
+
+// TestRefreshTokens: offline_access brings a refresh token the desk can redeem (with its
+// secret) for new tokens and a new refresh token; one unused for 90 days is refused
+// (AADSTS700082), an unknown one is invalid_grant.
+func TestRefreshTokens(t *testing.T) {
+	e := newEnv(t, nil)
+	d := e.cloud.DeskApp()
+	verifier := "0123456789012345678901234567890123456789abc"
+	authorize, _ := url.Parse(e.authorizeFor("organizations", verifier))
+	q := authorize.Query()
+	q.Set("scope", "openid profile offline_access")
+	authorize.RawQuery = q.Encode()
+	admin := e.cloud.Scenario().Tenants[0].Admin
+	loc, err := SignIn(context.Background(), e.cloud.BrowserClient(), authorize.String(), admin.UPN, admin.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(loc)
+	st, m := e.tokenResponse("organizations", url.Values{"grant_type": {"authorization_code"}, "client_id": {d.ClientID}, "client_secret": {d.ClientSecret},
+		"code": {u.Query().Get("code")}, "redirect_uri": {"http://127.0.0.1:9/auth/callback"}, "code_verifier": {verifier}})
+	rt, _ := m["refresh_token"].(string)
+	if st != 200 || rt == "" || !strings.Contains(m["scope"].(string), "offline_access") {
+		t.Fatalf("code redemption: %d %v", st, m)
+	}
+	refresh := func(token, secret string) (int, map[string]any) {
+		return e.tokenResponse("organizations", url.Values{"grant_type": {"refresh_token"}, "client_id": {d.ClientID}, "client_secret": {secret}, "refresh_token": {token}})
+	}
+	if st, m := refresh(rt, "wrong-secret"); st != 401 || !strings.HasPrefix(m["error_description"].(string), "AADSTS7000215") {
+		t.Fatalf("refresh with a wrong secret: %d %v", st, m)
+	}
+	st, m = refresh(rt, d.ClientSecret)
+	next, _ := m["refresh_token"].(string)
+	if st != 200 || next == "" || next == rt || m["access_token"] == nil {
+		t.Fatalf("refresh: %d %v", st, m)
+	}
+	cl, err := e.cloud.VerifyIDToken(m["id_token"].(string))
+	if err != nil || cl.Oid != strings.ToLower(admin.ObjectID) || cl.Nonce != "" {
+		t.Fatalf("refreshed ID token %+v, %v", cl, err)
+	}
+	if st, m := refresh("sim-rt.unknown", d.ClientSecret); st != 400 || m["error"] != "invalid_grant" {
+		t.Fatalf("unknown refresh token: %d %v", st, m)
+	}
+	e.clock.Advance(RefreshTokenInactivity + time.Hour)
+	if st, m := refresh(next, d.ClientSecret); st != 400 || !strings.HasPrefix(m["error_description"].(string), "AADSTS700082") {
+		t.Fatalf("refresh token unused for 90 days: %d %v", st, m)
 	}
 }
