@@ -76,7 +76,6 @@ type authzRequest struct {
 // authCode is an issued authorization code.
 type authCode struct {
 	who                   *person
-	authority             string
 	clientID, redirectURI string
 	nonce, challenge      string
 	scopes                []string
@@ -530,7 +529,7 @@ func (c *Cloud) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	delete(c.pending, a.id)
 	code := randomToken(48)
-	c.codes[code] = &authCode{who: p, authority: a.authority, clientID: a.clientID, redirectURI: a.redirectURI,
+	c.codes[code] = &authCode{who: p, clientID: a.clientID, redirectURI: a.redirectURI,
 		nonce: a.nonce, challenge: a.challenge, scopes: a.scopes, issued: c.clock.Now(), sessionUUID: randomToken(12)}
 	v := url.Values{"code": {code}, "session_state": {c.codes[code].sessionUUID}}
 	if a.state != "" {
