@@ -643,12 +643,11 @@ func (c *Cloud) writeUserTokens(w http.ResponseWriter, p *person, scopes, tokenS
 		resp["refresh_token"] = rt
 	}
 	if slices.Contains(scopes, "openid") {
-		// ID token times are wall-clock: the relying party (the desk) checks them against its
-		// own clock, which a scaled simulated clock would leave behind.
-		wall := time.Now()
+		// On the cloud's clock, like every token of the simulator: a rehearsal's desk checks
+		// them with that clock (production: Entra ID's time and the desk's agree).
 		idt, err := c.signRS256(IDClaims{
 			Aud: desk.ClientID, Iss: "https://" + LoginHost + "/" + p.tenant + "/v2.0",
-			Iat: wall.Unix(), Nbf: wall.Unix(), Exp: wall.Add(idTokenLifetime).Unix(),
+			Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(idTokenLifetime).Unix(),
 			Name: p.name, Nonce: nonce, Oid: p.oid, PreferredUsername: p.upn,
 			Sub: pairwiseSub(p.oid, desk.ClientID), Tid: p.tenant, Uti: randomToken(16), Ver: "2.0",
 			Groups: c.groupsOf(p),
