@@ -139,6 +139,8 @@ type Person struct {
 	TenantID string
 	// Groups are the object IDs of the security groups they belong to (the groups claim).
 	Groups []string
+	// Roles are the template IDs of their active directory roles (the wids claim).
+	Roles []string
 }
 
 // Person returns who signs in as upn (the autopilot finds the password there).
@@ -149,7 +151,7 @@ func (c *Cloud) Person(upn string) (Person, bool) {
 	if p == nil {
 		return Person{}, false
 	}
-	return Person{UPN: p.upn, ObjectID: p.oid, DisplayName: p.name, Password: p.password, TenantID: p.tenant, Groups: c.groupsOf(p)}, true
+	return Person{UPN: p.upn, ObjectID: p.oid, DisplayName: p.name, Password: p.password, TenantID: p.tenant, Groups: c.groupsOf(p), Roles: c.widsOf(p)}, true
 }
 
 // groupsOf returns the object IDs of the security groups p is a member of: the partner's
@@ -174,6 +176,24 @@ func (c *Cloud) groupsOf(p *person) []string {
 	}
 	if u.gaVia == "group" && t.adminsGroupID != "" {
 		out = append(out, t.adminsGroupID)
+	}
+	return out
+}
+
+// userRoleTemplate is the "User" role every member holds, which Entra ID lists in wids.
+const userRoleTemplate = "b79fbf4d-3ef9-4689-8143-76b194e85509"
+
+// widsOf returns the wids claim: the template IDs of p's active directory roles — User for
+// every member, Global Administrator while the user holds it actively (directly or through
+// its group; a PIM eligibility not activated does not count).
+// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference
+// Callers hold c.mu.
+func (c *Cloud) widsOf(p *person) []string {
+	out := []string{userRoleTemplate}
+	if t := c.tenants[p.tenant]; t != nil {
+		if u := t.user(p.oid); u != nil && u.globalAdmin {
+			out = append(out, globalAdminRole)
+		}
 	}
 	return out
 }
@@ -650,7 +670,7 @@ func (c *Cloud) writeUserTokens(w http.ResponseWriter, p *person, scopes, tokenS
 			Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(idTokenLifetime).Unix(),
 			Name: p.name, Nonce: nonce, Oid: p.oid, PreferredUsername: p.upn,
 			Sub: pairwiseSub(p.oid, desk.ClientID), Tid: p.tenant, Uti: randomToken(16), Ver: "2.0",
-			Groups: c.groupsOf(p),
+			Groups: c.groupsOf(p), Wids: c.widsOf(p),
 		})
 		if err != nil {
 			writeAADError(w, http.StatusInternalServerError, "server_error", 90033, "A transient error has occurred. Please try again: "+err.Error())

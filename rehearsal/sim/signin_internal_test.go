@@ -54,7 +54,7 @@ func TestSignInDirectoryRules(t *testing.T) {
 	e.cloud.mu.Lock()
 	caGroup := e.cloud.tenants[tenantA].caGroupID
 	e.cloud.mu.Unlock()
-	if cl.Tid != tenantA || cl.Oid != adminA || !slices.Contains(cl.Groups, caGroup) || cl.Nonce != "n" {
+	if cl.Tid != tenantA || cl.Oid != adminA || !slices.Contains(cl.Groups, caGroup) || cl.Nonce != "n" || !slices.Contains(cl.Wids, globalAdminRole) {
 		t.Fatalf("claims %+v (ca group %s)", cl, caGroup)
 	}
 	if _, ok := m["refresh_token"]; ok {

@@ -151,6 +151,7 @@ func TestSignInThroughMSAL(t *testing.T) {
 		Tid, Oid, Sub, Name, Nonce, Ver string
 		PreferredUsername               string `json:"preferred_username"`
 		Iat, Nbf, Exp                   int64
+		Wids                            []string
 	}
 	if err := idt.Claims(&cl); err != nil {
 		t.Fatal(err)
@@ -158,6 +159,15 @@ func TestSignInThroughMSAL(t *testing.T) {
 	if cl.Tid != tenant || cl.Oid != strings.ToLower(admin.ObjectID) || cl.PreferredUsername != admin.UPN ||
 		cl.Name != admin.DisplayName || cl.Nonce != p.nonce || cl.Ver != "2.0" || cl.Sub == "" || cl.Sub == cl.Oid {
 		t.Fatalf("claims: %+v", cl)
+	}
+	// wids: Global Administrator exactly when the scenario's admin holds it actively.
+	const globalAdmin = "62e90394-69f5-4237-9190-012177145e10"
+	if slices.Contains(cl.Wids, globalAdmin) != admin.GlobalAdmin {
+		t.Fatalf("wids %v for an admin with globalAdmin %v", cl.Wids, admin.GlobalAdmin)
+	}
+	svc := e.scn.Tenants[0].ServiceAccount
+	if who, _ := e.cloud.Person(svc.UPN); slices.Contains(who.Roles, globalAdmin) || len(who.Roles) != 1 {
+		t.Fatalf("the service account's roles: %v", who.Roles)
 	}
 	if cl.Iat != e.clock.Now().Unix() || cl.Nbf != cl.Iat || cl.Exp != cl.Iat+3600 {
 		t.Fatalf("times: iat %d nbf %d exp %d, cloud clock %d", cl.Iat, cl.Nbf, cl.Exp, e.clock.Now().Unix())
