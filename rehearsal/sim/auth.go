@@ -167,6 +167,8 @@ func (c *Cloud) serveLogin(w http.ResponseWriter, r *http.Request) {
 		c.serveKeys(w, segs[0])
 	case r.Method == http.MethodGet && len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "authorize":
 		c.serveAuthorize(w, r, segs[0])
+	case r.Method == http.MethodGet && len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "logout":
+		c.serveLogout(w, r)
 	case r.Method == http.MethodPost && len(segs) == 2 && segs[1] == "login":
 		c.serveSignIn(w, r)
 	case r.Method == http.MethodPost && len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token":
@@ -330,8 +332,12 @@ func (c *Cloud) serveToken(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 	f := r.PostForm
-	if f.Get("grant_type") == "authorization_code" {
+	switch f.Get("grant_type") {
+	case "authorization_code":
 		c.serveAuthCodeToken(w, tenant, f)
+		return
+	case "refresh_token":
+		c.serveRefreshToken(w, tenant, f)
 		return
 	}
 	now := c.clock.Now()
@@ -359,7 +365,7 @@ func (c *Cloud) serveToken(w http.ResponseWriter, r *http.Request, tenant string
 	clientID := f.Get("client_id")
 	switch {
 	case f.Get("grant_type") != "client_credentials":
-		writeAADError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s': the simulator supports client_credentials.", f.Get("grant_type")))
+		writeAADError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s': the simulator supports client_credentials (the orchestrator), authorization_code and refresh_token (the task desk).", f.Get("grant_type")))
 		return
 	case !strings.EqualFold(clientID, app.ClientID):
 		writeAADError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", clientID, t.id))

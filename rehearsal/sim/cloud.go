@@ -68,13 +68,14 @@ type Cloud struct {
 
 	// Sign-in (signin.go, oidc.go): the ID token signing key (made on first use), the people
 	// who can sign in by lower-case UPN, the tenants they sign in to (ID → name), sign-in
-	// pages waiting for a password and issued authorization codes. Derived from the scenario
+	// pages waiting for a password, issued authorization codes and refresh tokens. Derived from the scenario
 	// or short-lived: none of it is persisted.
 	sign      *signingKey
 	people    map[string]*person
 	directory map[string]string
 	pending   map[string]*authzRequest
 	codes     map[string]*authCode
+	refresh   map[string]*refreshGrant
 
 	srv *httptest.Server
 	// waits records 429s and how long their callers waited (throttle.go).

@@ -69,6 +69,9 @@ type IDClaims struct {
 	Uti               string   `json:"uti,omitempty"`
 	Ver               string   `json:"ver"`
 	Groups            []string `json:"groups,omitempty"`
+	// Wids are the template IDs of the person's active directory roles (the app registration
+	// asks for them with groupMembershipClaims, as the desk's does).
+	Wids []string `json:"wids,omitempty"`
 }
 
 // signRS256 signs claims into a JWS with the cloud's RSA key. Callers hold c.mu.

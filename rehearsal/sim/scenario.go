@@ -278,7 +278,7 @@ type PartnerConnection struct {
 	Consented bool `yaml:"consented"`
 	// Admin is the partner admin (admin agent) of the Partner Center account, who signs in
 	// to the desk for the connection's tasks. Default: the customer's admin for the primary
-	// connection, pcadmin@{name}.onmicrosoft.com in a partner tenant.
+	// connection, pcadmin@p{first part of the tenant ID}.onmicrosoft.com in a partner tenant.
 	Admin *User `yaml:"admin"`
 }
 

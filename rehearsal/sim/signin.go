@@ -32,6 +32,14 @@ import (
 // https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc
 // https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference
 // Error codes: https://learn.microsoft.com/entra/identity-platform/reference-error-codes
+//
+// With MSAL for Go (v1.10.1) a desk does: confidential.Client.AuthCodeURL(ctx, clientID,
+// redirectURI, []string{"openid", "profile"}) — it emits client_id, response_type=code,
+// redirect_uri and scope only (its options: login_hint, domain_hint, prompt, claims), so the
+// desk appends state, nonce, code_challenge and code_challenge_method=S256 to that URL — then
+// AcquireTokenByAuthCode(ctx, code, redirectURI, scopes, confidential.WithChallenge(verifier)):
+// WithChallenge is sent as code_verifier. MSAL does not verify the ID token: the desk checks
+// its signature (jwks_uri), iss ({tenantid} replaced by the token's tid), aud, exp and nonce.
 
 // Lifetimes of the sign-in.
 const (
@@ -68,7 +76,6 @@ type authzRequest struct {
 // authCode is an issued authorization code.
 type authCode struct {
 	who                   *person
-	authority             string
 	clientID, redirectURI string
 	nonce, challenge      string
 	scopes                []string
@@ -82,7 +89,7 @@ type authCode struct {
 // and the partner tenant's operators and other users. Runs during New.
 func (c *Cloud) buildDirectory() {
 	c.people, c.directory = map[string]*person{}, map[string]string{}
-	c.pending, c.codes = map[string]*authzRequest{}, map[string]*authCode{}
+	c.pending, c.codes, c.refresh = map[string]*authzRequest{}, map[string]*authCode{}, map[string]*refreshGrant{}
 	add := func(tenant, tenantName string, u User, operator bool) {
 		tenant = strings.ToLower(tenant)
 		if _, ok := c.directory[tenant]; !ok {
@@ -132,6 +139,8 @@ type Person struct {
 	TenantID string
 	// Groups are the object IDs of the security groups they belong to (the groups claim).
 	Groups []string
+	// Roles are the template IDs of their active directory roles (the wids claim).
+	Roles []string
 }
 
 // Person returns who signs in as upn (the autopilot finds the password there).
@@ -142,7 +151,7 @@ func (c *Cloud) Person(upn string) (Person, bool) {
 	if p == nil {
 		return Person{}, false
 	}
-	return Person{UPN: p.upn, ObjectID: p.oid, DisplayName: p.name, Password: p.password, TenantID: p.tenant, Groups: c.groupsOf(p)}, true
+	return Person{UPN: p.upn, ObjectID: p.oid, DisplayName: p.name, Password: p.password, TenantID: p.tenant, Groups: c.groupsOf(p), Roles: c.widsOf(p)}, true
 }
 
 // groupsOf returns the object IDs of the security groups p is a member of: the partner's
@@ -167,6 +176,24 @@ func (c *Cloud) groupsOf(p *person) []string {
 	}
 	if u.gaVia == "group" && t.adminsGroupID != "" {
 		out = append(out, t.adminsGroupID)
+	}
+	return out
+}
+
+// userRoleTemplate is the "User" role every member holds, which Entra ID lists in wids.
+const userRoleTemplate = "b79fbf4d-3ef9-4689-8143-76b194e85509"
+
+// widsOf returns the wids claim: the template IDs of p's active directory roles — User for
+// every member, Global Administrator while the user holds it actively (directly or through
+// its group; a PIM eligibility not activated does not count).
+// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference
+// Callers hold c.mu.
+func (c *Cloud) widsOf(p *person) []string {
+	out := []string{userRoleTemplate}
+	if t := c.tenants[p.tenant]; t != nil {
+		if u := t.user(p.oid); u != nil && u.globalAdmin {
+			out = append(out, globalAdminRole)
+		}
 	}
 	return out
 }
@@ -433,6 +460,7 @@ var pageTmpl = template.Must(template.New("signin").Parse(`<!DOCTYPE html>
 <body>
 <h1 id="title">Sign in</h1>
 {{if .Form}}<p id="app">to continue to {{.App}}</p>{{end}}
+{{if .SignedOut}}<p id="signedout">You signed out of your account. It's a good idea to close all browser windows.</p>{{end}}
 {{if .Error}}<p id="error" role="alert">{{.Error}}</p>{{end}}
 {{if .Form}}<form id="credentials" method="post" action="{{.Action}}">
 <input type="hidden" name="ctx" value="{{.Ctx}}">
@@ -453,6 +481,23 @@ var formPostTmpl = template.Must(template.New("formpost").Parse(`<!DOCTYPE html>
 <noscript><button id="continue" type="submit">Continue</button></noscript>
 </form></body></html>
 `))
+
+// serveLogout ends the sign-in session: back to post_logout_redirect_uri when it is one of the
+// desk's reply URLs, else Entra ID's "you signed out" page.
+// https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#send-a-sign-out-request
+func (c *Cloud) serveLogout(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.countCall("GET login /{tenant}/oauth2/v2.0/logout")
+	registered := c.scn.Desk.RedirectURIs
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1})
+	if back := r.URL.Query().Get("post_logout_redirect_uri"); back != "" && redirectRegistered(registered, back) {
+		http.Redirect(w, r, back, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = pageTmpl.Execute(w, map[string]any{"Form": false, "Error": "", "SignedOut": true})
+}
 
 // ---- POST /{tenant}/login ----
 
@@ -504,7 +549,7 @@ func (c *Cloud) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	delete(c.pending, a.id)
 	code := randomToken(48)
-	c.codes[code] = &authCode{who: p, authority: a.authority, clientID: a.clientID, redirectURI: a.redirectURI,
+	c.codes[code] = &authCode{who: p, clientID: a.clientID, redirectURI: a.redirectURI,
 		nonce: a.nonce, challenge: a.challenge, scopes: a.scopes, issued: c.clock.Now(), sessionUUID: randomToken(12)}
 	v := url.Values{"code": {code}, "session_state": {c.codes[code].sessionUUID}}
 	if a.state != "" {
@@ -516,6 +561,31 @@ func (c *Cloud) serveSignIn(w http.ResponseWriter, r *http.Request) {
 
 // ---- POST /{tenant}/oauth2/v2.0/token, grant_type=authorization_code ----
 
+// deskClientAuthenticated checks the authority and the desk's client authentication (its
+// secret) of a token request, or writes Entra ID's error. Callers hold c.mu.
+func (c *Cloud) deskClientAuthenticated(w http.ResponseWriter, tenant string, f url.Values) bool {
+	desk := c.scn.Desk
+	clientID := f.Get("client_id")
+	switch {
+	case !c.knownAuthority(tenant):
+		writeAADError(w, http.StatusBadRequest, "invalid_tenant", 90002, fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
+		return false
+	case !strings.EqualFold(clientID, desk.ClientID):
+		writeAADError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", clientID, tenant))
+		return false
+	case f.Get("client_assertion") != "":
+		writeAADError(w, http.StatusUnauthorized, "invalid_client", 700027, "The certificate with identifier used to sign the client assertion is not registered on application.")
+		return false
+	case f.Get("client_secret") == "":
+		writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+		return false
+	case subtle.ConstantTimeCompare([]byte(f.Get("client_secret")), []byte(desk.ClientSecret)) != 1:
+		writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+desk.ClientID+"'.")
+		return false
+	}
+	return true
+}
+
 // serveAuthCodeToken redeems an authorization code: the desk's client secret, a code issued
 // to it less than AuthCodeLifetime ago (cloud clock) and never redeemed, the redirect URI of
 // the authorize request, and PKCE (BASE64URL(SHA256(code_verifier)) = code_challenge).
@@ -524,28 +594,14 @@ func (c *Cloud) serveAuthCodeToken(w http.ResponseWriter, tenant string, f url.V
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.countCall("POST login /{tenant}/oauth2/v2.0/token (authorization_code)")
-	desk := c.scn.Desk
-	clientID := f.Get("client_id")
-	switch {
-	case !c.knownAuthority(tenant):
-		writeAADError(w, http.StatusBadRequest, "invalid_tenant", 90002, fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
+	if !c.deskClientAuthenticated(w, tenant, f) {
 		return
-	case !strings.EqualFold(clientID, desk.ClientID):
-		writeAADError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", clientID, tenant))
-		return
-	case f.Get("client_assertion") != "":
-		writeAADError(w, http.StatusUnauthorized, "invalid_client", 700027, "The certificate with identifier used to sign the client assertion is not registered on application.")
-		return
-	case f.Get("client_secret") == "":
-		writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-		return
-	case subtle.ConstantTimeCompare([]byte(f.Get("client_secret")), []byte(desk.ClientSecret)) != 1:
-		writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+desk.ClientID+"'.")
-		return
-	case f.Get("code") == "":
+	}
+	if f.Get("code") == "" {
 		writeAADError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'code'.")
 		return
 	}
+	clientID := f.Get("client_id")
 	code := c.codes[f.Get("code")]
 	now := c.clock.Now()
 	switch {
@@ -573,8 +629,16 @@ func (c *Cloud) serveAuthCodeToken(w http.ResponseWriter, tenant string, f url.V
 		return
 	}
 	code.redeemed = true
-	p := code.who
-	granted := grantedScopes(code.scopes, strings.Fields(f.Get("scope")))
+	c.writeUserTokens(w, code.who, code.scopes, strings.Fields(f.Get("scope")), code.nonce)
+}
+
+// writeUserTokens answers a user's token request: a delegated Graph access token, a refresh
+// token with offline_access, an ID token with openid (nonce: the authorize request's).
+// Callers hold c.mu.
+func (c *Cloud) writeUserTokens(w http.ResponseWriter, p *person, scopes, tokenScopes []string, nonce string) {
+	desk := c.scn.Desk
+	now := c.clock.Now()
+	granted := grantedScopes(scopes, tokenScopes)
 	// Delegated access token for Microsoft Graph (what Entra ID returns when only OpenID
 	// Connect scopes are asked): the sim's HS256 tokens, valid on the cloud's clock.
 	lifetime := c.scn.TokenLifetime
@@ -593,19 +657,20 @@ func (c *Cloud) serveAuthCodeToken(w http.ResponseWriter, tenant string, f url.V
 		"token_type": "Bearer", "scope": strings.Join(granted, " "), "expires_in": secs, "ext_expires_in": secs,
 		"access_token": at, "client_info": base64.RawURLEncoding.EncodeToString(info),
 	}
-	if slices.Contains(code.scopes, "offline_access") {
-		resp["refresh_token"] = "sim-rt." + randomToken(32)
+	if slices.Contains(scopes, "offline_access") {
+		rt := "sim-rt." + randomToken(32)
+		c.refresh[rt] = &refreshGrant{who: p, scopes: scopes, lastUsed: now}
+		resp["refresh_token"] = rt
 	}
-	if slices.Contains(code.scopes, "openid") {
-		// ID token times are wall-clock: the relying party (the desk) checks them against its
-		// own clock, which a scaled simulated clock would leave behind.
-		wall := time.Now()
+	if slices.Contains(scopes, "openid") {
+		// On the cloud's clock, like every token of the simulator: a rehearsal's desk checks
+		// them with that clock (production: Entra ID's time and the desk's agree).
 		idt, err := c.signRS256(IDClaims{
 			Aud: desk.ClientID, Iss: "https://" + LoginHost + "/" + p.tenant + "/v2.0",
-			Iat: wall.Unix(), Nbf: wall.Unix(), Exp: wall.Add(idTokenLifetime).Unix(),
-			Name: p.name, Nonce: code.nonce, Oid: p.oid, PreferredUsername: p.upn,
+			Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(idTokenLifetime).Unix(),
+			Name: p.name, Nonce: nonce, Oid: p.oid, PreferredUsername: p.upn,
 			Sub: pairwiseSub(p.oid, desk.ClientID), Tid: p.tenant, Uti: randomToken(16), Ver: "2.0",
-			Groups: c.groupsOf(p),
+			Groups: c.groupsOf(p), Wids: c.widsOf(p),
 		})
 		if err != nil {
 			writeAADError(w, http.StatusInternalServerError, "server_error", 90033, "A transient error has occurred. Please try again: "+err.Error())
@@ -614,6 +679,52 @@ func (c *Cloud) serveAuthCodeToken(w http.ResponseWriter, tenant string, f url.V
 		resp["id_token"] = idt
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// refreshGrant is an issued refresh token.
+type refreshGrant struct {
+	who      *person
+	scopes   []string
+	lastUsed time.Time // cloud clock
+}
+
+// RefreshTokenInactivity is how long an unused refresh token stays redeemable (Entra ID: 90
+// days), on the cloud's clock.
+const RefreshTokenInactivity = 90 * 24 * time.Hour
+
+// serveRefreshToken redeems a refresh token of the desk for new tokens (a new refresh token
+// each time; the ID token carries no nonce). An unknown token is invalid_grant, one unused
+// for RefreshTokenInactivity AADSTS700082.
+// https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
+func (c *Cloud) serveRefreshToken(w http.ResponseWriter, tenant string, f url.Values) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.countCall("POST login /{tenant}/oauth2/v2.0/token (refresh_token)")
+	if !c.deskClientAuthenticated(w, tenant, f) {
+		return
+	}
+	g := c.refresh[f.Get("refresh_token")]
+	now := c.clock.Now()
+	switch {
+	case f.Get("refresh_token") == "":
+		writeAADError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'refresh_token'.")
+		return
+	case g == nil:
+		writeAADError(w, http.StatusBadRequest, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid: the refresh token was not issued by this authority.")
+		return
+	case now.Sub(g.lastUsed) > RefreshTokenInactivity:
+		writeAADError(w, http.StatusBadRequest, "invalid_grant", 700082, "The refresh token has expired due to inactivity. The token was issued on "+g.lastUsed.UTC().Format(time.RFC3339)+" and was inactive for 90.00:00:00.")
+		return
+	case c.disabled(g.who):
+		writeAADError(w, http.StatusBadRequest, "invalid_grant", 50057, "The user account is disabled.")
+		return
+	}
+	if want := c.authorityTenant(tenant); want != "" && want != g.who.tenant {
+		writeAADError(w, http.StatusBadRequest, "invalid_grant", 9002313, fmt.Sprintf("Invalid request. Request is malformed or invalid: the refresh token was issued in tenant %s, redeemed at tenant %s.", g.who.tenant, want))
+		return
+	}
+	g.lastUsed = now
+	c.writeUserTokens(w, g.who, g.scopes, strings.Fields(f.Get("scope")), "")
 }
 
 // grantedScopes are the scopes of the token response: the OpenID Connect scopes asked for

@@ -125,7 +125,7 @@ func TestSignInThroughMSAL(t *testing.T) {
 	}
 
 	// Verify as the desk does: discovery → jwks_uri → RS256 signature, issuer of the
-	// person's tenant, audience, expiry on the wall clock.
+	// person's tenant, audience, expiry on the cloud's clock (the desk's clock in a rehearsal).
 	hc := e.cloud.HTTPClient()
 	resp, err := hc.Get("https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration")
 	if err != nil {
@@ -142,7 +142,7 @@ func TestSignInThroughMSAL(t *testing.T) {
 	}
 	octx := oidc.ClientContext(e.ctx, hc)
 	issuer := strings.ReplaceAll(disc.Issuer, "{tenantid}", tenant)
-	verifier := oidc.NewVerifier(issuer, oidc.NewRemoteKeySet(octx, disc.JWKSURI), &oidc.Config{ClientID: e.desk.ClientID})
+	verifier := oidc.NewVerifier(issuer, oidc.NewRemoteKeySet(octx, disc.JWKSURI), &oidc.Config{ClientID: e.desk.ClientID, Now: e.clock.Now})
 	idt, err := verifier.Verify(octx, res.IDToken.RawToken)
 	if err != nil {
 		t.Fatalf("go-oidc refused the ID token: %v", err)
@@ -151,6 +151,7 @@ func TestSignInThroughMSAL(t *testing.T) {
 		Tid, Oid, Sub, Name, Nonce, Ver string
 		PreferredUsername               string `json:"preferred_username"`
 		Iat, Nbf, Exp                   int64
+		Wids                            []string
 	}
 	if err := idt.Claims(&cl); err != nil {
 		t.Fatal(err)
@@ -159,19 +160,33 @@ func TestSignInThroughMSAL(t *testing.T) {
 		cl.Name != admin.DisplayName || cl.Nonce != p.nonce || cl.Ver != "2.0" || cl.Sub == "" || cl.Sub == cl.Oid {
 		t.Fatalf("claims: %+v", cl)
 	}
-	if cl.Exp-cl.Iat != 3600 || cl.Nbf != cl.Iat || time.Since(time.Unix(cl.Iat, 0)).Abs() > time.Minute {
-		t.Fatalf("times: iat %d nbf %d exp %d", cl.Iat, cl.Nbf, cl.Exp)
+	// wids: Global Administrator exactly when the scenario's admin holds it actively.
+	const globalAdmin = "62e90394-69f5-4237-9190-012177145e10"
+	if slices.Contains(cl.Wids, globalAdmin) != admin.GlobalAdmin {
+		t.Fatalf("wids %v for an admin with globalAdmin %v", cl.Wids, admin.GlobalAdmin)
+	}
+	svc := e.scn.Tenants[0].ServiceAccount
+	if who, _ := e.cloud.Person(svc.UPN); slices.Contains(who.Roles, globalAdmin) || len(who.Roles) != 1 {
+		t.Fatalf("the service account's roles: %v", who.Roles)
+	}
+	if cl.Iat != e.clock.Now().Unix() || cl.Nbf != cl.Iat || cl.Exp != cl.Iat+3600 {
+		t.Fatalf("times: iat %d nbf %d exp %d, cloud clock %d", cl.Iat, cl.Nbf, cl.Exp, e.clock.Now().Unix())
 	}
 	// The token names this desk only: another client ID is refused by the same verifier.
-	other := oidc.NewVerifier(issuer, oidc.NewRemoteKeySet(octx, disc.JWKSURI), &oidc.Config{ClientID: e.scn.Orchestrator.ClientID})
-	if _, err := other.Verify(octx, res.IDToken.RawToken); err == nil {
-		t.Fatal("an ID token for the desk verified for another audience")
+	other := oidc.NewVerifier(issuer, oidc.NewRemoteKeySet(octx, disc.JWKSURI), &oidc.Config{ClientID: e.scn.Orchestrator.ClientID, Now: e.clock.Now})
+	if _, err := other.Verify(octx, res.IDToken.RawToken); err == nil || !strings.Contains(err.Error(), "audience") {
+		t.Fatalf("an ID token for the desk, verified for another audience: %v", err)
 	}
 	// A tampered token fails the signature.
 	parts := strings.Split(res.IDToken.RawToken, ".")
 	forged, _ := json.Marshal(map[string]any{"aud": e.desk.ClientID, "iss": issuer, "tid": tenant, "preferred_username": "mallory@contoso.com", "exp": cl.Exp, "iat": cl.Iat})
-	if _, err := verifier.Verify(octx, parts[0]+"."+base64.RawURLEncoding.EncodeToString(forged)+"."+parts[2]); err == nil {
-		t.Fatal("a forged ID token verified")
+	if _, err := verifier.Verify(octx, parts[0]+"."+base64.RawURLEncoding.EncodeToString(forged)+"."+parts[2]); err == nil || !strings.Contains(err.Error(), "signature") {
+		t.Fatalf("a forged ID token: %v", err)
+	}
+	// An hour later on the cloud's clock the ID token has expired.
+	e.clock.Advance(time.Hour + time.Second)
+	if _, err := verifier.Verify(octx, res.IDToken.RawToken); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("an ID token an hour old: %v", err)
 	}
 }
 
