@@ -18,6 +18,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/activities"
 	"github.com/csp-ops/work365-upgrade/internal/codec"
 	"github.com/csp-ops/work365-upgrade/ops/desk"
+	"github.com/csp-ops/work365-upgrade/rehearsal/browser"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
 	"github.com/csp-ops/work365-upgrade/workflows"
@@ -28,7 +29,7 @@ import (
 // desk's refusal of another tenant's admin, then the right admin's confirmation — which the
 // upgrade records with the identity from the ID token.
 func TestDeskSignInInChromium(t *testing.T) {
-	requireChromium(t)
+	browser.Require(t)
 	scn, err := sim.LoadScenario("testdata/desk.yaml")
 	require.NoError(t, err)
 	startCtx, cancelStart := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -71,8 +72,17 @@ func TestDeskSignInInChromium(t *testing.T) {
 	proxyURL, err := proxy.Start("127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(proxy.Close)
-	bctx, done := browser(t, chromedp.ProxyServer(proxyURL), chromedp.Flag("ignore-certificate-errors", true))
-	defer done()
+	bctx := browser.New(t, proxyURL, browserWait, chromedp.WindowSize(1200, 1000))
+	defer func() {
+		if t.Failed() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(bctx), 10*time.Second)
+			defer cancel()
+			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+			page := filepath.Join(artifactsDir(t), "desk-failed-page.html")
+			_ = os.WriteFile(page, []byte(html), 0o644)
+			t.Logf("the last page is in %s", page)
+		}
+	}()
 
 	signIn := func(upn string) {
 		t.Helper()
@@ -215,42 +225,4 @@ func decodedPayloads(t *testing.T, event []byte) string {
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return strings.ReplaceAll(string(b), `\"`, `"`)
-}
-
-// requireChromium skips without Chromium, except in CI.
-func requireChromium(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatalf("%s is missing in CI (.ci/install-chromium installs it): %v", chromium, err)
-		}
-		t.Skipf("browser check skipped: %s is missing (install it with .ci/install-chromium)", chromium)
-	}
-}
-
-// browser starts headless Chromium with extra options; on failure the last page is kept.
-func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) (context.Context, func()) {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 1000),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("no-pings", true), chromedp.Flag("dns-prefetch-disable", true))
-	opts = append(opts, extra...)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	bctx, cancelTimeout := context.WithTimeout(bctx, browserWait)
-	return bctx, func() {
-		if t.Failed() {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(bctx), 10*time.Second)
-			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-			cancel()
-			_ = os.WriteFile(filepath.Join(artifactsDir(t), "desk-failed-page.html"), []byte(html), 0o644)
-			t.Logf("the last page is in %s", filepath.Join(artifactsDir(t), "desk-failed-page.html"))
-		}
-		cancelTimeout()
-		cancelBrowser()
-		cancelAlloc()
-	}
 }

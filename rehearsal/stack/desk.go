@@ -62,7 +62,8 @@ func (s *Stack) startDesk(ctx context.Context, address string, dc converter.Data
 	}
 	s.cleanup = append(s.cleanup, c.Close)
 	entra, err := desk.NewEntra(cfg.Authority, scn.Desk.ClientID, scn.Desk.ClientSecret,
-		desk.EntraOptions{HTTPClient: s.Cloud.HTTPClient(), NoInstanceDiscovery: true})
+		// The simulated cloud issues ID tokens on its own clock (faster than real time).
+		desk.EntraOptions{HTTPClient: s.Cloud.HTTPClient(), NoInstanceDiscovery: true, Now: func() time.Time { return s.Cloud.Clock().Now() }})
 	if err != nil {
 		_ = l.Close()
 		return cfg, err
