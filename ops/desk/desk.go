@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -251,7 +252,7 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	decision := r.PostFormValue("decision")
-	if len(v.Task.Options) > 0 && !contains(v.Task.Options, decision) {
+	if len(v.Task.Options) > 0 && !slices.Contains(v.Task.Options, decision) {
 		d.CanConfirm, d.CSRF = true, sess.CSRF
 		d.Refusal = "Choose one of the decisions before you confirm."
 		s.render(w, http.StatusBadRequest, d)
@@ -295,15 +296,6 @@ func byName(c Claims) string {
 		by = c.UPN
 	}
 	return by
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func closedText(v TaskView) string {
