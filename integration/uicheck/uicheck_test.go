@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/csp-ops/work365-upgrade/internal/codec"
+	"github.com/csp-ops/work365-upgrade/rehearsal/browser"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
 	"github.com/csp-ops/work365-upgrade/workflows"
@@ -34,7 +35,6 @@ import (
 
 const (
 	speed      = 60
-	chromium   = "/usr/bin/chromium"
 	stuckQuery = "WorkWaitingOn = 'global-admin' AND WorkUpgradeStage = 'registration' AND ExecutionStatus = 'Running'"
 	tenantName = "Litware stuck at consent"
 	orgURL     = "https://litware.crm.dynamics.com"
@@ -146,32 +146,11 @@ func TestStuckUpgradeIsFoundAndReadInTheWebUI(t *testing.T) {
 // filtered by the runbook's query shows the stuck upgrade alone, its row opens it, and its User
 // Metadata tab shows the current details: stage, who must act, the task and the command.
 func checkInBrowser(t *testing.T, uiURL, id, runID string) {
-	if _, err := os.Stat(chromium); err != nil {
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatalf("%s is missing in CI (.ci/install-chromium installs it): %v", chromium, err)
-		}
-		t.Skipf("browser check skipped: %s is missing (install it with .ci/install-chromium); the Temporal client checks passed", chromium)
-	}
+	browser.Require(t) // the Temporal client checks above passed either way
 	began := time.Now()
 	artifacts := artifactsDir(t)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1600, 1250),
-		// Without these Chromium reaches out for updates, sync, safe browsing and the like,
-		// which floods a closed network.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("no-pings", true),
-		chromedp.Flag("dns-prefetch-disable", true),
-	)
+	opts := browser.Options(t.TempDir(), "", chromedp.WindowSize(1600, 1250))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)

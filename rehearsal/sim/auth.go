@@ -26,7 +26,10 @@ type Claims struct {
 	Sub   string   `json:"sub,omitempty"`
 	Tid   string   `json:"tid"`
 	Roles []string `json:"roles,omitempty"`
-	Ver   string   `json:"ver"`
+	// Scp and Upn are set in delegated (user) tokens only.
+	Scp string `json:"scp,omitempty"`
+	Upn string `json:"upn,omitempty"`
+	Ver string `json:"ver"`
 }
 
 var b64 = base64.RawURLEncoding
@@ -160,6 +163,14 @@ func (c *Cloud) serveLogin(w http.ResponseWriter, r *http.Request) {
 				"aliases": []string{LoginHost, "login.windows.net", "login.microsoft.com", "sts.windows.net"},
 			}},
 		})
+	case r.Method == http.MethodGet && len(segs) == 4 && segs[1] == "discovery" && segs[2] == "v2.0" && segs[3] == "keys":
+		c.serveKeys(w, segs[0])
+	case r.Method == http.MethodGet && len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "authorize":
+		c.serveAuthorize(w, r, segs[0])
+	case r.Method == http.MethodGet && len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "logout":
+		c.serveLogout(w, r)
+	case r.Method == http.MethodPost && len(segs) == 2 && segs[1] == "login":
+		c.serveSignIn(w, r)
 	case r.Method == http.MethodPost && len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token":
 		c.serveToken(w, r, segs[0])
 	default:
@@ -178,8 +189,8 @@ func isMetaTenant(t string) bool {
 func (c *Cloud) serveOpenIDConfig(w http.ResponseWriter, tenant string) {
 	c.mu.Lock()
 	c.countCall("GET login /{tenant}/v2.0/.well-known/openid-configuration")
-	known := isMetaTenant(tenant) || c.tenantByID(tenant) != nil
-	issuerTenant := tenant
+	known := c.knownAuthority(tenant)
+	issuerTenant := strings.ToLower(tenant)
 	if t := c.tenantByID(tenant); t != nil {
 		issuerTenant = t.id
 	}
@@ -209,7 +220,7 @@ func (c *Cloud) serveOpenIDConfig(w http.ResponseWriter, tenant string) {
 		"http_logout_supported":                 true,
 		"frontchannel_logout_supported":         true,
 		"end_session_endpoint":                  base + "/oauth2/v2.0/logout",
-		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid"},
+		"claims_supported":                      []string{"sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"},
 		"kerberos_endpoint":                     base + "/kerberos",
 		"tenant_region_scope":                   "NA",
 		"cloud_instance_name":                   "microsoftonline.com",
@@ -217,6 +228,29 @@ func (c *Cloud) serveOpenIDConfig(w http.ResponseWriter, tenant string) {
 		"msgraph_host":                          GraphHost,
 		"rbac_url":                              "https://pas.windows.net",
 	})
+}
+
+// serveKeys answers the jwks_uri: the key ID tokens are signed with, for the tenant's issuer
+// ({tenantid} for multi-tenant authorities, as Entra ID's common keys say).
+// https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#find-your-apps-openid-configuration-document-uri
+func (c *Cloud) serveKeys(w http.ResponseWriter, tenant string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.countCall("GET login /{tenant}/discovery/v2.0/keys")
+	if !c.knownAuthority(tenant) {
+		writeAADError(w, http.StatusBadRequest, "invalid_tenant", 90002, fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
+		return
+	}
+	issuerTenant := "{tenantid}"
+	if !isMetaTenant(tenant) {
+		issuerTenant = c.authorityTenant(tenant)
+	}
+	keys, err := c.jwks("https://" + LoginHost + "/" + issuerTenant + "/v2.0")
+	if err != nil {
+		writeAADError(w, http.StatusInternalServerError, "server_error", 90033, "A transient error has occurred. Please try again: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, keys)
 }
 
 // writeAADError writes Entra ID's token error shape.
@@ -298,6 +332,14 @@ func (c *Cloud) serveToken(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 	f := r.PostForm
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		c.serveAuthCodeToken(w, tenant, f)
+		return
+	case "refresh_token":
+		c.serveRefreshToken(w, tenant, f)
+		return
+	}
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -323,7 +365,7 @@ func (c *Cloud) serveToken(w http.ResponseWriter, r *http.Request, tenant string
 	clientID := f.Get("client_id")
 	switch {
 	case f.Get("grant_type") != "client_credentials":
-		writeAADError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s': the simulator supports client_credentials.", f.Get("grant_type")))
+		writeAADError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s': the simulator supports client_credentials (the orchestrator), authorization_code and refresh_token (the task desk).", f.Get("grant_type")))
 		return
 	case !strings.EqualFold(clientID, app.ClientID):
 		writeAADError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", clientID, t.id))

@@ -66,6 +66,17 @@ type Cloud struct {
 	// expired (AADSTS7000222 / AADSTS700027), as Entra ID does after its end date.
 	credentialExpired bool
 
+	// Sign-in (signin.go, oidc.go): the ID token signing key (made on first use), the people
+	// who can sign in by lower-case UPN, the tenants they sign in to (ID → name), sign-in
+	// pages waiting for a password, issued authorization codes and refresh tokens. Derived from the scenario
+	// or short-lived: none of it is persisted.
+	sign      *signingKey
+	people    map[string]*person
+	directory map[string]string
+	pending   map[string]*authzRequest
+	codes     map[string]*authCode
+	refresh   map[string]*refreshGrant
+
 	srv *httptest.Server
 	// waits records 429s and how long their callers waited (throttle.go).
 	waits waitLog
@@ -100,6 +111,7 @@ func New(scenario *Scenario, opts Options) *Cloud {
 		limits:  s.Limits,
 		budgets: map[string]*budget{},
 	}
+	c.buildDirectory()
 	now := c.clock.Now()
 	for i, t := range s.Tenants {
 		ts := c.newTenant(t, i, now)

@@ -10,6 +10,11 @@
 // while keeping the original host in req.Host, so MSAL (with WithInstanceDiscovery(false) and
 // WithHTTPClient) and the adapters run unmodified.
 //
+// People sign in too (signin.go): the authorization code flow with PKCE for the task desk's
+// registration (Scenario.Desk, Cloud.DeskApp), a sign-in page for every scenario user and the
+// partner tenant's operators, and RS256 ID tokens on the jwks_uri. SignIn fills the page from
+// Go; Cloud.BrowserClient is a cookie-keeping client that reaches the cloud and loopback only.
+//
 // Time: everything that "takes time" in the cloud (asynchronous imports, job draining, link
 // validity, token lifetime) is measured on an injectable Clock, so tests can advance a
 // FakeClock instead of sleeping. Simulated latency (Faults.Latency) is real time.

@@ -21,9 +21,25 @@ func TestOpenIDConfiguration(t *testing.T) {
 			t.Fatalf("%s: %d issuer %v", tc.tenant, st, m["issuer"])
 		}
 		if m["token_endpoint"] != "https://login.microsoftonline.com/"+tc.tenant+"/oauth2/v2.0/token" ||
-			m["authorization_endpoint"] != "https://login.microsoftonline.com/"+tc.tenant+"/oauth2/v2.0/authorize" {
+			m["authorization_endpoint"] != "https://login.microsoftonline.com/"+tc.tenant+"/oauth2/v2.0/authorize" ||
+			m["jwks_uri"] != "https://login.microsoftonline.com/"+tc.tenant+"/discovery/v2.0/keys" {
 			t.Fatalf("endpoints: %v", m)
 		}
+		// The keys name the issuer they sign for and carry the RSA public key.
+		st, m, _ = e.do("GET", m["jwks_uri"].(string), "", nil)
+		keys, _ := m["keys"].([]any)
+		if st != 200 || len(keys) != 1 {
+			t.Fatalf("%s keys: %d %v", tc.tenant, st, m)
+		}
+		k := keys[0].(map[string]any)
+		if k["kty"] != "RSA" || k["use"] != "sig" || k["issuer"] != tc.issuer || k["n"] == "" || k["e"] != "AQAB" || k["kid"] == "" {
+			t.Fatalf("%s key: %v", tc.tenant, k)
+		}
+	}
+	// The partner's own tenant (no customer) has its discovery document too.
+	partner := e.cloud.Scenario().Partner.TenantID
+	if st, m, _ := e.do("GET", "https://login.microsoftonline.com/"+partner+"/v2.0/.well-known/openid-configuration", "", nil); st != 200 || m["issuer"] != "https://login.microsoftonline.com/"+partner+"/v2.0" {
+		t.Fatalf("partner tenant: %d %v", st, m)
 	}
 	st, m, _ := e.do("GET", "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0/.well-known/openid-configuration", "", nil)
 	if st != 400 || !strings.HasPrefix(m["error_description"].(string), "AADSTS90002") {

@@ -21,6 +21,11 @@ type Scenario struct {
 	Start time.Time `yaml:"start"`
 	// Orchestrator is the multi-tenant application the upgrade runs as.
 	Orchestrator App `yaml:"orchestrator"`
+	// Desk is the task desk's application registration: people sign in to it with the
+	// authorization code flow (default DefaultDesk).
+	Desk DeskApp `yaml:"desk"`
+	// Partner is the CSP's own tenant, where operators sign in (default DefaultPartner).
+	Partner *PartnerTenant `yaml:"partner"`
 	// Names overrides Work 365's private names; empty fields keep work365.DefaultNames().
 	Names work365.Names `yaml:"names"`
 	// LinkValidity is how long Work 365's upgrade link stays valid (default 15m).
@@ -59,6 +64,74 @@ type App struct {
 	// permission is missing (403 Authorization_RequestDenied). Default: DefaultPermissions.
 	Permissions []string `yaml:"permissions"`
 }
+
+// DeskApp is the task desk's application registration: a multi-tenant confidential client
+// (a web app with a client secret) whose people sign in through the authorization code flow
+// with PKCE. Redirect URIs on http://localhost or http://127.0.0.1 match whatever the port,
+// as Entra ID's loopback rule says.
+// https://learn.microsoft.com/entra/identity-platform/reply-url
+type DeskApp struct {
+	// ClientID is the application (client) ID.
+	ClientID string `yaml:"clientId"`
+	// ClientSecret is the client secret the desk redeems codes with (a file in production,
+	// never a workflow input).
+	ClientSecret string `yaml:"clientSecret"`
+	// RedirectURIs are the registered reply URLs; authorize and token requests must name one.
+	RedirectURIs []string `yaml:"redirectUris"`
+	// DisplayName is the app's name shown on the sign-in page.
+	DisplayName string `yaml:"displayName"`
+}
+
+// DefaultDesk is the desk registration used when a scenario names none: its redirect URIs
+// are the loopback callback of a desk on any port.
+func DefaultDesk() DeskApp {
+	return DeskApp{
+		ClientID:     "0c1a5e00-0000-4000-8000-00000000de5c",
+		ClientSecret: "sim-desk-secret",
+		RedirectURIs: []string{"http://localhost/auth/callback", "http://127.0.0.1/auth/callback"},
+		DisplayName:  "Work 365 Upgrade Task Desk",
+	}
+}
+
+// PartnerTenant is the CSP's own Entra tenant: its operators confirm tasks on the desk and
+// must be members of the operators' security group (the ID token's groups claim).
+type PartnerTenant struct {
+	// TenantID is the partner's Entra tenant ID.
+	TenantID string `yaml:"tenantId"`
+	// Name is the partner's organisation name.
+	Name string `yaml:"name"`
+	// OperatorsGroup is the security group whose members are operators.
+	OperatorsGroup Group `yaml:"operatorsGroup"`
+	// Operators are the members of OperatorsGroup.
+	Operators []User `yaml:"operators"`
+	// Users are other people of the partner tenant (not operators): they can sign in, and
+	// the desk must refuse them operator tasks.
+	Users []User `yaml:"users"`
+}
+
+// Group is an Entra security group.
+type Group struct {
+	// ObjectID is the group's object ID, as the groups claim carries it.
+	ObjectID string `yaml:"objectId"`
+	// DisplayName names the group.
+	DisplayName string `yaml:"displayName"`
+}
+
+// DefaultPartner is the partner tenant used when a scenario names none: one operator in the
+// operators' group and one colleague who is not.
+func DefaultPartner() PartnerTenant {
+	return PartnerTenant{
+		TenantID:       "c5b0a000-0000-4000-8000-00000000c5b0",
+		Name:           "CSP Partner",
+		OperatorsGroup: Group{ObjectID: "c5b0a000-0000-4000-8000-0000000090e5", DisplayName: "Work 365 upgrade operators"},
+		Operators:      []User{{UPN: "operator@csppartner.onmicrosoft.com", ObjectID: "c5b0a000-0000-4000-8000-000000000001", DisplayName: "On-call Operator"}},
+		Users:          []User{{UPN: "sales@csppartner.onmicrosoft.com", ObjectID: "c5b0a000-0000-4000-8000-000000000002", DisplayName: "Sales Colleague"}},
+	}
+}
+
+// DefaultPassword is the sign-in password of a user whose scenario entry sets none
+// (generated fleets): deterministic, so the autopilot and tests can sign in as anyone.
+func DefaultPassword(upn string) string { return "Sim-" + strings.ToLower(upn) }
 
 // DefaultPermissions are the Graph application permissions of the permissions manifest (what
 // the README asks administrators to grant).
@@ -161,6 +234,9 @@ type User struct {
 	MFARegistered bool `yaml:"mfaRegistered"`
 	// Disabled is true when the account is disabled.
 	Disabled bool `yaml:"disabled"`
+	// Password is what the user types on the simulated sign-in page (default
+	// DefaultPassword(upn)).
+	Password string `yaml:"password"`
 }
 
 // Jobs are Work 365's background jobs in the organisation.
@@ -200,6 +276,10 @@ type PartnerConnection struct {
 	MFAPolicies bool `yaml:"mfaPolicies"`
 	// Consented is true when the connection needs no re-consent.
 	Consented bool `yaml:"consented"`
+	// Admin is the partner admin (admin agent) of the Partner Center account, who signs in
+	// to the desk for the connection's tasks. Default: the customer's admin for the primary
+	// connection, pcadmin@p{first part of the tenant ID}.onmicrosoft.com in a partner tenant.
+	Admin *User `yaml:"admin"`
 }
 
 // Faults inject throttling, outages and latency into API calls (not into token requests),
@@ -282,6 +362,24 @@ func (s Scenario) WithDefaults() Scenario {
 	if s.Orchestrator.Permissions == nil {
 		s.Orchestrator.Permissions = DefaultPermissions()
 	}
+	if s.Desk.ClientID == "" && s.Desk.ClientSecret == "" && len(s.Desk.RedirectURIs) == 0 {
+		name := s.Desk.DisplayName
+		s.Desk = DefaultDesk()
+		if name != "" {
+			s.Desk.DisplayName = name
+		}
+	}
+	if s.Desk.DisplayName == "" {
+		s.Desk.DisplayName = "Task desk"
+	}
+	s.Desk.RedirectURIs = append([]string(nil), s.Desk.RedirectURIs...)
+	partner := DefaultPartner()
+	if s.Partner != nil {
+		partner = *s.Partner
+	}
+	partner.Operators = userDefaults(partner.Operators)
+	partner.Users = userDefaults(partner.Users)
+	s.Partner = &partner
 	def := work365.DefaultNames()
 	def.AppID = DefaultWork365AppID
 	s.Names = s.Names.Or(def)
@@ -344,15 +442,48 @@ func (s Scenario) WithDefaults() Scenario {
 			t.Upgrade.Duration = DefaultUpgradeDuration
 		}
 		for _, u := range []*User{&t.Admin, &t.ServiceAccount} {
-			if u.DisplayName == "" {
-				u.DisplayName, _, _ = strings.Cut(u.UPN, "@")
-			}
+			userDefault(u)
 		}
 		t.PartnerCenters = append([]PartnerConnection(nil), t.PartnerCenters...)
+		for j := range t.PartnerCenters {
+			pc := &t.PartnerCenters[j]
+			var admin User
+			switch {
+			case pc.Admin != nil:
+				admin = *pc.Admin
+			case pc.Primary:
+				admin = t.Admin
+			default:
+				// Named after the partner tenant, not the connection: several customers'
+				// connections to one partner tenant share its admin.
+				short, _, _ := strings.Cut(strings.ToLower(pc.TenantID), "-")
+				admin = User{UPN: "pcadmin@p" + short + ".onmicrosoft.com", ObjectID: guidFrom(seededRand(s.Seed, pc.TenantID+"/pcadmin")), DisplayName: "Partner admin"}
+			}
+			userDefault(&admin)
+			pc.Admin = &admin
+		}
 		tenants[i] = t
 	}
 	s.Tenants = tenants
 	return s
+}
+
+// userDefault fills a user's display name and password.
+func userDefault(u *User) {
+	if u.DisplayName == "" {
+		u.DisplayName, _, _ = strings.Cut(u.UPN, "@")
+	}
+	if u.Password == "" {
+		u.Password = DefaultPassword(u.UPN)
+	}
+}
+
+func userDefaults(us []User) []User {
+	out := append([]User(nil), us...)
+	for i := range out {
+		userDefault(&out[i])
+	}
+	return out
 }
 
 // NewClock returns a FakeClock at the scenario's start (or its default start).
@@ -426,6 +557,7 @@ func (s Scenario) Validate() []*FieldProblem {
 	}
 	checkFaults("faults", s.Faults)
 	checkAutopilot("autopilot", s.Autopilot)
+	s.checkSignIn(bad)
 	ids, orgs := map[string]int{}, map[string]int{}
 	for i, t := range s.Tenants {
 		p := fmt.Sprintf("tenants[%d]", i)
@@ -536,6 +668,105 @@ func (s Scenario) Validate() []*FieldProblem {
 		}
 	}
 	return out
+}
+
+// checkSignIn checks what the simulated sign-in needs: the desk's registration, the partner
+// tenant and every person's name, object ID and password (one UPN is one person in one
+// tenant). s has its defaults.
+func (s Scenario) checkSignIn(bad func(field, format string, args ...any)) {
+	d := s.Desk
+	if !guidRE.MatchString(d.ClientID) {
+		bad("desk.clientId", "%q is not a GUID", d.ClientID)
+	} else if strings.EqualFold(d.ClientID, s.Orchestrator.ClientID) {
+		bad("desk.clientId", "must differ from orchestrator.clientId: the desk signs people in, the orchestrator runs app-only")
+	}
+	if d.ClientSecret == "" {
+		bad("desk.clientSecret", "is required (the desk is a confidential client)")
+	}
+	if len(d.RedirectURIs) == 0 {
+		bad("desk.redirectUris", "needs at least one reply URL, e.g. http://127.0.0.1/auth/callback")
+	}
+	for i, r := range d.RedirectURIs {
+		if err := checkRedirectURI(r); err != nil {
+			bad(fmt.Sprintf("desk.redirectUris[%d]", i), "%q %v", r, err)
+		}
+	}
+	type who struct{ field, oid, tenant string }
+	seen := map[string]who{}
+	person := func(field, tenant string, u User) {
+		if !upnRE.MatchString(u.UPN) {
+			bad(field+".upn", "%q is not a user principal name", u.UPN)
+		}
+		if !guidRE.MatchString(u.ObjectID) {
+			bad(field+".objectId", "%q is not a GUID", u.ObjectID)
+		}
+		if n := len(u.Password); n < 8 || n > 256 {
+			bad(field+".password", "must be 8 to 256 characters (Entra ID's password policy), not %d", n)
+		}
+		k := strings.ToLower(u.UPN)
+		if w, dup := seen[k]; dup && (!strings.EqualFold(w.oid, u.ObjectID) || !strings.EqualFold(w.tenant, tenant)) {
+			bad(field+".upn", "%s is also %s, another person or tenant: a UPN signs in to one tenant as one person", u.UPN, w.field)
+		} else if !dup {
+			seen[k] = who{field, u.ObjectID, tenant}
+		}
+	}
+	customers := map[string]bool{}
+	for i, t := range s.Tenants {
+		p := fmt.Sprintf("tenants[%d]", i)
+		customers[strings.ToLower(t.TenantID)] = true
+		person(p+".admin", t.TenantID, t.Admin)
+		person(p+".serviceAccount", t.TenantID, t.ServiceAccount)
+		for j, pc := range t.PartnerCenters {
+			if pc.Admin != nil {
+				person(fmt.Sprintf("%s.partnerCenters[%d].admin", p, j), pc.TenantID, *pc.Admin)
+			}
+		}
+	}
+	pt := s.Partner
+	if pt == nil {
+		return
+	}
+	if !guidRE.MatchString(pt.TenantID) {
+		bad("partner.tenantId", "%q is not a GUID", pt.TenantID)
+	} else if customers[strings.ToLower(pt.TenantID)] {
+		bad("partner.tenantId", "%s is a customer tenant: the partner's operators sign in to the partner's own tenant", pt.TenantID)
+	}
+	if strings.TrimSpace(pt.Name) == "" {
+		bad("partner.name", "is required")
+	}
+	if !guidRE.MatchString(pt.OperatorsGroup.ObjectID) {
+		bad("partner.operatorsGroup.objectId", "%q is not a GUID", pt.OperatorsGroup.ObjectID)
+	}
+	for i, u := range pt.Operators {
+		person(fmt.Sprintf("partner.operators[%d]", i), pt.TenantID, u)
+	}
+	for i, u := range pt.Users {
+		person(fmt.Sprintf("partner.users[%d]", i), pt.TenantID, u)
+	}
+}
+
+// checkRedirectURI applies Entra ID's reply URL rules: absolute, https (http only for
+// loopback), no fragment, at most 256 characters.
+// https://learn.microsoft.com/entra/identity-platform/reply-url
+func checkRedirectURI(r string) error {
+	u, err := url.Parse(r)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		return fmt.Errorf("is not an absolute URL")
+	case len(r) > 256:
+		return fmt.Errorf("is longer than 256 characters")
+	case u.Fragment != "":
+		return fmt.Errorf("must not have a fragment")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && loopbackHost(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("must use https (http only for localhost or 127.0.0.1)")
+}
+
+func loopbackHost(h string) bool {
+	return strings.EqualFold(h, "localhost") || h == "127.0.0.1" || h == "::1"
 }
 
 // Tenant returns the scenario's tenant with this ID.
