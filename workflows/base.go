@@ -53,6 +53,9 @@ type run struct {
 	// attributes (and the fleet's progress report) are published only where the workflow is
 	// about to wait (flush), and short reads run as local activities (read).
 	slim bool
+	// waits counts the waits of a slim run (flush): a check made after the last wait is
+	// still current.
+	waits int
 	// fault is the orchestrator fault (AADSTS code) the upgrade waits on, if any; the fleet
 	// halts when several tenants wait on the same one.
 	fault string
@@ -465,6 +468,7 @@ func (r *run) publish(ctx workflow.Context) {
 // workflow task. Runs before changeSlimHistory published at every change instead.
 func (r *run) flush(ctx workflow.Context) {
 	if r.slim {
+		r.waits++
 		r.upsert(ctx)
 	}
 }
@@ -472,6 +476,7 @@ func (r *run) flush(ctx workflow.Context) {
 // flushQuiet is flush without the progress report to the fleet.
 func (r *run) flushQuiet(ctx workflow.Context) {
 	if r.slim {
+		r.waits++
 		to := r.reportTo
 		r.reportTo = ""
 		r.upsert(ctx)

@@ -58,6 +58,9 @@ type upgrade struct {
 	// followStarted is true for runs of the changeFollowStarted version: started operations
 	// are followed until their own outcome (see followOperation).
 	followStarted bool
+	// checked holds, for slim runs, the wait count (run.waits) at which a check last passed
+	// or a look found nothing: with no wait since, doing it again would read the same answer.
+	checked map[string]int
 }
 
 // Workflow versions (README, "Evolving running upgrades"): each release that changes the
@@ -101,11 +104,19 @@ func tenantUpgrade(ctx workflow.Context, in Input, safe func(workflow.Context) b
 		ref: activities.TenantRef{TenantID: in.Tenant.TenantID, OrgURL: in.Tenant.OrgURL},
 	}
 	u.reportTo = in.ReportTo
+	u.checked = map[string]int{}
 	u.windowChanged = workflow.NewBufferedChannel(ctx, 10)
 	u.lookNow = workflow.NewBufferedChannel(ctx, 10)
-	u.safe = safe(ctx)
-	u.followStarted = workflow.GetVersion(ctx, changeFollowStarted, workflow.DefaultVersion, 1) >= 1
+	// The newest gate is read first: a run that takes it takes the older changes too, and
+	// records one version marker (and one TemporalChangeVersion upsert) instead of three.
+	// Runs that started before it find no marker and read the older gates as they did.
 	u.slim = workflow.GetVersion(ctx, changeSlimHistory, workflow.DefaultVersion, 1) >= 1
+	if u.slim {
+		u.safe, u.followStarted = true, true
+	} else {
+		u.safe = safe(ctx)
+		u.followStarted = workflow.GetVersion(ctx, changeFollowStarted, workflow.DefaultVersion, 1) >= 1
+	}
 	if u.safe {
 		u.board.lateEvidence = map[TaskKind]workflow.Channel{TaskBeginUpgrade: u.lookNow}
 	}
@@ -660,7 +671,7 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 		}
 		// Observe, don't trust: Begin Upgrade may already have happened in an earlier round
 		// (a click in the last seconds, a confirmation that reached a closed task).
-		if u.safe && u.linkRound > 0 && u.lookForBeginUpgrade(ctx, "Look for Begin Upgrade in the tenant") {
+		if u.safe && u.linkRound > 0 && !u.current("begin-upgrade") && u.lookForBeginUpgrade(ctx, "Look for Begin Upgrade in the tenant") {
 			u.note("Begin Upgrade of an earlier round seen in the tenant; no new consent needed")
 			return nil
 		}
@@ -760,7 +771,25 @@ func (u *upgrade) lookForBeginUpgrade(ctx workflow.Context, summary string) bool
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
 	var s activities.SolutionState
-	return u.execWith(ctx, func() error { return u.local(ctx, once, a.WaitForUpgradeStarted, u.check(), &s) }) == nil
+	if u.execWith(ctx, func() error { return u.local(ctx, once, a.WaitForUpgradeStarted, u.check(), &s) }) == nil {
+		return true
+	}
+	u.checkedNow("begin-upgrade")
+	return false
+}
+
+// checkedNow records that a check passed (or a look found nothing) now.
+func (u *upgrade) checkedNow(what string) {
+	if u.slim {
+		u.checked[what] = u.waits
+	}
+}
+
+// current reports, for slim runs, that a check passed (or a look found nothing) with no
+// wait since: nothing can have changed that the workflow would see.
+func (u *upgrade) current(what string) bool {
+	w, ok := u.checked[what]
+	return u.slim && ok && w == u.waits
 }
 
 // waitForBeginUpgrade waits for the service account's Begin Upgrade: its confirmation, or the
@@ -857,8 +886,10 @@ func (u *upgrade) completion(ctx workflow.Context) error {
 // page showed, then verifies the end state through the APIs.
 func (u *upgrade) confirmCompletion(ctx workflow.Context, page *pendingTask) error {
 	for page != nil {
-		if u.slim && page.future.IsReady() {
-			// Answered while the upgrade completed: no grace timer to start and cancel.
+		if u.slim && (page.future.IsReady() || u.board.find(page.task.ID) == nil) {
+			// Answered while the upgrade completed (the task left the board with the
+			// confirmation; its future settles in this workflow task): no grace timer to
+			// start and cancel.
 			var c Confirmation
 			err := page.future.Get(ctx, &c)
 			if err != nil {
