@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -500,10 +501,26 @@ func (r *run) upsert(ctx workflow.Context) {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Warn("could not publish search attributes", "error", err)
 	}
-	if r.reportTo != "" {
-		// Not waited for: a fleet that has ended cannot be told, and that is fine.
-		workflow.SignalExternalWorkflow(ctx, r.reportTo, "", SignalTenantProgress, r.progressReport(""))
+	if r.reportTo == "" {
+		return
 	}
+	if r.slim && r.signalFleet(ctx, SignalTenantProgress, r.progressReport("")) == nil {
+		return
+	}
+	// Not waited for: a fleet that has ended cannot be told, and that is fine.
+	workflow.SignalExternalWorkflow(ctx, r.reportTo, "", SignalTenantProgress, r.progressReport(""))
+}
+
+// signalFleet tells the fleet through a local activity (activities.SignalFleet: one marker,
+// no workflow task of its own when it is delivered); on an error the caller signals it with
+// a command, as runs before changeSlimHistory always did.
+func (r *run) signalFleet(ctx workflow.Context, signal string, p TenantProgress) error {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	in := activities.FleetSignal{WorkflowID: r.reportTo, Signal: signal, Payload: raw}
+	return workflow.ExecuteLocalActivity(localOpts(ctx, "Tell the fleet: "+signal), a.SignalFleet, in).Get(ctx, nil)
 }
 
 func (r *run) progressReport(outcome Outcome) TenantProgress {
@@ -519,6 +536,9 @@ func (r *run) reportEnd(ctx workflow.Context, outcome Outcome, errMsg string) {
 	r.flushQuiet(ctx) // the end report below tells the fleet
 	p := r.progressReport(outcome)
 	p.Error = errMsg
+	if r.slim && r.signalFleet(ctx, SignalTenantFinished, p) == nil {
+		return
+	}
 	if err := workflow.SignalExternalWorkflow(ctx, r.reportTo, "", SignalTenantFinished, p).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not report the end to the fleet", "fleet", r.reportTo, "error", err)
 	}
