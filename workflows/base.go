@@ -242,7 +242,12 @@ func (r *run) waitTask(ctx workflow.Context, t *openTask) (Confirmation, error) 
 	if r.slim && !t.until.IsZero() && workflow.Now(ctx).Add(r.cfg.ReminderInterval).After(t.until) {
 		// The stage closes the task (stop) before a reminder could be due: no timer.
 		var c Confirmation
-		if !t.replies.Receive(ctx, &c) || ctx.Err() != nil {
+		got := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(t.replies, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, &c); got = true })
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		if !got {
 			return Confirmation{}, temporal.NewCanceledError("task " + t.ID + " closed without confirmation")
 		}
 		workflow.GetLogger(ctx).Info("human task confirmed", "task", t.ID, "by", c.By, "via", c.Via)
