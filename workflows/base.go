@@ -70,7 +70,8 @@ type run struct {
 }
 
 // awaiting says what the stage now waits for, in the current details on-call reads. It
-// issues no command (the search attributes are published with stages and tasks).
+// issues no command (the search attributes are published with stages and tasks, or, in slim
+// runs, right before the wait: flush).
 func (r *run) awaiting(ctx workflow.Context, what string) {
 	r.waitFor = what
 	r.setDetails(ctx)
