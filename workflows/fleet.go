@@ -61,6 +61,8 @@ type fleet struct {
 	windowWaitsFree bool
 	// writesReport is the changeFleetReport version: the fleet writes its final report.
 	writesReport bool
+	// reportParts is the changeFleetReportParts version: the final report goes in parts.
+	reportParts bool
 	// summary is the changeFleetSummary version: a summary result, cancels in batches
 	// across workflow tasks, and a carried state without what the plan already says.
 	summary bool
@@ -75,6 +77,10 @@ const changeFleetReport = "fleet-final-report"
 // changeFleetSummary gates what lets 5,000 tenants fit the payload and pending-request limits:
 // the summary result, batched cancels and the slim carried state.
 const changeFleetSummary = "fleet-summary"
+
+// changeFleetReportParts gates the final report sent in bounded parts (issue 14: every
+// payload under 512 KB at 5,000 tenants).
+const changeFleetReportParts = "fleet-report-parts"
 
 // cancelBatch bounds the cancel requests one workflow task sends (the server refuses more
 // than 2,000 pending ones per workflow).
@@ -97,6 +103,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 	f.windowWaitsFree = workflow.GetVersion(ctx, changeFleetWindowSlots, workflow.DefaultVersion, 1) >= 1
 	f.writesReport = workflow.GetVersion(ctx, changeFleetReport, workflow.DefaultVersion, 1) >= 1
 	f.summary = workflow.GetVersion(ctx, changeFleetSummary, workflow.DefaultVersion, 1) >= 1
+	f.reportParts = workflow.GetVersion(ctx, changeFleetReportParts, workflow.DefaultVersion, 1) >= 1
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -147,7 +154,21 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute},
 	})
 	var w activities.FleetReportWritten
-	switch err := workflow.ExecuteActivity(actx, a.WriteFleetReport, r).Get(actx, &w); {
+	var err error
+	if f.reportParts {
+		for i, part := range activities.ReportParts(r.Tenants) {
+			p := activities.FleetReportPart{Fleet: r.Fleet, EndedAt: r.EndedAt, Part: i + 1, Tenants: part}
+			if err = workflow.ExecuteActivity(actx, a.WriteFleetReportPart, p).Get(actx, &w); err != nil || w.Skipped != "" {
+				break
+			}
+			r.Parts = i + 1
+		}
+		r.Tenants = nil
+	}
+	if err == nil && w.Skipped == "" {
+		err = workflow.ExecuteActivity(actx, a.WriteFleetReport, r).Get(actx, &w)
+	}
+	switch {
 	case err != nil:
 		f.event(ctx, "final report NOT written: "+err.Error())
 	case w.Skipped != "":

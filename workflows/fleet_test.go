@@ -2,9 +2,11 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,11 +51,36 @@ type fleetFixture struct {
 	maxBusy   map[int]int
 	waveOf    map[string]int
 	notified  []activities.Notification
+	// reports is where the fleet's final report goes; reportInputs are the encoded sizes of
+	// the report activities' inputs.
+	reports      memReports
+	reportInputs []int
+}
+
+// memReports is a report store in memory.
+type memReports map[string][]byte
+
+func (m memReports) Put(_ context.Context, name string, data []byte) (string, error) {
+	m[name] = data
+	return "mem://" + name, nil
+}
+
+func (m memReports) Get(_ context.Context, name string) ([]byte, error) {
+	d, ok := m[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: not found", name)
+	}
+	return d, nil
+}
+
+func (m memReports) Delete(_ context.Context, name string) error {
+	delete(m, name)
+	return nil
 }
 
 func newFleetFixture(t *testing.T) *fleetFixture {
 	fx := &fleetFixture{t: t, plans: map[string]childPlan{}, starts: map[string]int{}, startedAt: map[string]time.Time{},
-		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}}
+		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}, reports: memReports{}}
 	fx.newEnv()
 	return fx
 }
@@ -72,7 +99,39 @@ func (fx *fleetFixture) newEnv() {
 		fx.mu.Unlock()
 		return nil
 	})
+	writer := &activities.Activities{Reports: fx.reports}
+	fx.env.OnActivity(a.WriteFleetReportPart, mock.Anything, mock.Anything).Return(func(ctx context.Context, p activities.FleetReportPart) (activities.FleetReportWritten, error) {
+		fx.reportInput(p)
+		return writer.WriteFleetReportPart(ctx, p)
+	})
+	fx.env.OnActivity(a.WriteFleetReport, mock.Anything, mock.Anything).Return(func(ctx context.Context, r activities.FleetReport) (activities.FleetReportWritten, error) {
+		fx.reportInput(r)
+		return writer.WriteFleetReport(ctx, r)
+	})
 	fx.env.SetTestTimeout(2 * time.Minute)
+}
+
+func (fx *fleetFixture) reportInput(v any) {
+	n, err := encodedSize(v)
+	require.NoError(fx.t, err)
+	fx.mu.Lock()
+	fx.reportInputs = append(fx.reportInputs, n)
+	fx.mu.Unlock()
+}
+
+// report is the fleet's final report as written.
+func (fx *fleetFixture) report() activities.FleetReport {
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	var r activities.FleetReport
+	for name, data := range fx.reports {
+		if strings.HasSuffix(name, ".json") {
+			require.NoError(fx.t, json.Unmarshal(data, &r))
+			return r
+		}
+	}
+	fx.t.Fatalf("no report written: %v", fx.reports)
+	return r
 }
 
 // fakeUpgrade stands in for TenantUpgrade: it reports to the fleet as the real one does.
@@ -535,6 +594,15 @@ func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 		runs, payloadSize(t, FleetInput{Name: in.Name, Waves: in.Waves, Plan: in.Plan})/1024, largest/1024, resultSize/1024)
 	require.Less(t, largest, maxPayload, "every continue-as-new input stays under 512 KB")
 	require.Less(t, resultSize, maxPayload)
+	fx.mu.Lock()
+	inputs := fx.reportInputs
+	fx.mu.Unlock()
+	require.Greater(t, len(inputs), 5, "the report goes in parts")
+	t.Logf("final report: %d activity inputs, the largest %d KiB (encoded)", len(inputs), slices.Max(inputs)/1024)
+	require.Less(t, slices.Max(inputs), maxPayload, "every report input stays under 512 KB")
+	rep := fx.report()
+	require.Len(t, rep.Tenants, 5000)
+	require.Len(t, fx.reports, 2, "the parts are joined into one JSON and one CSV")
 	require.Equal(t, 5000, r.Total)
 	require.Equal(t, map[Outcome]int{OutcomeUpgraded: 5000}, r.Outcomes)
 	for _, tn := range fx.tenants() {
@@ -573,4 +641,19 @@ func TestFleetSummaryStaysSmall(t *testing.T) {
 	require.Len(t, r.Events, MaxResultEvents)
 	require.Equal(t, 5000-MaxResultEvents, r.EventsOmitted)
 	require.Contains(t, r.Events[MaxResultEvents-1], tenants[4999].Name, "the last events are kept")
+
+	// The final report of the same tenants goes in parts, each far below 512 KB.
+	var lines []activities.FleetReportTenant
+	for _, tn := range tenants {
+		lines = append(lines, activities.FleetReportTenant{WorkflowID: tn.WorkflowID, RunID: "0196f1c2-7a3b-7c4d-8e5f-000000000000", TenantID: tn.TenantID, Name: tn.Name, Wave: "bulk", Outcome: string(tn.Outcome), Error: tn.Error})
+	}
+	total, largest := 0, 0
+	parts := activities.ReportParts(lines)
+	for i, p := range parts {
+		total += len(p)
+		largest = max(largest, payloadSize(t, activities.FleetReportPart{Fleet: "big", Part: i + 1, Tenants: p}))
+	}
+	t.Logf("report of 5,000 failed tenants: %d parts, the largest %d KiB encoded", len(parts), largest/1024)
+	require.Equal(t, 5000, total)
+	require.Less(t, largest, maxPayload)
 }
