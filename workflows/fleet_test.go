@@ -34,6 +34,7 @@ type childPlan struct {
 	windowWait time.Duration // waiting for its downtime window, before any machine work
 	faultWait  time.Duration // waiting on an orchestrator fault (the worker's own credential)
 	outcome    Outcome
+	silent     bool // never sends its end signal
 }
 
 type fleetFixture struct {
@@ -55,6 +56,9 @@ type fleetFixture struct {
 	// the report activities' inputs.
 	reports      memReports
 	reportInputs []int
+	// outcomes are the ends of the children as Temporal knows them (ReadTenantEnds reads them).
+	outcomes map[string]Outcome
+	checked  []activities.TenantRun
 }
 
 // memReports is a report store in memory.
@@ -80,7 +84,7 @@ func (m memReports) Delete(_ context.Context, name string) error {
 
 func newFleetFixture(t *testing.T) *fleetFixture {
 	fx := &fleetFixture{t: t, plans: map[string]childPlan{}, starts: map[string]int{}, startedAt: map[string]time.Time{},
-		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}, reports: memReports{}}
+		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}, reports: memReports{}, outcomes: map[string]Outcome{}}
 	fx.newEnv()
 	return fx
 }
@@ -107,6 +111,20 @@ func (fx *fleetFixture) newEnv() {
 	fx.env.OnActivity(a.WriteFleetReport, mock.Anything, mock.Anything).Return(func(ctx context.Context, r activities.FleetReport) (activities.FleetReportWritten, error) {
 		fx.reportInput(r)
 		return writer.WriteFleetReport(ctx, r)
+	})
+	fx.env.OnActivity(a.ReadTenantEnds, mock.Anything, mock.Anything).Return(func(_ context.Context, runs []activities.TenantRun) ([]activities.TenantEnd, error) {
+		fx.mu.Lock()
+		defer fx.mu.Unlock()
+		var out []activities.TenantEnd
+		for _, r := range runs {
+			fx.checked = append(fx.checked, r)
+			e := activities.TenantEnd{WorkflowID: r.WorkflowID, RunID: r.RunID, Status: "Running"}
+			if o, ok := fx.outcomes[r.WorkflowID]; ok {
+				e.Closed, e.Status, e.Outcome = true, "Completed", string(o)
+			}
+			out = append(out, e)
+		}
+		return out, nil
 	})
 	fx.env.SetTestTimeout(2 * time.Minute)
 }
@@ -194,11 +212,19 @@ func (fx *fleetFixture) fakeUpgrade(ctx workflow.Context, in Input) (Result, err
 	if err != nil {
 		fx.mu.Lock()
 		fx.cancelled[id] = true
+		fx.outcomes[id] = OutcomeCancelled
 		fx.mu.Unlock()
-		report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: OutcomeCancelled, Error: "cancelled"})
+		if !p.silent {
+			report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: OutcomeCancelled, Error: "cancelled"})
+		}
 		return Result{}, err
 	}
-	report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: p.outcome})
+	fx.mu.Lock()
+	fx.outcomes[id] = p.outcome
+	fx.mu.Unlock()
+	if !p.silent {
+		report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: p.outcome})
+	}
 	return Result{Outcome: p.outcome}, nil
 }
 
@@ -378,14 +404,19 @@ func TestFleetFailureBudgetHaltsAndResumes(t *testing.T) {
 	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 2, MaxFailures: &one}}, 8)
 	for i, tn := range fleetTenants(0, 8) {
 		if i < 2 {
-			fx.plans[tn.TenantID] = childPlan{outcome: OutcomeFailed, dur: 30 * time.Minute}
+			// The second failure comes 10 minutes after the first: the slot the first frees
+			// starts the third tenant (one failure is within the budget), the second halts.
+			fx.plans[tn.TenantID] = childPlan{outcome: OutcomeFailed, dur: time.Duration(30+10*i) * time.Minute}
 		}
 	}
+	pendingAtHalt := -1
+	fx.env.RegisterDelayedCallback(func() { pendingAtHalt = fx.progress().Waves[0].Pending }, 45*time.Minute)
 	fx.env.RegisterDelayedCallback(func() {
 		p := fx.progress()
 		require.Contains(t, p.Halted, "2 tenants failed, more than the budget of 1")
 		require.Len(t, p.Failed, 2)
-		require.Equal(t, 6, p.Waves[0].Pending, "nothing launched after the halt")
+		require.Equal(t, 5, p.Waves[0].Pending)
+		require.Equal(t, pendingAtHalt, p.Waves[0].Pending, "nothing launched after the halt")
 		fx.operator(UpdateResumeFleet, OperatorRequest{By: "lead", Note: "known flaky tenants"}, "")
 	}, 5*time.Hour)
 	fx.env.ExecuteWorkflow(FleetUpgrade, in)
@@ -397,7 +428,8 @@ func TestFleetFailureBudgetHaltsAndResumes(t *testing.T) {
 		started = append(started, at)
 	}
 	sort.Slice(started, func(i, j int) bool { return started[i].Before(started[j]) })
-	require.Equal(t, time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC), started[2], "the third tenant waits for the resume")
+	require.Equal(t, time.Date(2026, 12, 1, 8, 30, 0, 0, time.UTC), started[2], "the first failure frees its slot")
+	require.Equal(t, time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC), started[3], "the fourth tenant waits for the resume")
 	require.True(t, containsText(r.Events, "resumed by lead (known flaky tenants)"))
 	require.Equal(t, 8, r.Total)
 }
@@ -560,6 +592,9 @@ func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 		pending := inflight
 		fx.env.RegisterDelayedCallback(func() {
 			for _, id := range pending {
+				fx.mu.Lock()
+				fx.outcomes[id] = OutcomeUpgraded
+				fx.mu.Unlock()
 				fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
 			}
 		}, time.Minute)
@@ -656,4 +691,81 @@ func TestFleetSummaryStaysSmall(t *testing.T) {
 	t.Logf("report of 5,000 failed tenants: %d parts, the largest %d KiB encoded", len(parts), largest/1024)
 	require.Equal(t, 5000, total)
 	require.Less(t, largest, maxPayload)
+}
+
+// TestFleetRefusesAForgedEndSignal: a tenant-finished signal for a tenant whose upgrade still
+// runs changes nothing; the fleet checks the workflow and records the refusal.
+func TestFleetRefusesAForgedEndSignal(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 2}}, 2)
+	victim := fleetTenants(0, 2)[0]
+	fx.env.RegisterDelayedCallback(func() {
+		fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: victim.UpgradeWorkflowID(), Stage: StageDone, Outcome: OutcomeFailed, Error: "forged"})
+	}, 10*time.Minute)
+	fx.env.RegisterDelayedCallback(func() {
+		p := fx.progress()
+		require.Equal(t, 2, p.Waves[0].Running, "the forged end changed nothing")
+		require.Empty(t, p.Failed)
+		require.True(t, containsText(p.Events, "refused an end signal for tenant "+victim.DisplayName), p.Events)
+	}, 30*time.Minute)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	require.Equal(t, map[Outcome]int{OutcomeUpgraded: 2}, r.Outcomes)
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	require.Equal(t, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), fx.endedAt[victim.UpgradeWorkflowID()], "the tenant ran to its end")
+	require.Len(t, fx.checked, 1)
+	require.Equal(t, victim.UpgradeWorkflowID(), fx.checked[0].WorkflowID, "the hint was checked against the workflow")
+	require.True(t, fx.checked[0].Hinted)
+	require.NotEmpty(t, fx.checked[0].RunID, "by its run ID")
+}
+
+// TestFleetLearnsAChildsEndWithoutItsSignal: children that never send their end signal still
+// end in the fleet — from their result in the run that started them, and from a periodic
+// check of their workflow when an earlier run started them.
+func TestFleetLearnsAChildsEndWithoutItsSignal(t *testing.T) {
+	t.Run("same run: the child's result", func(t *testing.T) {
+		fx := newFleetFixture(t)
+		in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 3}}, 3)
+		for i, tn := range fleetTenants(0, 3) {
+			fx.plans[tn.TenantID] = childPlan{silent: true, outcome: []Outcome{OutcomeUpgraded, OutcomeFailed, OutcomeAlreadyCurrent}[i]}
+		}
+		fx.env.ExecuteWorkflow(FleetUpgrade, in)
+		r := fx.result()
+		require.Equal(t, map[Outcome]int{OutcomeUpgraded: 1, OutcomeFailed: 1, OutcomeAlreadyCurrent: 1}, r.Outcomes)
+		require.Len(t, r.Failed, 1)
+		fx.mu.Lock()
+		defer fx.mu.Unlock()
+		require.Empty(t, fx.checked, "the futures told every end")
+	})
+	t.Run("earlier run: a check of the workflow", func(t *testing.T) {
+		fx := newFleetFixture(t)
+		in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 2}}, 2)
+		for _, tn := range fleetTenants(0, 2) {
+			fx.plans[tn.TenantID] = childPlan{silent: true}
+		}
+		in.ContinueAfterEvents = 10
+		fx.env.ExecuteWorkflow(FleetUpgrade, in)
+		var can *workflow.ContinueAsNewError
+		require.ErrorAs(t, fx.env.GetWorkflowError(), &can, "the first run continues as new while its children run")
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+		in.ContinueAfterEvents = 0
+		// The children close on the server without a word to the fleet.
+		fx.mu.Lock()
+		for _, tn := range fleetTenants(0, 2) {
+			fx.outcomes[tn.UpgradeWorkflowID()] = OutcomeUpgraded
+		}
+		fx.mu.Unlock()
+		fx.newEnv()
+		fx.env.ExecuteWorkflow(FleetUpgrade, in)
+		r := fx.result()
+		require.Equal(t, map[Outcome]int{OutcomeUpgraded: 2}, r.Outcomes)
+		fx.mu.Lock()
+		defer fx.mu.Unlock()
+		require.Len(t, fx.checked, 2)
+		for _, c := range fx.checked {
+			require.False(t, c.Hinted)
+			require.NotEmpty(t, c.RunID, "checked by run ID")
+		}
+	})
 }
