@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -269,10 +270,29 @@ func durations(stages []workflows.StageRecord) string {
 	return strings.Join(parts, "; ")
 }
 
+// ConfirmedBy says who stands behind a confirmation: "verified: <upn> (Entra ID, tenant …)"
+// for one the task desk checked against an ID token, "operator X on behalf of Y" for one an
+// operator sent for someone else, else the name given (with how it was established).
+func ConfirmedBy(c workflows.Confirmation) string {
+	id := c.Identity
+	switch {
+	case id != nil && id.Verified:
+		who := cmp.Or(id.UPN, id.Name, id.ObjectID, c.By)
+		return fmt.Sprintf("verified: %s (Entra ID, tenant %s)", who, cmp.Or(id.TenantID, "unknown"))
+	case c.OnBehalfOf != "" && id != nil && id.Via != "":
+		return fmt.Sprintf("operator %s on behalf of %s (%s)", c.By, c.OnBehalfOf, id.Via)
+	case c.OnBehalfOf != "":
+		return fmt.Sprintf("operator %s on behalf of %s", c.By, c.OnBehalfOf)
+	case id != nil && id.Via != "":
+		return fmt.Sprintf("%s (%s)", c.By, id.Via)
+	}
+	return c.By
+}
+
 func confirmations(cs []workflows.Confirmation) string {
 	parts := make([]string, 0, len(cs))
 	for _, c := range cs {
-		p := fmt.Sprintf("%s by %s at %s", c.TaskID, c.By, c.At.UTC().Format(time.RFC3339))
+		p := fmt.Sprintf("%s by %s at %s", c.TaskID, ConfirmedBy(c), c.At.UTC().Format(time.RFC3339))
 		if c.Decision != "" {
 			p += " (" + c.Decision + ")"
 		}
