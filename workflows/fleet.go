@@ -102,6 +102,9 @@ const (
 	endCheckSweep = 500
 	// endChecksInFlight bounds the check activities running at once.
 	endChecksInFlight = 2
+	// endHintGrace is how long a child of this run said to have ended has to close before
+	// the fleet checks its workflow.
+	endHintGrace = time.Minute
 )
 
 // fleetEnds is this run's state of the end checks (not carried: a new run starts afresh).
@@ -112,6 +115,7 @@ type fleetEnds struct {
 	queue    []int
 	queued   map[int]bool
 	hinted   map[int]bool
+	hintedAt map[int]time.Time // same-run children: when their end was signalled
 	refused  map[int]bool
 	inFlight int
 	next     time.Time // the next periodic check
@@ -145,6 +149,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 	if f.childEnds {
 		f.ends.dctx, _ = workflow.NewDisconnectedContext(ctx)
 		f.ends.children, f.ends.queued, f.ends.hinted, f.ends.refused = map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]bool{}
+		f.ends.hintedAt = map[int]time.Time{}
 		f.ends.next = workflow.Now(ctx).Add(endCheckEvery)
 	}
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
@@ -509,15 +514,22 @@ func (f *fleet) finish(ctx workflow.Context, t *FleetTenant, outcome Outcome, ms
 }
 
 // hint queues a check of a tenant whose end was signalled: the signal itself changes nothing.
-// A child of this run is checked only at the next periodic check, if its future has not
-// told its end by then (a genuine signal comes a moment before the child closes).
-func (f *fleet) hint(pos int) {
+// A child of this run is checked only at a periodic check at least endHintGrace later, if
+// its future has not told its end by then (a genuine signal comes a moment before the
+// child closes).
+func (f *fleet) hint(ctx workflow.Context, pos int) {
 	if f.st.Tenants[pos].State != TenantRunning {
 		return
 	}
 	f.ends.hinted[pos] = true
 	if !f.ends.children[pos] {
 		f.queueCheck(pos)
+		return
+	}
+	now := workflow.Now(ctx)
+	f.ends.hintedAt[pos] = now
+	if f.ends.next.Before(now.Add(endHintGrace)) {
+		f.ends.next = now.Add(endHintGrace)
 	}
 }
 
@@ -540,7 +552,7 @@ func (f *fleet) checkEnds(ctx workflow.Context) {
 		n, total := 0, len(f.st.Tenants)
 		for i := 0; i < total && n < endCheckSweep; i++ {
 			pos := (f.ends.cursor + i) % total
-			if f.st.Tenants[pos].State == TenantRunning && (!f.ends.children[pos] || f.ends.hinted[pos]) && f.st.Tenants[pos].RunID != "" {
+			if f.st.Tenants[pos].State == TenantRunning && f.st.Tenants[pos].RunID != "" && (!f.ends.children[pos] || f.ends.hinted[pos] && !now.Before(f.ends.hintedAt[pos].Add(endHintGrace))) {
 				f.queueCheck(pos)
 				n++
 				f.ends.cursor = (pos + 1) % total
@@ -594,6 +606,7 @@ func (f *fleet) checked(ctx workflow.Context, batch []int, ends []activities.Ten
 		}
 		hinted := f.ends.hinted[pos]
 		delete(f.ends.hinted, pos)
+		delete(f.ends.hintedAt, pos)
 		t := &f.st.Tenants[pos]
 		switch {
 		case t.State == TenantFinished:
@@ -643,7 +656,7 @@ func (f *fleet) onProgress(ctx workflow.Context, p TenantProgress, finished bool
 		return
 	}
 	if finished && f.childEnds {
-		f.hint(pos) // only a hint: the tenant's workflow says whether and how it ended
+		f.hint(ctx, pos) // only a hint: the tenant's workflow says whether and how it ended
 		return
 	}
 	if p.Stage != "" {
