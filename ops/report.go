@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -270,24 +269,9 @@ func durations(stages []workflows.StageRecord) string {
 	return strings.Join(parts, "; ")
 }
 
-// ConfirmedBy says who stands behind a confirmation: "verified: <upn> (Entra ID, tenant …)"
-// for one the task desk checked against an ID token, "operator X on behalf of Y" for one an
-// operator sent for someone else, else the name given (with how it was established).
-func ConfirmedBy(c workflows.Confirmation) string {
-	id := c.Identity
-	switch {
-	case id != nil && id.Verified:
-		who := cmp.Or(id.UPN, id.Name, id.ObjectID, c.By)
-		return fmt.Sprintf("verified: %s (Entra ID, tenant %s)", who, cmp.Or(id.TenantID, "unknown"))
-	case c.OnBehalfOf != "" && id != nil && id.Via != "":
-		return fmt.Sprintf("operator %s on behalf of %s (%s)", c.By, c.OnBehalfOf, id.Via)
-	case c.OnBehalfOf != "":
-		return fmt.Sprintf("operator %s on behalf of %s", c.By, c.OnBehalfOf)
-	case id != nil && id.Via != "":
-		return fmt.Sprintf("%s (%s)", c.By, id.Via)
-	}
-	return c.By
-}
+// ConfirmedBy says who stands behind a confirmation (workflows.Confirmation.Who): verified
+// desk confirmations, operators on behalf of someone, or the name given.
+func ConfirmedBy(c workflows.Confirmation) string { return c.Who() }
 
 func confirmations(cs []workflows.Confirmation) string {
 	parts := make([]string, 0, len(cs))

@@ -130,3 +130,15 @@ func TestReportSaysWhoStandsBehindAConfirmation(t *testing.T) {
 	require.Equal(t, "operator bob on behalf of Jane", ConfirmedBy(workflows.Confirmation{By: "bob", OnBehalfOf: "Jane"}))
 	require.Equal(t, "bob (declared)", ConfirmedBy(workflows.Confirmation{By: "bob", Identity: &workflows.Identity{Via: "declared", Name: "bob"}}))
 }
+
+// The Partner Center column names who confirmed the re-consent the same way.
+func TestReportPartnerCenterSaysWhoConfirmed(t *testing.T) {
+	rows := sampleRows()
+	rows[0].PartnerCenters[0].Confirmations = []workflows.Confirmation{{Kind: workflows.TaskPartnerReconsent, By: "pc-admin@tailspin.example",
+		Identity: &workflows.Identity{Verified: true, Via: "entra-id-token", TenantID: "1b0c2a52-5a1e-4d55-9f3e-0000000000e4", UPN: "pc-admin@tailspin.example"}}}
+	var b bytes.Buffer
+	require.NoError(t, WriteReport(&b, "csv", rows))
+	recs, err := csv.NewReader(&b).ReadAll()
+	require.NoError(t, err)
+	require.Contains(t, recs[1][14], "contoso-pc: re-consent verified (grant found) by verified: pc-admin@tailspin.example (Entra ID, tenant 1b0c2a52-5a1e-4d55-9f3e-0000000000e4)")
+}
