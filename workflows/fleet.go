@@ -112,6 +112,7 @@ type fleetEnds struct {
 	dctx     workflow.Context
 	children map[int]bool // positions with a child future in this run
 	pending  []childFuture
+	added    workflow.Channel // wakes watchEnds when a child starts
 	queue    []int
 	queued   map[int]bool
 	hinted   map[int]bool
@@ -151,6 +152,8 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		f.ends.children, f.ends.queued, f.ends.hinted, f.ends.refused = map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]bool{}
 		f.ends.hintedAt = map[int]time.Time{}
 		f.ends.next = workflow.Now(ctx).Add(endCheckEvery)
+		f.ends.added = workflow.NewBufferedChannel(ctx, 1)
+		workflow.Go(f.ends.dctx, f.watchEnds)
 	}
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
@@ -438,6 +441,7 @@ func (f *fleet) startChild(ctx workflow.Context, pos int) {
 	if f.childEnds {
 		f.ends.children[pos] = true
 		f.ends.pending = append(f.ends.pending, childFuture{pos: pos, future: child})
+		f.ends.added.SendAsync(true)
 	}
 }
 
@@ -447,8 +451,7 @@ type childFuture struct {
 	future workflow.ChildWorkflowFuture
 }
 
-// collectEnds takes the end of every child of this run that closed. Waiting on the futures in
-// the fleet's one selector (not a coroutine each) keeps a workflow task's cost flat.
+// collectEnds takes the end of every child of this run that closed.
 func (f *fleet) collectEnds(ctx workflow.Context) {
 	if !f.childEnds {
 		return
@@ -471,13 +474,23 @@ func (f *fleet) collectEnds(ctx workflow.Context) {
 	f.ends.pending = keep
 }
 
-// addChildFutures lets the ends of this run's children wake the fleet (collectEnds reads them).
-func (f *fleet) addChildFutures(sel workflow.Selector) {
-	if !f.childEnds {
-		return
-	}
-	for _, c := range f.ends.pending {
-		sel.AddFuture(c.future, func(workflow.Future) {})
+// watchEnds waits for the ends of this run's children and wakes the fleet when one closed.
+// One coroutine selecting over the futures, woken only by child starts and ends, costs far
+// less than a coroutine per child or the futures in the fleet's selector, which wakes on
+// every progress signal.
+func (f *fleet) watchEnds(ctx workflow.Context) {
+	for {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(f.ends.added, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+		for _, c := range f.ends.pending {
+			sel.AddFuture(c.future, func(workflow.Future) {})
+		}
+		sel.Select(ctx)
+		before := len(f.ends.pending)
+		f.collectEnds(ctx)
+		if len(f.ends.pending) < before {
+			f.poke.SendAsync(true)
+		}
 	}
 }
 
@@ -766,7 +779,6 @@ func (f *fleet) wait(ctx workflow.Context) {
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	f.addCheckTimer(ctx, sel)
-	f.addChildFutures(sel)
 	if f.st.Phase == phaseBake {
 		d := f.st.BakeUntil.Sub(workflow.Now(ctx))
 		sel.AddFuture(workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: "Bake time after wave " + f.in.Waves[f.st.Wave].Name}), func(workflow.Future) {})
@@ -884,7 +896,6 @@ func (f *fleet) cancelAll(ctx workflow.Context) (FleetResult, error) {
 			// One deadline timer, and the ends of children and checks wake the loop too.
 			f.checkEnds(dctx)
 			f.addCheckTimer(dctx, sel)
-			f.addChildFutures(sel)
 			sel.AddReceive(f.poke, func(c workflow.ReceiveChannel, _ bool) { c.Receive(dctx, nil) })
 			if timeout == nil {
 				timeout = workflow.NewTimer(dctx, deadline.Sub(workflow.Now(dctx)))
