@@ -195,6 +195,10 @@ func (r *run) notifyTask(ctx workflow.Context, event string, t *openTask) {
 
 func (r *run) confirmCommand(t Task) string {
 	cmd := fmt.Sprintf("starter confirm %s %s --as %s --by <your name>", r.workflowID, t.ID, t.Audience)
+	if t.Audience != Operator {
+		// An operator confirms someone else's task only on their behalf (issue 16).
+		cmd += ` --on-behalf-of "<who did it>"`
+	}
 	if len(t.Options) > 0 {
 		cmd += " --decision <" + strings.Join(t.Options, "|") + ">"
 	}
