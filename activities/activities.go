@@ -35,6 +35,9 @@ type Activities struct {
 	PartnerCenter PartnerCenter
 	Notifier      Notifier
 	Packages      Packages
+	// Workflows reads the fleet's tenant upgrades (the worker's Temporal client): a tenant's
+	// end is taken from its workflow, never from a signal alone.
+	Workflows WorkflowReader
 	// Reports keeps fleets' final reports (nil: not written, with a warning in the fleet).
 	Reports ReportStore
 	// Names are Work 365's private names (work365.DefaultNames unless configured).

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.temporal.io/sdk/activity"
 )
 
 // FleetReport is a fleet's final report, written when the fleet ends so that the outcome of
@@ -20,7 +22,29 @@ type FleetReport struct {
 	EndedAt         time.Time           `json:"endedAt"`
 	Tenants         []FleetReportTenant `json:"tenants"`
 	Events          []string            `json:"events,omitempty"`
+	// Parts is how many parts (WriteFleetReportPart, numbered from 1) hold the tenants: a
+	// fleet of thousands sends its report in parts, each far below Temporal's payload
+	// warning size, and this call joins them. Zero: Tenants holds every tenant.
+	Parts int `json:"parts,omitempty"`
 }
+
+// FleetReportPart is up to MaxReportPartTenants lines of a fleet report, sent before the
+// report itself (FleetReport.Parts).
+type FleetReportPart struct {
+	Fleet   string              `json:"fleet"`
+	EndedAt time.Time           `json:"endedAt"`
+	Part    int                 `json:"part"`
+	Tenants []FleetReportTenant `json:"tenants"`
+}
+
+// Bounds of one report part: at most this many tenants and about this many bytes, so that
+// an activity input stays far below the 512 KB Temporal warns at.
+const (
+	MaxReportPartTenants = 1000
+	MaxReportPartBytes   = 256 * 1024
+	// MaxReportError bounds one tenant's error text in the report.
+	MaxReportError = 4000
+)
 
 // FleetReportTenant is one tenant's line of a fleet report.
 type FleetReportTenant struct {
@@ -37,9 +61,12 @@ type FleetReportTenant struct {
 }
 
 // ReportStore keeps fleet reports (worker config reports.dir: a folder, e.g. a mounted
-// volume or a synced bucket). Put replaces an object of the same name atomically.
+// volume or a synced bucket). Put replaces an object of the same name atomically; Get and
+// Delete serve the parts a large report is sent in, so every worker must see one store.
 type ReportStore interface {
 	Put(ctx context.Context, name string, data []byte) (location string, err error)
+	Get(ctx context.Context, name string) ([]byte, error)
+	Delete(ctx context.Context, name string) error
 }
 
 // FleetReportWritten says where a report went (empty when no store is configured).
@@ -54,7 +81,22 @@ func (a *Activities) WriteFleetReport(ctx context.Context, r FleetReport) (Fleet
 	if a.Reports == nil {
 		return FleetReportWritten{Skipped: "no report location configured (worker config reports.dir)"}, nil
 	}
-	base := fmt.Sprintf("%s-%s", safeName(r.Fleet), r.EndedAt.UTC().Format("20060102T150405Z"))
+	base := reportBase(r.Fleet, r.EndedAt)
+	var parts []string
+	for i := 1; i <= r.Parts; i++ {
+		name := partName(base, i)
+		data, err := a.Reports.Get(ctx, name)
+		if err != nil {
+			return FleetReportWritten{}, fmt.Errorf("read part %d of %d of the fleet report (%s): %w — every worker must share the reports.dir", i, r.Parts, name, err)
+		}
+		var p FleetReportPart
+		if err := json.Unmarshal(data, &p); err != nil {
+			return FleetReportWritten{}, fmt.Errorf("read part %d of the fleet report (%s): %w", i, name, err)
+		}
+		r.Tenants = append(r.Tenants, p.Tenants...)
+		parts = append(parts, name)
+	}
+	r.Parts = 0
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return FleetReportWritten{}, err
@@ -84,7 +126,61 @@ func (a *Activities) WriteFleetReport(ctx context.Context, r FleetReport) (Fleet
 		}
 		out.Locations = append(out.Locations, loc)
 	}
+	for _, name := range parts {
+		if err := a.Reports.Delete(ctx, name); err != nil {
+			activity.GetLogger(ctx).Warn("could not delete a part of the fleet report", "part", name, "error", err)
+		}
+	}
 	return out, nil
+}
+
+// WriteFleetReportPart keeps one part of a fleet's report until WriteFleetReport joins the
+// parts; a retry rewrites the same part.
+func (a *Activities) WriteFleetReportPart(ctx context.Context, p FleetReportPart) (FleetReportWritten, error) {
+	if a.Reports == nil {
+		return FleetReportWritten{Skipped: "no report location configured (worker config reports.dir)"}, nil
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return FleetReportWritten{}, err
+	}
+	loc, err := a.Reports.Put(ctx, partName(reportBase(p.Fleet, p.EndedAt), p.Part), data)
+	if err != nil {
+		return FleetReportWritten{}, fmt.Errorf("write part %d of the fleet report: %w — check the worker's reports.dir (exists, writable)", p.Part, err)
+	}
+	return FleetReportWritten{Locations: []string{loc}}, nil
+}
+
+// ReportParts splits a report's tenants into parts within MaxReportPartTenants and about
+// MaxReportPartBytes each, cutting each error to MaxReportError characters.
+func ReportParts(tenants []FleetReportTenant) [][]FleetReportTenant {
+	var parts [][]FleetReportTenant
+	var cur []FleetReportTenant
+	size := 0
+	for _, t := range tenants {
+		if len(t.Error) > MaxReportError {
+			t.Error = strings.ToValidUTF8(t.Error[:MaxReportError], "") + "…"
+		}
+		n := 300 + len(t.WorkflowID) + len(t.RunID) + len(t.TenantID) + len(t.Name) + len(t.Wave) + len(t.Outcome) + len(t.Error) + len(t.FromVersion) + len(t.Stage)
+		if len(cur) > 0 && (len(cur) >= MaxReportPartTenants || size+n > MaxReportPartBytes) {
+			parts, cur, size = append(parts, cur), nil, 0
+		}
+		cur = append(cur, t)
+		size += n
+	}
+	if len(cur) > 0 {
+		parts = append(parts, cur)
+	}
+	return parts
+}
+
+func reportBase(fleet string, endedAt time.Time) string {
+	return fmt.Sprintf("%s-%s", safeName(fleet), endedAt.UTC().Format("20060102T150405Z"))
+}
+
+// partName keeps parts out of the report's own name pattern (<fleet>-<end>.json).
+func partName(base string, part int) string {
+	return fmt.Sprintf("%s.json.part-%04d", base, part)
 }
 
 // safeName keeps a fleet name usable as a file name.

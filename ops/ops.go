@@ -306,7 +306,11 @@ func (o Ops) Confirm(ctx context.Context, workflowID string, req workflows.Confi
 // Temporal answers with the first one's result instead of refusing it as a task already
 // closed. A different person, decision or note is a different confirmation.
 func ConfirmUpdateID(req workflows.ConfirmRequest) string {
-	h := sha256.Sum256([]byte(strings.Join([]string{string(req.As), req.By, req.Decision, req.Note}, "\x00")))
+	parts := []string{string(req.As), req.By, req.Decision, req.Note}
+	if req.OnBehalfOf != "" {
+		parts = append(parts, req.OnBehalfOf) // only then: the IDs of earlier confirmations stay as they were
+	}
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return "confirm/" + req.TaskID + "/" + hex.EncodeToString(h[:8])
 }
 

@@ -269,10 +269,14 @@ func durations(stages []workflows.StageRecord) string {
 	return strings.Join(parts, "; ")
 }
 
+// ConfirmedBy says who stands behind a confirmation (workflows.Confirmation.Who): verified
+// desk confirmations, operators on behalf of someone, or the name given.
+func ConfirmedBy(c workflows.Confirmation) string { return c.Who() }
+
 func confirmations(cs []workflows.Confirmation) string {
 	parts := make([]string, 0, len(cs))
 	for _, c := range cs {
-		p := fmt.Sprintf("%s by %s at %s", c.TaskID, c.By, c.At.UTC().Format(time.RFC3339))
+		p := fmt.Sprintf("%s by %s at %s", c.TaskID, ConfirmedBy(c), c.At.UTC().Format(time.RFC3339))
 		if c.Decision != "" {
 			p += " (" + c.Decision + ")"
 		}

@@ -103,3 +103,42 @@ func TestWebUILinks(t *testing.T) {
 	require.Equal(t, "http://localhost:8233/namespaces/default/workflows?query=ExecutionStatus+%3D+%27Running%27+AND+WorkWaitingOn+%3D+%27global-admin%27",
 		ui.List("ExecutionStatus = 'Running' AND WorkWaitingOn = 'global-admin'"))
 }
+
+// TestReportSaysWhoStandsBehindAConfirmation: desk confirmations show the verified account,
+// operator ones for someone else "operator X on behalf of Y", in every format.
+func TestReportSaysWhoStandsBehindAConfirmation(t *testing.T) {
+	rows := sampleRows()
+	t0 := rows[0].Confirmations[0].At
+	rows[0].Confirmations = []workflows.Confirmation{
+		{TaskID: "get-consent-1", By: "admin@contoso.onmicrosoft.com", At: t0, Identity: &workflows.Identity{Verified: true, Via: "entra-id-token",
+			TenantID: "1b0c2a52-5a1e-4d55-9f3e-000000000001", UPN: "admin@contoso.onmicrosoft.com", Name: "Contoso Admin", Client: "work365-desk"}},
+		{TaskID: "grant-app-1", By: "alice.ops@partner.example", OnBehalfOf: "Jane (Contoso)", At: t0, Identity: &workflows.Identity{Via: "client-certificate", Name: "alice.ops@partner.example"}},
+		{TaskID: "drain-deadline-2", By: "alice", Decision: "proceed", At: t0},
+	}
+	verified := "get-consent-1 by verified: admin@contoso.onmicrosoft.com (Entra ID, tenant 1b0c2a52-5a1e-4d55-9f3e-000000000001)"
+	behalf := "grant-app-1 by operator alice.ops@partner.example on behalf of Jane (Contoso) (client-certificate)"
+	var b bytes.Buffer
+	require.NoError(t, WriteReport(&b, "csv", rows))
+	recs, err := csv.NewReader(&b).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, verified+" at 2026-12-05T22:00:00Z; "+behalf+" at 2026-12-05T22:00:00Z; drain-deadline-2 by alice at 2026-12-05T22:00:00Z (proceed)", recs[1][8])
+	b.Reset()
+	require.NoError(t, WriteReport(&b, "markdown", rows))
+	require.Contains(t, b.String(), verified)
+	require.Contains(t, b.String(), behalf)
+
+	require.Equal(t, "operator bob on behalf of Jane", ConfirmedBy(workflows.Confirmation{By: "bob", OnBehalfOf: "Jane"}))
+	require.Equal(t, "bob (declared)", ConfirmedBy(workflows.Confirmation{By: "bob", Identity: &workflows.Identity{Via: "declared", Name: "bob"}}))
+}
+
+// The Partner Center column names who confirmed the re-consent the same way.
+func TestReportPartnerCenterSaysWhoConfirmed(t *testing.T) {
+	rows := sampleRows()
+	rows[0].PartnerCenters[0].Confirmations = []workflows.Confirmation{{Kind: workflows.TaskPartnerReconsent, By: "pc-admin@tailspin.example",
+		Identity: &workflows.Identity{Verified: true, Via: "entra-id-token", TenantID: "1b0c2a52-5a1e-4d55-9f3e-0000000000e4", UPN: "pc-admin@tailspin.example"}}}
+	var b bytes.Buffer
+	require.NoError(t, WriteReport(&b, "csv", rows))
+	recs, err := csv.NewReader(&b).ReadAll()
+	require.NoError(t, err)
+	require.Contains(t, recs[1][14], "contoso-pc: re-consent verified (grant found) by verified: pc-admin@tailspin.example (Entra ID, tenant 1b0c2a52-5a1e-4d55-9f3e-0000000000e4)")
+}

@@ -36,6 +36,10 @@ type globals struct {
 	clouds, orgHostSuffixes []string
 	// uiURL is the Web UI's base URL, for the links the commands print.
 	uiURL string
+	// clientID is the starter's Temporal client identity (clientIdentity).
+	clientID string
+	// connID replaces the connection's identity (tests).
+	connID *app.ConnIdentity
 }
 
 func (g *globals) webUI() ops.WebUI {
@@ -86,6 +90,56 @@ func newRootWith(g *globals) *cobra.Command {
 	return root
 }
 
+// clientIdentity is the starter's Temporal client identity (the server records it with every
+// request), kept with an operator's confirmation.
+func (g *globals) clientIdentity() string {
+	if g.clientID == "" {
+		host, _ := os.Hostname()
+		g.clientID = fmt.Sprintf("work365-starter %d@%s", os.Getpid(), cmp.Or(host, "unknown-host"))
+	}
+	return g.clientID
+}
+
+// connIdentity is who the connection authenticates as (tests set connID).
+func (g *globals) connIdentity() (app.ConnIdentity, error) {
+	if g.connID != nil {
+		return *g.connID, nil
+	}
+	id, err := app.ConnectionIdentity(g.temporal)
+	if err != nil {
+		return id, fmt.Errorf("read who the connection to Temporal names: %w", err)
+	}
+	return id, nil
+}
+
+// operatorConfirmation completes req with the operator's identity: the connection's when it
+// names someone (a --by that differs is refused), else --by, declared. A task that is not the
+// operator's needs --on-behalf-of; the audience never stands in for the operator's name.
+func operatorConfirmation(conn app.ConnIdentity, client string, req workflows.ConfirmRequest) (workflows.ConfirmRequest, error) {
+	id := &workflows.Identity{Via: conn.Via, Name: conn.Principal, Client: client}
+	switch {
+	case conn.Principal != "":
+		if req.By != "" && !strings.EqualFold(req.By, conn.Principal) {
+			return req, fmt.Errorf("--by %q is not who this connection authenticates as (%s %q): omit --by, or connect with your own certificate or API key", req.By, conn.Via, conn.Principal)
+		}
+		req.By = conn.Principal
+	case conn.Via == app.ViaAPIKey && req.By == "":
+		return req, errors.New("the API key is opaque (it names nobody the starter can read): say who you are with --by")
+	case req.By == "":
+		return req, errors.New("--by is required: the connection names nobody (no client certificate or API key), so say who you are")
+	default:
+		id.Via, id.Name = "declared", req.By
+	}
+	req.Identity = id
+	switch {
+	case req.As != workflows.Operator && req.OnBehalfOf == "":
+		return req, fmt.Errorf("this task is for the %s, not the operator: add --on-behalf-of <the person who did it> (recorded as \"operator %s on behalf of …\"), or let them confirm with their own sign-in at the task desk", req.As, req.By)
+	case req.As == workflows.Operator && req.OnBehalfOf != "":
+		return req, errors.New("--on-behalf-of is for tasks of someone else: an operator task is confirmed by the operator")
+	}
+	return req, nil
+}
+
 func (g *globals) dial(ctx context.Context) (ops.Ops, func(), error) {
 	if g.dialFn != nil {
 		return g.dialFn(ctx)
@@ -100,6 +154,7 @@ func (g *globals) dial(ctx context.Context) (ops.Ops, func(), error) {
 	if _, err := app.ApplyCodec(g.codec, &opts, zap.NewNop()); err != nil {
 		return ops.Ops{}, nil, err
 	}
+	opts.Identity = g.clientIdentity()
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return ops.Ops{}, nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", opts.HostPort, opts.Namespace, err)
@@ -431,21 +486,31 @@ func tasksCmd(g *globals) *cobra.Command {
 }
 
 func confirmCmd(g *globals) *cobra.Command {
-	var as, by, note, decision string
+	var as, by, onBehalfOf, note, decision string
 	var bySignal bool
 	cmd := &cobra.Command{
-		Use:   "confirm WORKFLOW-ID|TENANT-ID TASK-ID --as AUDIENCE --by NAME",
-		Short: "Complete a human task (refused with a reason if it does not fit the task)",
-		Args:  cobra.ExactArgs(2),
+		Use:   "confirm WORKFLOW-ID|TENANT-ID TASK-ID --as AUDIENCE [--on-behalf-of PERSON] [--by NAME]",
+		Short: "Complete a human task as an operator (refused with a reason if it does not fit the task)",
+		Long: `confirm completes a human task as an operator. Your name is the connection's identity
+(the client certificate's subject, or the API key's subject), or --by when the connection names
+nobody (no certificate, or an opaque API key). A task for someone else (global-admin,
+service-account, partner-admin) needs --on-behalf-of: the record reads "operator X on behalf of Y";
+the person can instead confirm with their own Microsoft sign-in at the task desk.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			aud, err := parseAudience(as, false)
 			if err != nil {
 				return err
 			}
-			if strings.TrimSpace(by) == "" {
-				return fmt.Errorf("--by is required: who did the task")
+			conn, err := g.connIdentity()
+			if err != nil {
+				return err
 			}
-			req := workflows.ConfirmRequest{TaskID: args[1], As: aud, By: by, Note: note, Decision: decision}
+			req, err := operatorConfirmation(conn, g.clientIdentity(), workflows.ConfirmRequest{TaskID: args[1], As: aud, By: strings.TrimSpace(by),
+				OnBehalfOf: strings.TrimSpace(onBehalfOf), Note: note, Decision: decision})
+			if err != nil {
+				return err
+			}
 			if err := req.CheckText(); err != nil {
 				return err
 			}
@@ -458,13 +523,14 @@ func confirmCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), "sent %s to %s as a signal; it is checked when a worker runs the upgrade (see warnings in `starter status`)\n", args[1], id)
 					return nil
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "confirmed %s (%s) by %s at %s\n", c.TaskID, c.Kind, c.By, c.At.UTC().Format(time.RFC3339))
+				fmt.Fprintf(cmd.OutOrStdout(), "confirmed %s (%s) by %s at %s\n", c.TaskID, c.Kind, ops.ConfirmedBy(c), c.At.UTC().Format(time.RFC3339))
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "audience you confirm for: global-admin, service-account, operator, partner-admin (required)")
-	cmd.Flags().StringVar(&by, "by", "", "who did the task (required)")
+	cmd.Flags().StringVar(&by, "by", "", "your name, when the connection names nobody (no client certificate, or an opaque API key)")
+	cmd.Flags().StringVar(&onBehalfOf, "on-behalf-of", "", "the person who did a task that is not the operator's (required for global-admin, service-account, partner-admin)")
 	cmd.Flags().StringVar(&note, "note", "", "what was done")
 	cmd.Flags().StringVar(&decision, "decision", "", "for operator tasks: keep-waiting, proceed, abort, retry")
 	cmd.Flags().BoolVar(&bySignal, "signal", false, "send as a Signal (works while no worker runs; validated later)")

@@ -419,7 +419,7 @@ func (r PartnerCenterResult) Summary() string {
 	by := ""
 	for _, c := range r.Confirmations {
 		if c.Kind == TaskPartnerReconsent {
-			by = c.By // the last re-consent counts
+			by = c.Who() // the last re-consent counts
 		}
 	}
 	if by != "" {

@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +25,9 @@ type taskRequest struct {
 	// quiet tasks are announced by a shared alert instead of one notification each (an
 	// orchestrator fault reaches every tenant at once).
 	quiet bool
+	// until is when the stage closes the task itself (a link's validity), if it does: slim
+	// runs start no reminder timer for a task that closes before its first reminder.
+	until time.Time
 }
 
 // run is the state both workflows share: stages passed, human tasks, warnings.
@@ -45,6 +50,13 @@ type run struct {
 	fromVersion string
 	// safe is true for runs of the changeSafeRunbook version (see upgrade.go).
 	safe bool
+	// slim is true for runs of the changeSlimHistory version (see upgrade.go): search
+	// attributes (and the fleet's progress report) are published only where the workflow is
+	// about to wait (flush), and short reads run as local activities (read).
+	slim bool
+	// waits counts the waits of a slim run (flush): a check made after the last wait is
+	// still current.
+	waits int
 	// fault is the orchestrator fault (AADSTS code) the upgrade waits on, if any; the fleet
 	// halts when several tenants wait on the same one.
 	fault string
@@ -58,7 +70,8 @@ type run struct {
 }
 
 // awaiting says what the stage now waits for, in the current details on-call reads. It
-// issues no command (the search attributes are published with stages and tasks).
+// issues no command (the search attributes are published with stages and tasks, or, in slim
+// runs, right before the wait: flush).
 func (r *run) awaiting(ctx workflow.Context, what string) {
 	r.waitFor = what
 	r.setDetails(ctx)
@@ -166,7 +179,7 @@ func (r *run) warn(ctx workflow.Context, msg string) {
 func (r *run) notify(ctx workflow.Context, n activities.Notification) {
 	n.At = workflow.Now(ctx)
 	n.WorkflowID, n.Fleet, n.TenantID, n.TenantName, n.Stage = r.workflowID, r.fleet, r.tenantID, r.tenantName, string(r.stage)
-	if err := workflow.ExecuteActivity(notifyOpts(ctx), a.Notify, n).Get(ctx, nil); err != nil && ctx.Err() == nil {
+	if err := r.local(ctx, notifyOpts(ctx), a.Notify, n, nil); err != nil && ctx.Err() == nil {
 		r.warn(ctx, fmt.Sprintf("could not notify %s for %s: %v", n.Event, orDash(n.TaskID), err))
 	}
 }
@@ -182,6 +195,10 @@ func (r *run) notifyTask(ctx workflow.Context, event string, t *openTask) {
 
 func (r *run) confirmCommand(t Task) string {
 	cmd := fmt.Sprintf("starter confirm %s %s --as %s --by <your name>", r.workflowID, t.ID, t.Audience)
+	if t.Audience != Operator {
+		// An operator confirms someone else's task only on their behalf (issue 16).
+		cmd += ` --on-behalf-of "<who did it>"`
+	}
 	if len(t.Options) > 0 {
 		cmd += " --decision <" + strings.Join(t.Options, "|") + ">"
 	}
@@ -227,6 +244,20 @@ func (r *run) waitTask(ctx workflow.Context, t *openTask) (Confirmation, error) 
 	if !t.quiet {
 		r.notifyTask(ctx, activities.EventTaskOpened, t)
 	}
+	if r.slim && !t.until.IsZero() && workflow.Now(ctx).Add(r.cfg.ReminderInterval).After(t.until) {
+		// The stage closes the task (stop) before a reminder could be due: no timer.
+		var c Confirmation
+		got := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(t.replies, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, &c); got = true })
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		if !got {
+			return Confirmation{}, temporal.NewCanceledError("task " + t.ID + " closed without confirmation")
+		}
+		workflow.GetLogger(ctx).Info("human task confirmed", "task", t.ID, "by", c.By, "via", c.Via)
+		return c, nil
+	}
 	for {
 		tctx, cancelTimer := workflow.WithCancel(ctx)
 		timer := workflow.NewTimerWithOptions(tctx, r.cfg.ReminderInterval,
@@ -265,6 +296,7 @@ func (r *run) waitTask(ctx workflow.Context, t *openTask) (Confirmation, error) 
 // ask opens a human task and waits for its confirmation.
 func (r *run) ask(ctx workflow.Context, req taskRequest) (Confirmation, error) {
 	p := r.askAsync(ctx, req)
+	r.flush(ctx)
 	var c Confirmation
 	err := p.future.Get(ctx, &c)
 	return c, err
@@ -276,9 +308,17 @@ func (r *run) ask(ctx workflow.Context, req taskRequest) (Confirmation, error) {
 // doubling wait or as soon as an operator confirms the fix; after MaxFixRounds waits only the
 // operator's decision (retry or abort) continues.
 func (r *run) exec(ctx, actx workflow.Context, activity, arg, out any) error {
+	return r.execWith(ctx, func() error {
+		r.flush(ctx) // a regular activity may take a while: on-call sees where the upgrade is
+		return workflow.ExecuteActivity(actx, activity, arg).Get(ctx, out)
+	})
+}
+
+// execWith is exec's handling of orchestrator faults around any way of running an activity.
+func (r *run) execWith(ctx workflow.Context, run func() error) error {
 	wait := r.cfg.CredentialRetryInterval
 	for round := 1; ; round++ {
-		err := workflow.ExecuteActivity(actx, activity, arg).Get(ctx, out)
+		err := run()
 		if err == nil || !r.safe || !isOrchestratorFault(err) || ctx.Err() != nil {
 			if round > 1 {
 				r.fault = ""
@@ -328,6 +368,7 @@ func (r *run) orchestratorFault(ctx workflow.Context, msg string, round int, wai
 	sel := workflow.NewSelector(ctx)
 	sel.AddFuture(p.future, func(f workflow.Future) { err = f.Get(ctx, &c); decided = true })
 	sel.AddFuture(timer, func(workflow.Future) {})
+	r.flush(ctx)
 	sel.Select(ctx)
 	if !decided {
 		p.stop("retried after " + r.cfg.Show(wait))
@@ -379,6 +420,7 @@ func (r *run) askAll(ctx workflow.Context, reqs []taskRequest) ([]Confirmation, 
 	for _, req := range reqs {
 		ps = append(ps, r.askAsync(ctx, req))
 	}
+	r.flush(ctx)
 	out := make([]Confirmation, 0, len(ps))
 	for _, p := range ps {
 		var c Confirmation
@@ -422,8 +464,38 @@ func (r *run) setDetails(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, b.String())
 }
 
-// publish upserts the search attributes on-call filters by, when they changed.
+// publish upserts the search attributes on-call filters by, when they changed. Slim runs
+// only record that they may have changed: flush publishes them where the workflow waits.
 func (r *run) publish(ctx workflow.Context) {
+	if r.slim {
+		return
+	}
+	r.upsert(ctx)
+}
+
+// flush publishes the search attributes (one upsert, only if they changed) and tells the
+// fleet, right before the workflow waits (a person, a timer, a long activity, a child): what
+// on-call must see is where the upgrade is stuck, not the stages that passed within one
+// workflow task. Runs before changeSlimHistory published at every change instead.
+func (r *run) flush(ctx workflow.Context) {
+	if r.slim {
+		r.waits++
+		r.upsert(ctx)
+	}
+}
+
+// flushQuiet is flush without the progress report to the fleet.
+func (r *run) flushQuiet(ctx workflow.Context) {
+	if r.slim {
+		r.waits++
+		to := r.reportTo
+		r.reportTo = ""
+		r.upsert(ctx)
+		r.reportTo = to
+	}
+}
+
+func (r *run) upsert(ctx workflow.Context) {
 	waiting := string(r.board.waitingOn())
 	key := string(r.stage) + "|" + waiting + "|" + r.stageSince.String() + "|" + fmt.Sprint(r.extra)
 	if key == r.published {
@@ -439,10 +511,26 @@ func (r *run) publish(ctx workflow.Context) {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Warn("could not publish search attributes", "error", err)
 	}
-	if r.reportTo != "" {
-		// Not waited for: a fleet that has ended cannot be told, and that is fine.
-		workflow.SignalExternalWorkflow(ctx, r.reportTo, "", SignalTenantProgress, r.progressReport(""))
+	if r.reportTo == "" {
+		return
 	}
+	if r.slim && r.signalFleet(ctx, SignalTenantProgress, r.progressReport("")) == nil {
+		return
+	}
+	// Not waited for: a fleet that has ended cannot be told, and that is fine.
+	workflow.SignalExternalWorkflow(ctx, r.reportTo, "", SignalTenantProgress, r.progressReport(""))
+}
+
+// signalFleet tells the fleet through a local activity (activities.SignalFleet: one marker,
+// no workflow task of its own when it is delivered); on an error the caller signals it with
+// a command, as runs before changeSlimHistory always did.
+func (r *run) signalFleet(ctx workflow.Context, signal string, p TenantProgress) error {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	in := activities.FleetSignal{WorkflowID: r.reportTo, Signal: signal, Payload: raw}
+	return workflow.ExecuteLocalActivity(localOpts(ctx, "Tell the fleet: "+signal), a.SignalFleet, in).Get(ctx, nil)
 }
 
 func (r *run) progressReport(outcome Outcome) TenantProgress {
@@ -452,10 +540,15 @@ func (r *run) progressReport(outcome Outcome) TenantProgress {
 // reportEnd tells the fleet, if any, how the upgrade ended.
 func (r *run) reportEnd(ctx workflow.Context, outcome Outcome, errMsg string) {
 	if r.reportTo == "" {
+		r.flush(ctx)
 		return
 	}
+	r.flushQuiet(ctx) // the end report below tells the fleet
 	p := r.progressReport(outcome)
 	p.Error = errMsg
+	if r.slim && r.signalFleet(ctx, SignalTenantFinished, p) == nil {
+		return
+	}
 	if err := workflow.SignalExternalWorkflow(ctx, r.reportTo, "", SignalTenantFinished, p).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not report the end to the fleet", "fleet", r.reportTo, "error", err)
 	}
@@ -466,4 +559,48 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// localOpts: a short, idempotent call (a read, a notification, an idempotent write) run as a
+// local activity: one marker in history and no workflow task of its own. One attempt, bounded
+// well below the workflow task's own deadline; any passing failure (throttling, an outage, a
+// timeout) is handed to the regular activity (see local), which keeps its retries, its
+// heartbeat progress and its place in the Web UI's pending activities.
+func localOpts(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		Summary:             summary,
+		StartToCloseTimeout: 20 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+}
+
+// local runs a short, idempotent activity. Slim runs try it once as a local activity; a
+// failure that a retry may cure falls back to the regular activity with the options of actx
+// (and its own retries); a permanent failure (ErrMicrosoftNotFound, an orchestrator fault…)
+// is returned as the regular activity would have returned it. Older runs run the regular
+// activity only.
+func (r *run) local(ctx, actx workflow.Context, activity, arg, out any) error {
+	if !r.slim {
+		return workflow.ExecuteActivity(actx, activity, arg).Get(ctx, out)
+	}
+	summary := workflow.GetActivityOptions(actx).Summary
+	err := workflow.ExecuteLocalActivity(localOpts(ctx, summary), activity, arg).Get(ctx, out)
+	var app *temporal.ApplicationError
+	if err == nil || ctx.Err() != nil || (errors.As(err, &app) && (app.NonRetryable() || slices.Contains(nonRetryable, app.Type()) || slices.Contains(notYet, app.Type()))) {
+		return err
+	}
+	r.flush(ctx)
+	return workflow.ExecuteActivity(actx, activity, arg).Get(ctx, out)
+}
+
+// notYet are a poll's answers "not yet": a local activity that gives one is not retried as a
+// regular activity (the caller asked once).
+var notYet = []string{activities.ErrJobsPending, activities.ErrUpgradeNotStarted, activities.ErrUpgradeNotComplete}
+
+// read is exec for a short, idempotent activity (local, with readOpts as its fallback).
+func (r *run) read(ctx workflow.Context, summary string, activity, arg, out any) error {
+	if !r.slim {
+		return r.exec(ctx, readOpts(ctx, summary), activity, arg, out)
+	}
+	return r.execWith(ctx, func() error { return r.local(ctx, readOpts(ctx, summary), activity, arg, out) })
 }

@@ -61,6 +61,13 @@ type fleet struct {
 	windowWaitsFree bool
 	// writesReport is the changeFleetReport version: the fleet writes its final report.
 	writesReport bool
+	// reportParts is the changeFleetReportParts version: the final report goes in parts.
+	reportParts bool
+	// childEnds is the changeFleetChildEnds version: a tenant's end is taken from its child
+	// workflow (the future's result in this run, a describe otherwise); the tenant-finished
+	// signal is only a hint.
+	childEnds bool
+	ends      fleetEnds
 	// summary is the changeFleetSummary version: a summary result, cancels in batches
 	// across workflow tasks, and a carried state without what the plan already says.
 	summary bool
@@ -75,6 +82,47 @@ const changeFleetReport = "fleet-final-report"
 // changeFleetSummary gates what lets 5,000 tenants fit the payload and pending-request limits:
 // the summary result, batched cancels and the slim carried state.
 const changeFleetSummary = "fleet-summary"
+
+// changeFleetReportParts gates the final report sent in bounded parts (issue 14: every
+// payload under 512 KB at 5,000 tenants).
+const changeFleetReportParts = "fleet-report-parts"
+
+// changeFleetChildEnds gates the fleet's integrity check (issue 16): a tenant's end comes
+// from its workflow, not from the tenant-finished signal anyone with namespace access can send.
+const changeFleetChildEnds = "fleet-child-ends"
+
+// Bounds of the fleet's checks of its tenants' ends.
+const (
+	// endCheckEvery is how often the fleet reads the state of tenants started by an earlier
+	// run (no future in this one) whose end signal has not come.
+	endCheckEvery = 15 * time.Minute
+	// endCheckBatch is the most tenants one check activity reads.
+	endCheckBatch = 100
+	// endCheckSweep is the most tenants one periodic check queues (the next takes the rest).
+	endCheckSweep = 500
+	// endChecksInFlight bounds the check activities running at once.
+	endChecksInFlight = 2
+	// endHintGrace is how long a child of this run said to have ended has to close before
+	// the fleet checks its workflow.
+	endHintGrace = time.Minute
+)
+
+// fleetEnds is this run's state of the end checks (not carried: a new run starts afresh).
+type fleetEnds struct {
+	dctx     workflow.Context
+	children map[int]bool // positions with a child future in this run
+	pending  []childFuture
+	added    workflow.Channel // wakes watchEnds when a child starts
+	queue    []int
+	queued   map[int]bool
+	hinted   map[int]bool
+	hintedAt map[int]time.Time // same-run children: when their end was signalled
+	refused  map[int]bool
+	inFlight int
+	next     time.Time // the next periodic check
+	timer    workflow.Future
+	cursor   int
+}
 
 // cancelBatch bounds the cancel requests one workflow task sends (the server refuses more
 // than 2,000 pending ones per workflow).
@@ -97,6 +145,16 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 	f.windowWaitsFree = workflow.GetVersion(ctx, changeFleetWindowSlots, workflow.DefaultVersion, 1) >= 1
 	f.writesReport = workflow.GetVersion(ctx, changeFleetReport, workflow.DefaultVersion, 1) >= 1
 	f.summary = workflow.GetVersion(ctx, changeFleetSummary, workflow.DefaultVersion, 1) >= 1
+	f.reportParts = workflow.GetVersion(ctx, changeFleetReportParts, workflow.DefaultVersion, 1) >= 1
+	f.childEnds = workflow.GetVersion(ctx, changeFleetChildEnds, workflow.DefaultVersion, 1) >= 1
+	if f.childEnds {
+		f.ends.dctx, _ = workflow.NewDisconnectedContext(ctx)
+		f.ends.children, f.ends.queued, f.ends.hinted, f.ends.refused = map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]bool{}
+		f.ends.hintedAt = map[int]time.Time{}
+		f.ends.next = workflow.Now(ctx).Add(endCheckEvery)
+		f.ends.added = workflow.NewBufferedChannel(ctx, 1)
+		workflow.Go(f.ends.dctx, f.watchEnds)
+	}
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -112,6 +170,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 			break
 		}
 		f.publish(ctx)
+		f.checkEnds(ctx)
 		if f.shouldContinue(ctx) {
 			return FleetResult{}, f.continueAsNew(ctx)
 		}
@@ -147,7 +206,21 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute},
 	})
 	var w activities.FleetReportWritten
-	switch err := workflow.ExecuteActivity(actx, a.WriteFleetReport, r).Get(actx, &w); {
+	var err error
+	if f.reportParts {
+		for i, part := range activities.ReportParts(r.Tenants) {
+			p := activities.FleetReportPart{Fleet: r.Fleet, EndedAt: r.EndedAt, Part: i + 1, Tenants: part}
+			if err = workflow.ExecuteActivity(actx, a.WriteFleetReportPart, p).Get(actx, &w); err != nil || w.Skipped != "" {
+				break
+			}
+			r.Parts = i + 1
+		}
+		r.Tenants = nil
+	}
+	if err == nil && w.Skipped == "" {
+		err = workflow.ExecuteActivity(actx, a.WriteFleetReport, r).Get(actx, &w)
+	}
+	switch {
 	case err != nil:
 		f.event(ctx, "final report NOT written: "+err.Error())
 	case w.Skipped != "":
@@ -365,6 +438,201 @@ func (f *fleet) startChild(ctx workflow.Context, pos int) {
 	f.events += 4
 	child := workflow.ExecuteChildWorkflow(cctx, TenantUpgrade, Input{Tenant: s, Config: f.in.Config, Fleet: f.in.Name, Wave: wave, ReportTo: f.id})
 	f.starts = append(f.starts, pendingStart{pos: pos, future: child.GetChildWorkflowExecution()})
+	if f.childEnds {
+		f.ends.children[pos] = true
+		f.ends.pending = append(f.ends.pending, childFuture{pos: pos, future: child})
+		f.ends.added.SendAsync(true)
+	}
+}
+
+// childFuture is a child of this run whose end the fleet waits for.
+type childFuture struct {
+	pos    int
+	future workflow.ChildWorkflowFuture
+}
+
+// collectEnds takes the end of every child of this run that closed.
+func (f *fleet) collectEnds(ctx workflow.Context) {
+	if !f.childEnds {
+		return
+	}
+	keep := f.ends.pending[:0]
+	for _, c := range f.ends.pending {
+		if !c.future.IsReady() {
+			keep = append(keep, c)
+			continue
+		}
+		start := c.future.GetChildWorkflowExecution()
+		if !start.IsReady() || start.Get(ctx, nil) != nil {
+			continue // not started: started() says why
+		}
+		var r Result
+		err := c.future.Get(ctx, &r)
+		f.childEnded(ctx, c.pos, r, err)
+	}
+	clear(f.ends.pending[len(keep):])
+	f.ends.pending = keep
+}
+
+// watchEnds waits for the ends of this run's children and wakes the fleet when one closed.
+// One coroutine selecting over the futures, woken only by child starts and ends, costs far
+// less than a coroutine per child or the futures in the fleet's selector, which wakes on
+// every progress signal.
+func (f *fleet) watchEnds(ctx workflow.Context) {
+	for {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(f.ends.added, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+		for _, c := range f.ends.pending {
+			sel.AddFuture(c.future, func(workflow.Future) {})
+		}
+		sel.Select(ctx)
+		before := len(f.ends.pending)
+		f.collectEnds(ctx)
+		if len(f.ends.pending) < before {
+			f.poke.SendAsync(true)
+		}
+	}
+}
+
+// childEnded takes a tenant's end from its child workflow's result.
+func (f *fleet) childEnded(ctx workflow.Context, pos int, r Result, err error) {
+	t := &f.st.Tenants[pos]
+	if t.State == TenantFinished {
+		return
+	}
+	outcome, msg := r.Outcome, r.Error
+	var cancelled *temporal.CanceledError
+	switch {
+	case err == nil && outcome == "":
+		outcome, msg = OutcomeFailed, "its result names no outcome"
+	case err == nil:
+	case errors.As(err, &cancelled):
+		outcome, msg = OutcomeCancelled, "cancelled"
+	default:
+		outcome, msg = OutcomeFailed, err.Error()
+	}
+	if r.FromVersion != "" {
+		t.FromVersion = r.FromVersion
+	}
+	f.finish(ctx, t, outcome, msg)
+}
+
+// finish records a tenant's end.
+func (f *fleet) finish(ctx workflow.Context, t *FleetTenant, outcome Outcome, msg string) {
+	t.State, t.Outcome, t.Error = TenantFinished, outcome, msg
+	t.WaitingOn = Nobody
+	if outcome == OutcomeFailed {
+		f.event(ctx, fmt.Sprintf("tenant %s failed: %s", t.Name, msg))
+	}
+}
+
+// hint queues a check of a tenant whose end was signalled: the signal itself changes nothing.
+// A child of this run is checked only at a periodic check at least endHintGrace later, if
+// its future has not told its end by then (a genuine signal comes a moment before the
+// child closes).
+func (f *fleet) hint(ctx workflow.Context, pos int) {
+	if f.st.Tenants[pos].State != TenantRunning {
+		return
+	}
+	f.ends.hinted[pos] = true
+	if !f.ends.children[pos] {
+		f.queueCheck(pos)
+		return
+	}
+	now := workflow.Now(ctx)
+	f.ends.hintedAt[pos] = now
+	if f.ends.next.Before(now.Add(endHintGrace)) {
+		f.ends.next = now.Add(endHintGrace)
+	}
+}
+
+func (f *fleet) queueCheck(pos int) {
+	if f.ends.queued[pos] {
+		return
+	}
+	f.ends.queued[pos] = true
+	f.ends.queue = append(f.ends.queue, pos)
+}
+
+// checkEnds queues the periodic check of running tenants this run has no future for, and
+// starts check activities for what is queued.
+func (f *fleet) checkEnds(ctx workflow.Context) {
+	if !f.childEnds {
+		return
+	}
+	if now := workflow.Now(ctx); !now.Before(f.ends.next) {
+		f.ends.next = now.Add(endCheckEvery)
+		n, total := 0, len(f.st.Tenants)
+		for i := 0; i < total && n < endCheckSweep; i++ {
+			pos := (f.ends.cursor + i) % total
+			if f.st.Tenants[pos].State == TenantRunning && f.st.Tenants[pos].RunID != "" && (!f.ends.children[pos] || f.ends.hinted[pos] && !now.Before(f.ends.hintedAt[pos].Add(endHintGrace))) {
+				f.queueCheck(pos)
+				n++
+				f.ends.cursor = (pos + 1) % total
+			}
+		}
+	}
+	for len(f.ends.queue) > 0 && f.ends.inFlight < endChecksInFlight {
+		batch := f.ends.queue[:min(endCheckBatch, len(f.ends.queue))]
+		f.ends.queue = f.ends.queue[len(batch):]
+		var runs []activities.TenantRun
+		for _, pos := range batch {
+			t := f.st.Tenants[pos]
+			runs = append(runs, activities.TenantRun{WorkflowID: t.WorkflowID, RunID: t.RunID, Hinted: f.ends.hinted[pos]})
+		}
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			Summary:                fmt.Sprintf("Read how %d tenant upgrades stand", len(runs)),
+			StartToCloseTimeout:    2*time.Minute + activities.HintGrace,
+			HeartbeatTimeout:       time.Minute,
+			ScheduleToCloseTimeout: 15 * time.Minute,
+			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+		})
+		fu := workflow.ExecuteActivity(actx, a.ReadTenantEnds, runs)
+		f.ends.inFlight++
+		workflow.Go(f.ends.dctx, func(gctx workflow.Context) {
+			var ends []activities.TenantEnd
+			err := fu.Get(gctx, &ends)
+			f.ends.inFlight--
+			f.checked(gctx, batch, ends, err)
+			f.poke.SendAsync(true)
+		})
+	}
+}
+
+// checked applies what a check read: closed tenants end with their workflow's outcome; a
+// hinted tenant still running means the end signal was false, and it is refused.
+func (f *fleet) checked(ctx workflow.Context, batch []int, ends []activities.TenantEnd, err error) {
+	for _, pos := range batch {
+		delete(f.ends.queued, pos)
+	}
+	if err != nil {
+		f.event(ctx, fmt.Sprintf("could not read how %d tenant upgrades stand: %v (the next check tries again)", len(batch), err))
+		for _, pos := range batch {
+			delete(f.ends.hinted, pos)
+		}
+		return
+	}
+	for _, e := range ends {
+		pos, ok := f.index[e.WorkflowID]
+		if !ok {
+			continue
+		}
+		hinted := f.ends.hinted[pos]
+		delete(f.ends.hinted, pos)
+		delete(f.ends.hintedAt, pos)
+		t := &f.st.Tenants[pos]
+		switch {
+		case t.State == TenantFinished:
+		case e.Closed:
+			if e.FromVersion != "" {
+				t.FromVersion = e.FromVersion
+			}
+			f.finish(ctx, t, Outcome(e.Outcome), e.Error)
+		case hinted && !f.ends.refused[pos]:
+			f.ends.refused[pos] = true
+			f.event(ctx, fmt.Sprintf("refused an end signal for tenant %s: its upgrade %s is still running (%s); the fleet takes a tenant's end from its workflow", t.Name, t.WorkflowID, e.Status))
+		}
+	}
 }
 
 func (f *fleet) started(ctx workflow.Context, p pendingStart) {
@@ -400,6 +668,10 @@ func (f *fleet) onProgress(ctx workflow.Context, p TenantProgress, finished bool
 	if t.State == TenantFinished {
 		return
 	}
+	if finished && f.childEnds {
+		f.hint(ctx, pos) // only a hint: the tenant's workflow says whether and how it ended
+		return
+	}
 	if p.Stage != "" {
 		t.Stage = p.Stage
 	}
@@ -411,11 +683,7 @@ func (f *fleet) onProgress(ctx workflow.Context, p TenantProgress, finished bool
 		t.FromVersion = p.FromVersion
 	}
 	if finished {
-		t.State, t.Outcome, t.Error = TenantFinished, p.Outcome, p.Error
-		t.WaitingOn = Nobody
-		if p.Outcome == OutcomeFailed {
-			f.event(ctx, fmt.Sprintf("tenant %s failed: %s", t.Name, p.Error))
-		}
+		f.finish(ctx, t, p.Outcome, p.Error)
 	}
 }
 
@@ -510,6 +778,7 @@ func (f *fleet) wait(ctx workflow.Context) {
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
+	f.addCheckTimer(ctx, sel)
 	if f.st.Phase == phaseBake {
 		d := f.st.BakeUntil.Sub(workflow.Now(ctx))
 		sel.AddFuture(workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: "Bake time after wave " + f.in.Waves[f.st.Wave].Name}), func(workflow.Future) {})
@@ -523,11 +792,38 @@ func (f *fleet) wait(ctx workflow.Context) {
 			f.started(ctx, p)
 		}
 	}
+	f.collectEnds(ctx)
+}
+
+// addCheckTimer wakes the fleet for its periodic check while tenants of an earlier run run
+// or a child of this run was said to have ended;
+// the timer lives across rounds (a timer per round would double the history).
+func (f *fleet) addCheckTimer(ctx workflow.Context, sel workflow.Selector) {
+	if !f.childEnds {
+		return
+	}
+	if f.ends.timer == nil {
+		inherited := false
+		for pos, t := range f.st.Tenants {
+			if t.State == TenantRunning && (!f.ends.children[pos] || f.ends.hinted[pos]) {
+				inherited = true
+				break
+			}
+		}
+		if !inherited {
+			return
+		}
+		f.ends.timer = workflow.NewTimerWithOptions(f.ends.dctx, max(f.ends.next.Sub(workflow.Now(ctx)), time.Second), workflow.TimerOptions{Summary: "Check tenants started by an earlier run"})
+	}
+	sel.AddFuture(f.ends.timer, func(workflow.Future) { f.ends.timer = nil })
 }
 
 func (f *fleet) shouldContinue(ctx workflow.Context) bool {
 	if len(f.starts) > 0 {
 		return false // every child start must be settled before this run ends
+	}
+	if f.childEnds && f.ends.inFlight > 0 {
+		return false // a check's answer must not be lost
 	}
 	info := workflow.GetInfo(ctx)
 	if f.in.ContinueAfterEvents > 0 {
@@ -541,6 +837,7 @@ func (f *fleet) continueAsNew(ctx workflow.Context) error {
 	f.drain(ctx)
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	f.drain(ctx)
+	f.collectEnds(ctx) // children that closed in this run: the next run has no future for them
 	next := f.in
 	st := f.st
 	if f.summary {
@@ -591,11 +888,24 @@ func (f *fleet) cancelAll(ctx workflow.Context) (FleetResult, error) {
 	}
 	f.event(dctx, fmt.Sprintf("cancel requested for %d running tenants", requested))
 	deadline := workflow.Now(dctx).Add(time.Hour)
+	var timeout workflow.Future
 	for f.running() > 0 && workflow.Now(dctx).Before(deadline) {
 		f.publish(dctx)
 		sel := f.signalSelector(dctx)
-		sel.AddFuture(workflow.NewTimer(dctx, deadline.Sub(workflow.Now(dctx))), func(workflow.Future) {})
+		if f.childEnds {
+			// One deadline timer, and the ends of children and checks wake the loop too.
+			f.checkEnds(dctx)
+			f.addCheckTimer(dctx, sel)
+			sel.AddReceive(f.poke, func(c workflow.ReceiveChannel, _ bool) { c.Receive(dctx, nil) })
+			if timeout == nil {
+				timeout = workflow.NewTimer(dctx, deadline.Sub(workflow.Now(dctx)))
+			}
+			sel.AddFuture(timeout, func(workflow.Future) {})
+		} else {
+			sel.AddFuture(workflow.NewTimer(dctx, deadline.Sub(workflow.Now(dctx))), func(workflow.Future) {})
+		}
 		sel.Select(dctx)
+		f.collectEnds(dctx)
 	}
 	f.publish(dctx)
 	return f.end(dctx, f.result(true)), nil

@@ -2,9 +2,11 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +34,7 @@ type childPlan struct {
 	windowWait time.Duration // waiting for its downtime window, before any machine work
 	faultWait  time.Duration // waiting on an orchestrator fault (the worker's own credential)
 	outcome    Outcome
+	silent     bool // never sends its end signal
 }
 
 type fleetFixture struct {
@@ -49,11 +52,39 @@ type fleetFixture struct {
 	maxBusy   map[int]int
 	waveOf    map[string]int
 	notified  []activities.Notification
+	// reports is where the fleet's final report goes; reportInputs are the encoded sizes of
+	// the report activities' inputs.
+	reports      memReports
+	reportInputs []int
+	// outcomes are the ends of the children as Temporal knows them (ReadTenantEnds reads them).
+	outcomes map[string]Outcome
+	checked  []activities.TenantRun
+}
+
+// memReports is a report store in memory.
+type memReports map[string][]byte
+
+func (m memReports) Put(_ context.Context, name string, data []byte) (string, error) {
+	m[name] = data
+	return "mem://" + name, nil
+}
+
+func (m memReports) Get(_ context.Context, name string) ([]byte, error) {
+	d, ok := m[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: not found", name)
+	}
+	return d, nil
+}
+
+func (m memReports) Delete(_ context.Context, name string) error {
+	delete(m, name)
+	return nil
 }
 
 func newFleetFixture(t *testing.T) *fleetFixture {
 	fx := &fleetFixture{t: t, plans: map[string]childPlan{}, starts: map[string]int{}, startedAt: map[string]time.Time{},
-		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}}
+		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}, reports: memReports{}, outcomes: map[string]Outcome{}}
 	fx.newEnv()
 	return fx
 }
@@ -72,7 +103,53 @@ func (fx *fleetFixture) newEnv() {
 		fx.mu.Unlock()
 		return nil
 	})
+	writer := &activities.Activities{Reports: fx.reports}
+	fx.env.OnActivity(a.WriteFleetReportPart, mock.Anything, mock.Anything).Return(func(ctx context.Context, p activities.FleetReportPart) (activities.FleetReportWritten, error) {
+		fx.reportInput(p)
+		return writer.WriteFleetReportPart(ctx, p)
+	})
+	fx.env.OnActivity(a.WriteFleetReport, mock.Anything, mock.Anything).Return(func(ctx context.Context, r activities.FleetReport) (activities.FleetReportWritten, error) {
+		fx.reportInput(r)
+		return writer.WriteFleetReport(ctx, r)
+	})
+	fx.env.OnActivity(a.ReadTenantEnds, mock.Anything, mock.Anything).Return(func(_ context.Context, runs []activities.TenantRun) ([]activities.TenantEnd, error) {
+		fx.mu.Lock()
+		defer fx.mu.Unlock()
+		var out []activities.TenantEnd
+		for _, r := range runs {
+			fx.checked = append(fx.checked, r)
+			e := activities.TenantEnd{WorkflowID: r.WorkflowID, RunID: r.RunID, Status: "Running"}
+			if o, ok := fx.outcomes[r.WorkflowID]; ok {
+				e.Closed, e.Status, e.Outcome = true, "Completed", string(o)
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	})
 	fx.env.SetTestTimeout(2 * time.Minute)
+}
+
+func (fx *fleetFixture) reportInput(v any) {
+	n, err := encodedSize(v)
+	require.NoError(fx.t, err)
+	fx.mu.Lock()
+	fx.reportInputs = append(fx.reportInputs, n)
+	fx.mu.Unlock()
+}
+
+// report is the fleet's final report as written.
+func (fx *fleetFixture) report() activities.FleetReport {
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	var r activities.FleetReport
+	for name, data := range fx.reports {
+		if strings.HasSuffix(name, ".json") {
+			require.NoError(fx.t, json.Unmarshal(data, &r))
+			return r
+		}
+	}
+	fx.t.Fatalf("no report written: %v", fx.reports)
+	return r
 }
 
 // fakeUpgrade stands in for TenantUpgrade: it reports to the fleet as the real one does.
@@ -135,11 +212,19 @@ func (fx *fleetFixture) fakeUpgrade(ctx workflow.Context, in Input) (Result, err
 	if err != nil {
 		fx.mu.Lock()
 		fx.cancelled[id] = true
+		fx.outcomes[id] = OutcomeCancelled
 		fx.mu.Unlock()
-		report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: OutcomeCancelled, Error: "cancelled"})
+		if !p.silent {
+			report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: OutcomeCancelled, Error: "cancelled"})
+		}
 		return Result{}, err
 	}
-	report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: p.outcome})
+	fx.mu.Lock()
+	fx.outcomes[id] = p.outcome
+	fx.mu.Unlock()
+	if !p.silent {
+		report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: p.outcome})
+	}
 	return Result{Outcome: p.outcome}, nil
 }
 
@@ -319,14 +404,19 @@ func TestFleetFailureBudgetHaltsAndResumes(t *testing.T) {
 	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 2, MaxFailures: &one}}, 8)
 	for i, tn := range fleetTenants(0, 8) {
 		if i < 2 {
-			fx.plans[tn.TenantID] = childPlan{outcome: OutcomeFailed, dur: 30 * time.Minute}
+			// The second failure comes 10 minutes after the first: the slot the first frees
+			// starts the third tenant (one failure is within the budget), the second halts.
+			fx.plans[tn.TenantID] = childPlan{outcome: OutcomeFailed, dur: time.Duration(30+10*i) * time.Minute}
 		}
 	}
+	pendingAtHalt := -1
+	fx.env.RegisterDelayedCallback(func() { pendingAtHalt = fx.progress().Waves[0].Pending }, 45*time.Minute)
 	fx.env.RegisterDelayedCallback(func() {
 		p := fx.progress()
 		require.Contains(t, p.Halted, "2 tenants failed, more than the budget of 1")
 		require.Len(t, p.Failed, 2)
-		require.Equal(t, 6, p.Waves[0].Pending, "nothing launched after the halt")
+		require.Equal(t, 5, p.Waves[0].Pending)
+		require.Equal(t, pendingAtHalt, p.Waves[0].Pending, "nothing launched after the halt")
 		fx.operator(UpdateResumeFleet, OperatorRequest{By: "lead", Note: "known flaky tenants"}, "")
 	}, 5*time.Hour)
 	fx.env.ExecuteWorkflow(FleetUpgrade, in)
@@ -338,7 +428,8 @@ func TestFleetFailureBudgetHaltsAndResumes(t *testing.T) {
 		started = append(started, at)
 	}
 	sort.Slice(started, func(i, j int) bool { return started[i].Before(started[j]) })
-	require.Equal(t, time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC), started[2], "the third tenant waits for the resume")
+	require.Equal(t, time.Date(2026, 12, 1, 8, 30, 0, 0, time.UTC), started[2], "the first failure frees its slot")
+	require.Equal(t, time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC), started[3], "the fourth tenant waits for the resume")
 	require.True(t, containsText(r.Events, "resumed by lead (known flaky tenants)"))
 	require.Equal(t, 8, r.Total)
 }
@@ -501,6 +592,9 @@ func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 		pending := inflight
 		fx.env.RegisterDelayedCallback(func() {
 			for _, id := range pending {
+				fx.mu.Lock()
+				fx.outcomes[id] = OutcomeUpgraded
+				fx.mu.Unlock()
 				fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
 			}
 		}, time.Minute)
@@ -535,6 +629,15 @@ func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 		runs, payloadSize(t, FleetInput{Name: in.Name, Waves: in.Waves, Plan: in.Plan})/1024, largest/1024, resultSize/1024)
 	require.Less(t, largest, maxPayload, "every continue-as-new input stays under 512 KB")
 	require.Less(t, resultSize, maxPayload)
+	fx.mu.Lock()
+	inputs := fx.reportInputs
+	fx.mu.Unlock()
+	require.Greater(t, len(inputs), 5, "the report goes in parts")
+	t.Logf("final report: %d activity inputs, the largest %d KiB (encoded)", len(inputs), slices.Max(inputs)/1024)
+	require.Less(t, slices.Max(inputs), maxPayload, "every report input stays under 512 KB")
+	rep := fx.report()
+	require.Len(t, rep.Tenants, 5000)
+	require.Len(t, fx.reports, 2, "the parts are joined into one JSON and one CSV")
 	require.Equal(t, 5000, r.Total)
 	require.Equal(t, map[Outcome]int{OutcomeUpgraded: 5000}, r.Outcomes)
 	for _, tn := range fx.tenants() {
@@ -573,4 +676,96 @@ func TestFleetSummaryStaysSmall(t *testing.T) {
 	require.Len(t, r.Events, MaxResultEvents)
 	require.Equal(t, 5000-MaxResultEvents, r.EventsOmitted)
 	require.Contains(t, r.Events[MaxResultEvents-1], tenants[4999].Name, "the last events are kept")
+
+	// The final report of the same tenants goes in parts, each far below 512 KB.
+	var lines []activities.FleetReportTenant
+	for _, tn := range tenants {
+		lines = append(lines, activities.FleetReportTenant{WorkflowID: tn.WorkflowID, RunID: "0196f1c2-7a3b-7c4d-8e5f-000000000000", TenantID: tn.TenantID, Name: tn.Name, Wave: "bulk", Outcome: string(tn.Outcome), Error: tn.Error})
+	}
+	total, largest := 0, 0
+	parts := activities.ReportParts(lines)
+	for i, p := range parts {
+		total += len(p)
+		largest = max(largest, payloadSize(t, activities.FleetReportPart{Fleet: "big", Part: i + 1, Tenants: p}))
+	}
+	t.Logf("report of 5,000 failed tenants: %d parts, the largest %d KiB encoded", len(parts), largest/1024)
+	require.Equal(t, 5000, total)
+	require.Less(t, largest, maxPayload)
+}
+
+// TestFleetRefusesAForgedEndSignal: a tenant-finished signal for a tenant whose upgrade still
+// runs changes nothing; the fleet checks the workflow and records the refusal.
+func TestFleetRefusesAForgedEndSignal(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 2}}, 2)
+	victim := fleetTenants(0, 2)[0]
+	fx.env.RegisterDelayedCallback(func() {
+		fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: victim.UpgradeWorkflowID(), Stage: StageDone, Outcome: OutcomeFailed, Error: "forged"})
+	}, 10*time.Minute)
+	fx.env.RegisterDelayedCallback(func() {
+		p := fx.progress()
+		require.Equal(t, 2, p.Waves[0].Running, "the forged end changed nothing")
+		require.Empty(t, p.Failed)
+		require.True(t, containsText(p.Events, "refused an end signal for tenant "+victim.DisplayName), p.Events)
+	}, 30*time.Minute)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	require.Equal(t, map[Outcome]int{OutcomeUpgraded: 2}, r.Outcomes)
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	require.Equal(t, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), fx.endedAt[victim.UpgradeWorkflowID()], "the tenant ran to its end")
+	require.Len(t, fx.checked, 1)
+	require.Equal(t, victim.UpgradeWorkflowID(), fx.checked[0].WorkflowID, "the hint was checked against the workflow")
+	require.True(t, fx.checked[0].Hinted)
+	require.NotEmpty(t, fx.checked[0].RunID, "by its run ID")
+}
+
+// TestFleetLearnsAChildsEndWithoutItsSignal: children that never send their end signal still
+// end in the fleet — from their result in the run that started them, and from a periodic
+// check of their workflow when an earlier run started them.
+func TestFleetLearnsAChildsEndWithoutItsSignal(t *testing.T) {
+	t.Run("same run: the child's result", func(t *testing.T) {
+		fx := newFleetFixture(t)
+		in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 3}}, 3)
+		for i, tn := range fleetTenants(0, 3) {
+			fx.plans[tn.TenantID] = childPlan{silent: true, outcome: []Outcome{OutcomeUpgraded, OutcomeFailed, OutcomeAlreadyCurrent}[i]}
+		}
+		fx.env.ExecuteWorkflow(FleetUpgrade, in)
+		r := fx.result()
+		require.Equal(t, map[Outcome]int{OutcomeUpgraded: 1, OutcomeFailed: 1, OutcomeAlreadyCurrent: 1}, r.Outcomes)
+		require.Len(t, r.Failed, 1)
+		fx.mu.Lock()
+		defer fx.mu.Unlock()
+		require.Empty(t, fx.checked, "the futures told every end")
+	})
+	t.Run("earlier run: a check of the workflow", func(t *testing.T) {
+		fx := newFleetFixture(t)
+		in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 2}}, 2)
+		for _, tn := range fleetTenants(0, 2) {
+			fx.plans[tn.TenantID] = childPlan{silent: true}
+		}
+		in.ContinueAfterEvents = 10
+		fx.env.ExecuteWorkflow(FleetUpgrade, in)
+		var can *workflow.ContinueAsNewError
+		require.ErrorAs(t, fx.env.GetWorkflowError(), &can, "the first run continues as new while its children run")
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+		in.ContinueAfterEvents = 0
+		// The children close on the server without a word to the fleet.
+		fx.mu.Lock()
+		for _, tn := range fleetTenants(0, 2) {
+			fx.outcomes[tn.UpgradeWorkflowID()] = OutcomeUpgraded
+		}
+		fx.mu.Unlock()
+		fx.newEnv()
+		fx.env.ExecuteWorkflow(FleetUpgrade, in)
+		r := fx.result()
+		require.Equal(t, map[Outcome]int{OutcomeUpgraded: 2}, r.Outcomes)
+		fx.mu.Lock()
+		defer fx.mu.Unlock()
+		require.Len(t, fx.checked, 2)
+		for _, c := range fx.checked {
+			require.False(t, c.Hinted)
+			require.NotEmpty(t, c.RunID, "checked by run ID")
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 )
@@ -32,6 +33,7 @@ type openTask struct {
 	// replies carries the accepted confirmation to the waiting stage.
 	replies workflow.Channel
 	quiet   bool
+	until   time.Time
 }
 
 func newTaskBoard(prefix string) *taskBoard {
@@ -50,6 +52,7 @@ func (b *taskBoard) newTask(ctx workflow.Context, stage Stage, req taskRequest) 
 		},
 		replies: workflow.NewBufferedChannel(ctx, 1),
 		quiet:   req.quiet,
+		until:   req.until,
 	}
 	b.open = append(b.open, t)
 	return t

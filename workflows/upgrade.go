@@ -58,6 +58,9 @@ type upgrade struct {
 	// followStarted is true for runs of the changeFollowStarted version: started operations
 	// are followed until their own outcome (see followOperation).
 	followStarted bool
+	// checked holds, for slim runs, the wait count (run.waits) at which a check last passed
+	// or a look found nothing: with no wait since, doing it again would read the same answer.
+	checked map[string]int
 }
 
 // Workflow versions (README, "Evolving running upgrades"): each release that changes the
@@ -72,6 +75,11 @@ const (
 	// uninstall or portal install that was started is followed through any transient error;
 	// only its own outcome, or the operator at its deadline (operation-deadline), ends it.
 	changeFollowStarted = "follow-started-operations"
+	// changeSlimHistory gates issue 14's shorter history: search attributes and the fleet's
+	// progress report are published only where the upgrade waits (run.flush), and short,
+	// idempotent reads, checks, notifications and the freeze/unfreeze run as local activities
+	// (run.local) with the regular activity as their fallback.
+	changeSlimHistory = "slim-history"
 )
 
 // TenantUpgrade upgrades one tenant to Work 365 v2.5, following the runbook stage by stage.
@@ -96,10 +104,19 @@ func tenantUpgrade(ctx workflow.Context, in Input, safe func(workflow.Context) b
 		ref: activities.TenantRef{TenantID: in.Tenant.TenantID, OrgURL: in.Tenant.OrgURL},
 	}
 	u.reportTo = in.ReportTo
+	u.checked = map[string]int{}
 	u.windowChanged = workflow.NewBufferedChannel(ctx, 10)
 	u.lookNow = workflow.NewBufferedChannel(ctx, 10)
-	u.safe = safe(ctx)
-	u.followStarted = workflow.GetVersion(ctx, changeFollowStarted, workflow.DefaultVersion, 1) >= 1
+	// The newest gate is read first: a run that takes it takes the older changes too, and
+	// records one version marker (and one TemporalChangeVersion upsert) instead of three.
+	// Runs that started before it find no marker and read the older gates as they did.
+	u.slim = workflow.GetVersion(ctx, changeSlimHistory, workflow.DefaultVersion, 1) >= 1
+	if u.slim {
+		u.safe, u.followStarted = true, true
+	} else {
+		u.safe = safe(ctx)
+		u.followStarted = workflow.GetVersion(ctx, changeFollowStarted, workflow.DefaultVersion, 1) >= 1
+	}
 	if u.safe {
 		u.board.lateEvidence = map[TaskKind]workflow.Channel{TaskBeginUpgrade: u.lookNow}
 	}
@@ -167,7 +184,7 @@ func (u *upgrade) validate(ctx workflow.Context) error {
 	if err := u.in.Tenant.Validate(); err != nil {
 		return temporal.NewNonRetryableApplicationError("invalid tenant spec: "+err.Error(), activities.ErrInvalidSpec, nil)
 	}
-	if err := u.exec(ctx, readOpts(ctx, "Resolve the downtime window in "+u.in.Tenant.TimeZone), a.ResolveWindow, u.in.Tenant, &u.window); err != nil {
+	if err := u.read(ctx, "Resolve the downtime window in "+u.in.Tenant.TimeZone, a.ResolveWindow, u.in.Tenant, &u.window); err != nil {
 		return err
 	}
 	u.note(fmt.Sprintf("spec valid; downtime window %s for %s (%s)", u.in.Tenant.Window.Start, u.in.Tenant.Window.Length, u.in.Tenant.TimeZone))
@@ -177,7 +194,7 @@ func (u *upgrade) validate(ctx workflow.Context) error {
 // 1. Discover: installed Work 365 version (none = new install) and portal.
 func (u *upgrade) discover(ctx workflow.Context) error {
 	u.enter(ctx, StageDiscover)
-	if err := u.exec(ctx, readOpts(ctx, "Discover installed Work 365 and portal"), a.Discover, u.ref, &u.discovery); err != nil {
+	if err := u.read(ctx, "Discover installed Work 365 and portal", a.Discover, u.ref, &u.discovery); err != nil {
 		return err
 	}
 	u.fromVersion = u.discovery.InstalledVersion
@@ -213,7 +230,7 @@ func (u *upgrade) fixPrerequisites(ctx workflow.Context, recheck bool) (bool, er
 	asked := false
 	for round := 1; ; round++ {
 		var rep activities.PrerequisiteReport
-		if err := u.exec(ctx, readOpts(ctx, "Check the runbook's prerequisites"), a.CheckPrerequisites, in, &rep); err != nil {
+		if err := u.read(ctx, "Check the runbook's prerequisites", a.CheckPrerequisites, in, &rep); err != nil {
 			return asked, err
 		}
 		var fixes []taskRequest
@@ -285,6 +302,7 @@ func (u *upgrade) downtimeWindow(ctx workflow.Context) error {
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(timer, func(workflow.Future) {})
 		sel.AddReceive(u.windowChanged, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, nil) })
+		u.flush(ctx)
 		sel.Select(ctx)
 		cancel()
 		if ctx.Err() != nil {
@@ -357,6 +375,7 @@ func (u *upgrade) waitForWindow(ctx workflow.Context) error {
 				}
 			})
 		}
+		u.flush(ctx)
 		sel.Select(ctx)
 		if task != nil && decided == nil && taskErr == nil {
 			task.stop("the downtime window was changed")
@@ -388,12 +407,20 @@ func (u *upgrade) freezeAndDrain(ctx workflow.Context) error {
 		return nil
 	}
 	u.frozen = true // set first: cleanup unfreezes (idempotently) even if the freeze's answer is lost
-	if err := u.exec(ctx, readOpts(ctx, "Freeze Work 365 activity"), a.Freeze, u.ref, nil); err != nil {
+	if err := u.read(ctx, "Freeze Work 365 activity", a.Freeze, u.ref, nil); err != nil {
 		return err
 	}
 	if u.safe {
 		u.frozenAt = workflow.Now(ctx)
 		u.watchFrozenTime(ctx)
+	}
+	if u.slim {
+		// One look first (a local activity): a tenant with no jobs pending needs no poll.
+		// Any other answer goes to the poll below, which handles it as before.
+		if err := workflow.ExecuteLocalActivity(localOpts(ctx, "Look for pending Work 365 jobs"), a.DrainJobs, u.ref).Get(ctx, nil); err == nil {
+			u.note("no Work 365 jobs pending")
+			return nil
+		}
 	}
 	for {
 		summary := "Wait for pending Work 365 jobs to complete"
@@ -438,7 +465,7 @@ func (u *upgrade) fixMFA(ctx workflow.Context, recheck bool) (bool, error) {
 	asked := false
 	for round := 1; ; round++ {
 		var rep activities.MFAReport
-		if err := u.exec(ctx, readOpts(ctx, "Check MFA policies and registrations"), a.CheckMFA, in, &rep); err != nil {
+		if err := u.read(ctx, "Check MFA policies and registrations", a.CheckMFA, in, &rep); err != nil {
 			return asked, err
 		}
 		var todo []taskRequest
@@ -535,7 +562,7 @@ func (u *upgrade) importSolution(ctx workflow.Context) error {
 		}
 	}
 	var s activities.SolutionState
-	if err := u.exec(ctx, readOpts(ctx, "Verify the import"), a.VerifyImport, u.check(), &s); err != nil {
+	if err := u.read(ctx, "Verify the import", a.VerifyImport, u.check(), &s); err != nil {
 		return err
 	}
 	if newInstall {
@@ -603,7 +630,7 @@ func (u *upgrade) recheckServiceRole(ctx workflow.Context) error {
 	in := activities.PrerequisiteInput{Tenant: u.ref, GlobalAdminUPN: u.in.Tenant.GlobalAdminUPN, ServiceAccountUPN: u.in.Tenant.ServiceAccountUPN}
 	for round := 1; ; round++ {
 		var ok bool
-		if err := u.exec(ctx, readOpts(ctx, "Check the service account's Work 365 Service role"), a.CheckServiceRole, in, &ok); err != nil {
+		if err := u.read(ctx, "Check the service account's Work 365 Service role", a.CheckServiceRole, in, &ok); err != nil {
 			return err
 		}
 		if ok {
@@ -644,7 +671,7 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 		}
 		// Observe, don't trust: Begin Upgrade may already have happened in an earlier round
 		// (a click in the last seconds, a confirmation that reached a closed task).
-		if u.safe && u.linkRound > 0 && u.lookForBeginUpgrade(ctx, "Look for Begin Upgrade in the tenant") {
+		if u.safe && u.linkRound > 0 && !u.current("begin-upgrade") && u.lookForBeginUpgrade(ctx, "Look for Begin Upgrade in the tenant") {
 			u.note("Begin Upgrade of an earlier round seen in the tenant; no new consent needed")
 			return nil
 		}
@@ -660,7 +687,7 @@ func (u *upgrade) registrationAndConsent(ctx workflow.Context) error {
 		}
 		linkIssued := c.At
 		var consent activities.ConsentState
-		if err := u.exec(ctx, readOpts(ctx, "Verify the Work 365 app's admin consent"), a.VerifyConsent, u.ref, &consent); err != nil {
+		if err := u.read(ctx, "Verify the Work 365 app's admin consent", a.VerifyConsent, u.ref, &consent); err != nil {
 			return err
 		}
 		switch {
@@ -724,6 +751,7 @@ func (u *upgrade) askConsent(ctx workflow.Context, req taskRequest) (c Confirmat
 			u.note("late confirmation of " + late.TaskID + " by " + late.By + ": looking at the tenant")
 			began = u.lookForBeginUpgrade(ctx, "Look for Begin Upgrade in the tenant")
 		})
+		u.flush(ctx)
 		sel.Select(ctx)
 		if done {
 			return c, false, err
@@ -743,7 +771,25 @@ func (u *upgrade) lookForBeginUpgrade(ctx workflow.Context, summary string) bool
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
 	var s activities.SolutionState
-	return u.exec(ctx, once, a.WaitForUpgradeStarted, u.check(), &s) == nil
+	if u.execWith(ctx, func() error { return u.local(ctx, once, a.WaitForUpgradeStarted, u.check(), &s) }) == nil {
+		return true
+	}
+	u.checkedNow("begin-upgrade")
+	return false
+}
+
+// checkedNow records that a check passed (or a look found nothing) now.
+func (u *upgrade) checkedNow(what string) {
+	if u.slim {
+		u.checked[what] = u.waits
+	}
+}
+
+// current reports, for slim runs, that a check passed (or a look found nothing) with no
+// wait since: nothing can have changed that the workflow would see.
+func (u *upgrade) current(what string) bool {
+	w, ok := u.checked[what]
+	return u.slim && ok && w == u.waits
 }
 
 // waitForBeginUpgrade waits for the service account's Begin Upgrade: its confirmation, or the
@@ -756,7 +802,9 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 	}
 	wctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
-	task := u.askAsync(wctx, beginUpgradeTask(u.in.Tenant, u.cfg.Show(u.cfg.LinkValidity), expires))
+	req := beginUpgradeTask(u.in.Tenant, u.cfg.Show(u.cfg.LinkValidity), expires)
+	req.until = expires // stopped when the link expires
+	task := u.askAsync(wctx, req)
 	check := u.check()
 	link := workflow.NewTimerWithOptions(wctx, remaining, workflow.TimerOptions{Summary: "Link validity " + u.cfg.Show(u.cfg.LinkValidity)})
 
@@ -789,6 +837,7 @@ func (u *upgrade) waitForBeginUpgrade(ctx workflow.Context, linkIssued time.Time
 	}
 	sel.AddFuture(link, func(workflow.Future) { linkExpired = true })
 	for !began && !linkExpired && failure == nil {
+		u.flush(ctx)
 		sel.Select(ctx)
 		if ctx.Err() != nil {
 			task.stop("upgrade cancelled")
@@ -837,6 +886,20 @@ func (u *upgrade) completion(ctx workflow.Context) error {
 // page showed, then verifies the end state through the APIs.
 func (u *upgrade) confirmCompletion(ctx workflow.Context, page *pendingTask) error {
 	for page != nil {
+		if u.slim && (page.future.IsReady() || u.board.find(page.task.ID) == nil) {
+			// Answered while the upgrade completed (the task left the board with the
+			// confirmation; its future settles in this workflow task): no grace timer to
+			// start and cancel.
+			var c Confirmation
+			err := page.future.Get(ctx, &c)
+			if err != nil {
+				return err
+			}
+			if page, err = u.completionAnswer(ctx, c); err != nil {
+				return err
+			}
+			continue
+		}
 		tctx, cancel := workflow.WithCancel(ctx)
 		grace := workflow.NewTimerWithOptions(tctx, u.cfg.CongratulationsGrace, workflow.TimerOptions{Summary: "Wait for the service account's word on the completion page"})
 		var (
@@ -847,6 +910,7 @@ func (u *upgrade) confirmCompletion(ctx workflow.Context, page *pendingTask) err
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(page.future, func(f workflow.Future) { err = f.Get(ctx, &c); answered = true })
 		sel.AddFuture(grace, func(workflow.Future) {})
+		u.flush(ctx)
 		sel.Select(ctx)
 		cancel()
 		switch {
@@ -856,25 +920,14 @@ func (u *upgrade) confirmCompletion(ctx workflow.Context, page *pendingTask) err
 			page = nil
 		case err != nil:
 			return err
-		case c.Decision == DecisionCongratulations:
-			u.note("the service account saw 'Congratulations! The Work 365 upgrade process was completed successfully!'")
-			page = nil
 		default:
-			u.warn(ctx, "the service account's completion page showed an error"+noteSuffix(c.Note))
-			d, err := u.ask(ctx, completionErrorTask(c.Note))
-			if err != nil {
+			if page, err = u.completionAnswer(ctx, c); err != nil {
 				return err
 			}
-			if d.Decision == DecisionProceed {
-				u.warn(ctx, "proceeded after the completion page's error on "+d.By+"'s decision")
-				page = nil
-				break
-			}
-			page = u.askAsync(ctx, confirmCompletionTask(u.in.Tenant))
 		}
 	}
 	var s activities.SolutionState
-	if err := u.exec(ctx, readOpts(ctx, "Verify the upgrade through the APIs"), a.FinalCheck, u.check(), &s); err != nil {
+	if err := u.read(ctx, "Verify the upgrade through the APIs", a.FinalCheck, u.check(), &s); err != nil {
 		return err
 	}
 	if spec.CompareVersions(s.InstalledVersion, u.in.Tenant.TargetVersion) < 0 || s.StagedVersion != "" {
@@ -882,6 +935,25 @@ func (u *upgrade) confirmCompletion(ctx workflow.Context, page *pendingTask) err
 	}
 	u.note("verified through the APIs: Work 365 " + s.InstalledVersion + " installed, nothing staged, Work 365 answering")
 	return nil
+}
+
+// completionAnswer acts on what the service account said the completion page showed: the
+// next page task to wait for after an error the operator did not wave through, else nil.
+func (u *upgrade) completionAnswer(ctx workflow.Context, c Confirmation) (*pendingTask, error) {
+	if c.Decision == DecisionCongratulations {
+		u.note("the service account saw 'Congratulations! The Work 365 upgrade process was completed successfully!'")
+		return nil, nil
+	}
+	u.warn(ctx, "the service account's completion page showed an error"+noteSuffix(c.Note))
+	d, err := u.ask(ctx, completionErrorTask(c.Note))
+	if err != nil {
+		return nil, err
+	}
+	if d.Decision == DecisionProceed {
+		u.warn(ctx, "proceeded after the completion page's error on "+d.By+"'s decision")
+		return nil, nil
+	}
+	return u.askAsync(ctx, confirmCompletionTask(u.in.Tenant)), nil
 }
 
 // waitForCompletion polls until the target is installed and nothing is staged; at the
@@ -950,6 +1022,7 @@ func (u *upgrade) partnerCenterReconsent(ctx workflow.Context) error {
 	if len(pending) > 0 {
 		u.awaiting(ctx, fmt.Sprintf("the Partner Center re-consent of %s (one child workflow each; their partner admins act there)", strings.Join(pending, ", ")))
 	}
+	u.flush(ctx)
 	var firstErr error
 	for i, f := range futures {
 		var r PartnerCenterResult
@@ -1059,7 +1132,7 @@ func (u *upgrade) unfreezeNoted(ctx workflow.Context) error {
 // unfreeze unfreezes Work 365 activity (with the activity options of actx) and counts the
 // frozen time.
 func (u *upgrade) unfreeze(ctx, actx workflow.Context) error {
-	if err := u.exec(ctx, actx, a.Unfreeze, u.ref, nil); err != nil {
+	if err := u.execWith(ctx, func() error { return u.local(ctx, actx, a.Unfreeze, u.ref, nil) }); err != nil {
 		return err
 	}
 	u.frozen = false
@@ -1095,7 +1168,7 @@ func (u *upgrade) verify(ctx workflow.Context) error {
 		}
 	}
 	var s activities.SolutionState
-	if err := u.exec(ctx, readOpts(ctx, "Final verification"), a.FinalCheck, u.check(), &s); err != nil {
+	if err := u.read(ctx, "Final verification", a.FinalCheck, u.check(), &s); err != nil {
 		return err
 	}
 	if s.Frozen {
@@ -1140,7 +1213,7 @@ func (u *upgrade) unfreezeAndVerify(ctx workflow.Context) error {
 		u.frozen = false
 	}
 	var s activities.SolutionState
-	if err := u.exec(ctx, readOpts(ctx, "Final verification"), a.FinalCheck, u.check(), &s); err != nil {
+	if err := u.read(ctx, "Final verification", a.FinalCheck, u.check(), &s); err != nil {
 		return err
 	}
 	if spec.CompareVersions(s.InstalledVersion, u.in.Tenant.TargetVersion) < 0 || s.StagedVersion != "" {

@@ -253,6 +253,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	acts.Workflows = s.Client
 	acts.PollInterval = time.Duration(float64(10*time.Second) / speed)
 	if acts.PollInterval < 200*time.Millisecond {
 		acts.PollInterval = 200 * time.Millisecond

@@ -23,6 +23,19 @@ const (
 // cfg.Profile, else TEMPORAL_PROFILE, else "default"; a profile that was named but is missing
 // is an error.
 func profileOptions(cfg TemporalConfig) (client.Options, error) {
+	prof, err := loadProfile(cfg)
+	if err != nil {
+		return client.Options{}, err
+	}
+	o, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
+	if err != nil {
+		return client.Options{}, fmt.Errorf("temporal.profile %s: %w — fix its tls settings", orText(cfg.Profile, "default"), err)
+	}
+	return o, nil
+}
+
+// loadProfile loads the Temporal CLI profile profileOptions reads.
+func loadProfile(cfg TemporalConfig) (envconfig.ClientConfigProfile, error) {
 	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{
 		ConfigFilePath:    cfg.ConfigFile,
 		ConfigFileProfile: cfg.Profile,
@@ -31,14 +44,10 @@ func profileOptions(cfg TemporalConfig) (client.Options, error) {
 		ConfigFileStrict: cfg.ConfigFile != "" || cfg.Profile != "",
 	})
 	if err != nil {
-		return client.Options{}, fmt.Errorf("temporal.profile: load the Temporal CLI configuration (file %s, profile %s): %w — fix the file or the profile name (temporal config list)",
+		return prof, fmt.Errorf("temporal.profile: load the Temporal CLI configuration (file %s, profile %s): %w — fix the file or the profile name (temporal config list)",
 			orText(cfg.ConfigFile, "TEMPORAL_CONFIG_FILE or "+envconfig.DefaultConfigFilePath()), orText(cfg.Profile, "TEMPORAL_PROFILE or default"), err)
 	}
-	o, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
-	if err != nil {
-		return client.Options{}, fmt.Errorf("temporal.profile %s: %w — fix its tls settings", orText(cfg.Profile, "default"), err)
-	}
-	return o, nil
+	return prof, nil
 }
 
 // applyProfile fills what cfg leaves empty (address, namespace) from the profile and returns

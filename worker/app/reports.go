@@ -42,3 +42,22 @@ func (d DirReports) Put(_ context.Context, name string, data []byte) (string, er
 	}
 	return path, nil
 }
+
+// Get reads name from the folder.
+func (d DirReports) Get(_ context.Context, name string) ([]byte, error) {
+	if filepath.Base(name) != name {
+		return nil, fmt.Errorf("report name %q must be a file name", name)
+	}
+	return os.ReadFile(filepath.Join(d.Dir, name))
+}
+
+// Delete removes name from the folder; a missing file is not an error (a retry).
+func (d DirReports) Delete(_ context.Context, name string) error {
+	if filepath.Base(name) != name {
+		return fmt.Errorf("report name %q must be a file name", name)
+	}
+	if err := os.Remove(filepath.Join(d.Dir, name)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}

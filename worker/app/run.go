@@ -63,6 +63,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	acts.Workflows = c
 	if opts.PollInterval > 0 {
 		acts.PollInterval = opts.PollInterval
 	}
