@@ -49,6 +49,10 @@ type Activities struct {
 	// Temporal Web UI (notify.webUIURL); empty: no link.
 	WebUIURL  string
 	Namespace string
+	// DeskLinks, when set, returns the task desk link of a task (desk.publicURL and
+	// desk.linkKeyFile): every task notification then carries one. It runs inside the
+	// activity, so the signed token never enters history.
+	DeskLinks func(namespace, workflowID, taskID string) string
 	// Preflight is the read-only readiness checks (the Preflight workflow's activity), wired
 	// with the same adapters; the worker registers it beside these activities.
 	Preflight *Preflight
@@ -896,6 +900,16 @@ func (a *Activities) ProbePartnerCenter(ctx context.Context, partnerTenantID str
 func (a *Activities) Notify(ctx context.Context, n Notification) error {
 	if n.Link == "" && a.WebUIURL != "" && n.WorkflowID != "" {
 		n.Link = WebUILink(a.WebUIURL, a.Namespace, n.WorkflowID)
+	}
+	if a.DeskLinks != nil && n.TaskID != "" && n.WorkflowID != "" && n.DeskLink == "" {
+		switch n.Event {
+		case EventTaskOpened, EventTaskReminder, EventTaskEscalated:
+			ns := a.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			n.DeskLink = a.DeskLinks(ns, n.WorkflowID, n.TaskID)
+		}
 	}
 	err := a.Notifier.Notify(ctx, n)
 	switch {

@@ -21,8 +21,9 @@ const (
 	EventCleanupFailed = "cleanup-failed"
 )
 
-// Notification is one message to people about an upgrade. It carries no secret: links and
-// keys are referenced, never included.
+// Notification is one message to people about an upgrade. As the workflow sends it, it
+// carries no secret: keys are referenced, never included, and the desk link is added inside
+// the activity.
 type Notification struct {
 	// Key is an idempotency key, stable across activity retries.
 	Key string `json:"key"`
@@ -50,6 +51,10 @@ type Notification struct {
 	Outcome string `json:"outcome,omitempty"`
 	// Link is the workflow's page in the Temporal Web UI, added by the Notify activity when
 	// the worker knows the Web UI (notify.webUIURL).
-	Link    string `json:"link,omitempty"`
-	Message string `json:"message,omitempty"`
+	Link string `json:"link,omitempty"`
+	// DeskLink opens the task in the task desk, where the person signs in with Microsoft and
+	// confirms. The Notify activity signs it (desk.publicURL, desk.linkKeyFile) after the
+	// workflow scheduled it, so the link's token is never in history.
+	DeskLink string `json:"deskLink,omitempty"`
+	Message  string `json:"message,omitempty"`
 }

@@ -88,6 +88,7 @@ func facts(n activities.Notification) []fact {
 		{"Decisions", strings.Join(n.Options, ", ")},
 		{"Outcome", n.Outcome},
 		{"Workflow", n.WorkflowID},
+		{"Task desk (sign in and confirm)", n.DeskLink},
 		{"Web UI", n.Link},
 	}
 	var out []fact

@@ -74,6 +74,11 @@ type Options struct {
 	ConfirmBackoff time.Duration
 	// Logf, when set, receives one line per step.
 	Logf func(format string, args ...any)
+	// ViaDesk makes people confirm through the task desk, as in production: they open the
+	// notification's desk link, sign in on the simulated Microsoft page with their password
+	// and confirm there. Tasks confirmed by Signal or late (viaSignal, confirmAfter), and
+	// notifications without a desk link, are confirmed through the Confirmer.
+	ViaDesk bool
 }
 
 // Entry records what the autopilot did for one task.
@@ -94,6 +99,8 @@ type Entry struct {
 	Error     string `json:"error,omitempty"`
 	Decision  string `json:"decision,omitempty"`
 	Confirmed bool   `json:"confirmed"`
+	// Via is "desk" when the person signed in to the task desk and confirmed there.
+	Via string `json:"via,omitempty"`
 	// Cancelled is true when the task closed (or the autopilot stopped) before the person acted.
 	Cancelled bool `json:"cancelled,omitempty"`
 }
@@ -286,8 +293,14 @@ func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant s
 		TaskID: n.TaskID, As: workflows.Audience(n.Audience), By: by, Decision: decision,
 		Note: "done by the rehearsal autopilot" + map[bool]string{true: ": " + action, false: ""}[action != ""],
 	}
+	desk := a.opts.ViaDesk && n.DeskLink != "" && !p.viaSignal && p.confirmAfter == 0
+	if desk {
+		e.Via = "desk"
+	}
 	for attempt := 1; ; attempt++ {
-		if sc, ok := a.confirmer.(SignalConfirmer); ok && p.viaSignal {
+		if desk {
+			err = a.confirmAtDesk(ctx, n, tenant, decision, req.Note)
+		} else if sc, ok := a.confirmer.(SignalConfirmer); ok && p.viaSignal {
 			err = sc.SignalTask(ctx, n.WorkflowID, req)
 		} else {
 			err = a.confirmer.ConfirmTask(ctx, n.WorkflowID, req)
@@ -305,6 +318,9 @@ func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant s
 		return
 	}
 	e.Confirmed = true
+	if desk {
+		by = "their Microsoft sign-in at the desk"
+	}
 	a.logf("%s %s: %s, confirmed as %s by %s", n.TaskKind, n.TaskID, orNone(action), n.Audience, by)
 }
 
@@ -495,6 +511,20 @@ func (a *Autopilot) Received(workflowID string) map[string]int {
 	for _, n := range a.received {
 		if n.WorkflowID == workflowID {
 			out[n.Event]++
+		}
+	}
+	return out
+}
+
+// Notifications returns the notifications received for a workflow, in order (duplicates by
+// Key once): what its people were sent, desk links included.
+func (a *Autopilot) Notifications(workflowID string) []activities.Notification {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []activities.Notification
+	for _, n := range a.received {
+		if n.WorkflowID == workflowID {
+			out = append(out, n)
 		}
 	}
 	return out

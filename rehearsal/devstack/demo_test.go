@@ -29,7 +29,8 @@ func TestDemoRunsTheExampleFleet(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Options{Scenario: scn, Speed: speed})
+	// As devstack runs it: the people confirm through the task desk.
+	s, err := stack.Start(ctx, stack.Options{Scenario: scn, Speed: speed, DeskConfirms: true})
 	require.NoError(t, err)
 	defer s.Stop()
 
@@ -81,4 +82,13 @@ func TestDemoRunsTheExampleFleet(t *testing.T) {
 	csvText, err := os.ReadFile(csvPath)
 	require.NoError(t, err)
 	require.Contains(t, string(csvText), "partner_centers")
+
+	confirmed := 0
+	for _, e := range s.Autopilot.Log() {
+		if e.Confirmed {
+			confirmed++
+			require.Equal(t, "desk", e.Via, "%s %s was confirmed around the desk", e.WorkflowID, e.TaskID)
+		}
+	}
+	require.Positive(t, confirmed, "people confirmed tasks at the desk")
 }

@@ -39,16 +39,18 @@ func main() {
 type flags struct {
 	state, scenario, inventory, approve, temporalAddr, fleet, namespace, taskQueue string
 	logFormat, logLevel, logFile, keysFile, faults                                 string
-	uiPort, tenants                                                                int
+	uiPort, tenants, deskPort                                                      int
 	seed                                                                           int64
 	speed                                                                          float64
-	headless, force, compare                                                       bool
+	headless, force, compare, deskConfirms                                         bool
 }
 
 func parseFlags() flags {
 	var f flags
 	flag.StringVar(&f.state, "state", ".devstack", "state folder (SQLite file of the embedded Temporal server, worker log, reports); a rerun resumes")
 	flag.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port")
+	flag.IntVar(&f.deskPort, "desk-port", 0, "the task desk's port on 127.0.0.1 (0: any free port; printed at the start)")
+	flag.BoolVar(&f.deskConfirms, "desk-confirms", true, "the simulated people confirm through the task desk (sign in with their password); false: they send the Update themselves")
 	flag.StringVar(&f.scenario, "scenario", "examples/sim-scenario.yaml", "simulated cloud scenario (its tenants are the fleet)")
 	flag.StringVar(&f.inventory, "inventory", "examples/fleet.yaml", "inventory whose waves and fleet options the rehearsal uses (its tenants are not: the scenario's are)")
 	flag.StringVar(&f.approve, "approve", "auto", "who approves the canary after its bake time: auto (the autopilot, as the operator) or manual (you, with the printed starter command)")
@@ -114,7 +116,7 @@ func run() error {
 
 	fmt.Printf("Starting the rehearsal stack (%d tenants, simulated time ×%g)…\n", len(scn.Tenants), f.speed)
 	opts := stack.Options{TemporalAddress: f.temporalAddr, Namespace: f.namespace, TaskQueue: f.taskQueue, ForceProductionNames: f.force,
-		StateDir: f.state, Scenario: scn, Speed: f.speed, Logger: logger}
+		StateDir: f.state, Scenario: scn, Speed: f.speed, Logger: logger, DeskPort: f.deskPort, DeskConfirms: f.deskConfirms}
 	if f.temporalAddr == "" {
 		opts.UIPort = f.uiPort
 	} else {
@@ -143,6 +145,7 @@ func run() error {
 		keys = filepath.Join(opts.StateDir, stack.PayloadKeysFile)
 	}
 	fmt.Printf("Payloads encrypted (keys: %s); the Web UI decodes them through the codec server %s\n", keys, s.CodecURL)
+	fmt.Printf("Task desk %s (people confirm there: %v); each task notification links to it\n", s.DeskURL, f.deskConfirms)
 	fmt.Printf("Simulated Microsoft cloud %s\nWorker log %s\n\n", s.Cloud.URL(), f.logFile)
 
 	if f.faults != "" || f.compare {

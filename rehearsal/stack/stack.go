@@ -78,6 +78,14 @@ type Options struct {
 	// PayloadKeys encrypt payloads, as in production; default: the key file in StateDir
 	// (created at the first start), or a new key when there is no StateDir.
 	PayloadKeys *codec.Keys
+	// NoDesk leaves the task desk out; by default it runs (DeskURL) and every task
+	// notification carries its link.
+	NoDesk bool
+	// DeskPort is the desk's port on 127.0.0.1 (0: any free port).
+	DeskPort int
+	// DeskConfirms makes the autopilot's people confirm through the desk (sign in with their
+	// password, confirm there) instead of sending the Update themselves; devstack sets it.
+	DeskConfirms bool
 }
 
 // checkNames refuses production's namespace and task queue on a server that is not embedded.
@@ -113,8 +121,12 @@ type Stack struct {
 	CodecURL string
 	// Packages is the folder of solution files the worker reads.
 	Packages string
-	opts     Options
-	cleanup  []func()
+	// DeskURL is the task desk's address (empty with NoDesk); DeskLinkKeyFile holds the key
+	// its links are signed with (tests check that it never reaches a history).
+	DeskURL         string
+	DeskLinkKeyFile string
+	opts            Options
+	cleanup         []func()
 }
 
 // Start brings the rehearsal up.
@@ -211,6 +223,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
 		},
+		ViaDesk: o.DeskConfirms && !o.NoDesk,
 	})
 	s.cleanup = append(s.cleanup, s.Autopilot.Close)
 
@@ -222,6 +235,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	cfg, err := s.workerConfig(dir)
 	if err != nil {
 		return nil, err
+	}
+	if !o.NoDesk {
+		if cfg.Desk, err = s.startDesk(ctx, address, dc, dir); err != nil {
+			return nil, err
+		}
 	}
 	appOpts := app.Options{HTTPClient: s.Cloud.HTTPClient(), NoInstanceDiscovery: true, Notifier: s.Autopilot, Logger: o.Logger}
 	if speed != 1 {
@@ -351,7 +369,12 @@ func (s *Stack) Inventory(fleet string) *inventory.Inventory {
 // with durations scaled to speed.
 func Inventory(scn *sim.Scenario, fleet string, speed float64) *inventory.Inventory {
 	inv := &inventory.Inventory{Path: "(scenario)", Fleet: fleet, Config: ScaledConfig(scn, speed)}
+	// The scenario's defaults name each Partner Center connection's admin.
+	full := scn.WithDefaults()
 	for i, t := range scn.Tenants {
+		if i < len(full.Tenants) && full.Tenants[i].TenantID == t.TenantID {
+			t.PartnerCenters = full.Tenants[i].PartnerCenters
+		}
 		inv.Tenants = append(inv.Tenants, inventory.Entry{Tenant: TenantSpec(t, time.Now()), Line: i + 1})
 	}
 	return inv
@@ -383,7 +406,11 @@ func TenantSpec(t sim.Tenant, now time.Time) spec.Tenant {
 	if strings.EqualFold(t.PartnerType, "direct") {
 		out.PartnerType = spec.Direct
 		for _, pc := range t.PartnerCenters {
-			out.PartnerCenters = append(out.PartnerCenters, spec.PartnerCenter{Name: pc.Name, TenantID: pc.TenantID, ConnectedToPrimary: pc.Primary})
+			c := spec.PartnerCenter{Name: pc.Name, TenantID: pc.TenantID, ConnectedToPrimary: pc.Primary}
+			if pc.Admin != nil {
+				c.AdminUPN = pc.Admin.UPN // the desk lets only this admin confirm the connection's tasks
+			}
+			out.PartnerCenters = append(out.PartnerCenters, c)
 		}
 	}
 	return out

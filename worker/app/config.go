@@ -49,6 +49,8 @@ type Config struct {
 	Reports ReportsConfig `yaml:"reports,omitempty"`
 	// Codec encrypts payloads and serves the codec endpoint (codec.go).
 	Codec CodecConfig `yaml:"codec,omitempty"`
+	// Desk is the task desk (desk.go): the worker signs its links into notifications.
+	Desk DeskConfig `yaml:"desk,omitempty"`
 }
 
 // DataverseConfig is the allow-list of Dataverse hosts: an orgUrl elsewhere is refused before
@@ -229,6 +231,7 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Codec.validate(c.Metrics.Address)...)
+	errs = append(errs, c.Desk.validate()...)
 	return errors.Join(errs...)
 }
 

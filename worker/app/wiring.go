@@ -87,6 +87,16 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 	default:
 		notifier = LogNotifier{Logger: logger}
 	}
+	signer, err := cfg.Desk.Signer()
+	if err != nil {
+		return nil, err
+	}
+	var deskLinks func(namespace, workflowID, taskID string) string
+	if signer != nil {
+		deskLinks = func(namespace, workflowID, taskID string) string {
+			return signer.URL(cfg.Desk.PublicURL, namespace, workflowID, taskID)
+		}
+	}
 	var reports activities.ReportStore
 	if cfg.Reports.Dir != "" {
 		reports = DirReports{Dir: cfg.Reports.Dir}
@@ -102,6 +112,7 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 		Names:         *cfg.Work365,
 		WebUIURL:      cfg.Notify.WebUIURL,
 		Namespace:     cfg.Temporal.Namespace,
+		DeskLinks:     deskLinks,
 		Preflight: &activities.Preflight{
 			// Each tenant's checks get tokens of their own (the worker's cache is untouched).
 			Connect: func(context.Context) (activities.PreflightSession, error) {
@@ -210,7 +221,9 @@ func (n LogNotifier) Notify(_ context.Context, x activities.Notification) error 
 		zap.String("key", x.Key), zap.String("event", x.Event), zap.String("workflowId", x.WorkflowID),
 		zap.String("tenantId", x.TenantID), zap.String("tenantName", x.TenantName), zap.String("stage", x.Stage),
 		zap.String("taskId", x.TaskID), zap.String("audience", x.Audience), zap.String("title", x.Title),
-		zap.String("command", x.Command), zap.String("outcome", x.Outcome), zap.String("link", x.Link))
+		zap.String("command", x.Command), zap.String("outcome", x.Outcome), zap.String("link", x.Link),
+		// The desk link's token opens the task's page: it is delivered, never logged.
+		zap.Bool("deskLink", x.DeskLink != ""))
 	return nil
 }
 

@@ -78,6 +78,10 @@ type PartnerCenter struct {
 	TenantID string `json:"tenantId" yaml:"tenantId"`
 	// ConnectedToPrimary is true when that tenant is the primary (customer) tenant.
 	ConnectedToPrimary bool `json:"connectedToPrimary" yaml:"connectedToPrimary"`
+	// AdminUPN is the Partner Center account's admin (admin agent) who does the connection's
+	// tasks: the task desk lets only this person confirm them. Empty: any Global
+	// Administrator of the connection's tenant (the ID token's wids claim).
+	AdminUPN string `json:"adminUpn,omitempty" yaml:"adminUpn,omitempty"`
 }
 
 // FieldError names the field of a spec that is wrong and why.
@@ -157,6 +161,9 @@ func (t Tenant) Validate() error {
 			bad(field+".tenantId", "%q is not an Entra tenant ID (a GUID)", pc.TenantID)
 		} else if pc.ConnectedToPrimary && !strings.EqualFold(pc.TenantID, t.TenantID) {
 			bad(field+".tenantId", "connectedToPrimary is true but the tenant differs from tenantId %s", t.TenantID)
+		}
+		if pc.AdminUPN != "" && !upnRE.MatchString(pc.AdminUPN) {
+			bad(field+".adminUpn", "%q is not a user principal name like pcadmin@partner.onmicrosoft.com", pc.AdminUPN)
 		}
 	}
 	return errors.Join(errs...)
