@@ -64,6 +64,9 @@ type fleet struct {
 	// summary is the changeFleetSummary version: a summary result, cancels in batches
 	// across workflow tasks, and a carried state without what the plan already says.
 	summary bool
+	// startsBatched is the changeFleetStartBatch version: at most startBatch child starts
+	// are awaited at a time.
+	startsBatched bool
 }
 
 // changeFleetWindowSlots gates the fleet's slot rule for tenants waiting for their window.
@@ -75,6 +78,15 @@ const changeFleetReport = "fleet-final-report"
 // changeFleetSummary gates what lets 5,000 tenants fit the payload and pending-request limits:
 // the summary result, batched cancels and the slim carried state.
 const changeFleetSummary = "fleet-summary"
+
+// changeFleetStartBatch gates the cap on child starts awaited at once.
+const changeFleetStartBatch = "fleet-start-batch"
+
+// startBatch bounds the child starts awaited at once: a wave of 1,000 started in one workflow
+// task is one request of megabytes (each start carries the tenant's input) and a burst the
+// server works through before any child runs; in batches, the first children run while the
+// next ones start.
+const startBatch = 100
 
 // cancelBatch bounds the cancel requests one workflow task sends (the server refuses more
 // than 2,000 pending ones per workflow).
@@ -97,6 +109,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 	f.windowWaitsFree = workflow.GetVersion(ctx, changeFleetWindowSlots, workflow.DefaultVersion, 1) >= 1
 	f.writesReport = workflow.GetVersion(ctx, changeFleetReport, workflow.DefaultVersion, 1) >= 1
 	f.summary = workflow.GetVersion(ctx, changeFleetSummary, workflow.DefaultVersion, 1) >= 1
+	f.startsBatched = workflow.GetVersion(ctx, changeFleetStartBatch, workflow.DefaultVersion, 1) >= 1
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -324,7 +337,7 @@ func (f *fleet) launch(ctx workflow.Context, w int) {
 		}
 	}
 	for pos := range f.st.Tenants {
-		if busy >= limit {
+		if busy >= limit || (f.startsBatched && len(f.starts) >= startBatch) {
 			return
 		}
 		t := &f.st.Tenants[pos]

@@ -282,6 +282,22 @@ func TestFleetWavesInOrderWithConcurrency(t *testing.T) {
 	require.Equal(t, map[int]int{0: 1, 1: 3, 2: 4}, fx.maxBusy)
 }
 
+// TestFleetStartsAWideWaveInBatches: a wave wider than startBatch still starts every tenant
+// once and reaches its whole concurrency, the starts awaited startBatch at a time.
+func TestFleetStartsAWideWaveInBatches(t *testing.T) {
+	fx := newFleetFixture(t)
+	n := 2*startBatch + 50
+	in := fx.input([]WaveSpec{{Name: "all", Concurrency: n}}, n)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	require.Equal(t, n, r.Total)
+	require.Equal(t, map[Outcome]int{OutcomeUpgraded: n}, r.Outcomes)
+	for _, tn := range fx.tenants() {
+		require.Equal(t, 1, tn.Starts, tn.Name)
+	}
+	require.Equal(t, map[int]int{0: n}, fx.maxBusy, "every tenant of the wave ran at once")
+}
+
 func TestFleetApprovalGateAndBakeTime(t *testing.T) {
 	fx := newFleetFixture(t)
 	in := fx.input([]WaveSpec{{Name: "canary", Approval: true, BakeTime: 2 * time.Hour}, {Name: "rest"}}, 1, 2)
