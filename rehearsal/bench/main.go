@@ -241,7 +241,7 @@ func runFleet(ctx context.Context, s *stack.Stack, n, concurrency int, prof *pro
 	if state != "started" {
 		return 0, fmt.Errorf("fleet %s: %s", id, state)
 	}
-	stopWatch := watch(ctx, s, prof)
+	stopWatch := watch(ctx, s, id, prof)
 	defer stopWatch()
 	if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
 		return 0, fmt.Errorf("fleet %s: %w", id, err)
@@ -249,8 +249,9 @@ func runFleet(ctx context.Context, s *stack.Stack, n, concurrency int, prof *pro
 	return time.Since(start).Seconds(), nil
 }
 
-// watch prints, every 15 seconds, how many upgrades finished and where the others are.
-func watch(ctx context.Context, s *stack.Stack, prof *profiler) func() {
+// watch prints, every 15 seconds, the fleet's own count of its tenants and, from visibility
+// (which may lag), how many upgrades finished and where the others are.
+func watch(ctx context.Context, s *stack.Stack, fleetID string, prof *profiler) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		t := time.NewTicker(15 * time.Second)
@@ -274,7 +275,11 @@ func watch(ctx context.Context, s *stack.Stack, prof *profiler) func() {
 					where[string(u.Stage)+"/"+u.WaitingOn]++
 				}
 			}
-			fmt.Printf("  %d upgrades, %d running: %v (load %s)\n", len(us), running, where, loadAvg())
+			if p, err := s.Ops.FleetProgress(ctx, fleetID); err == nil && len(p.Waves) > 0 {
+				w := p.Waves[0]
+				fmt.Printf("  fleet's view: %d pending, %d running, %d finished\n", w.Pending, w.Running, w.Finished)
+			}
+			fmt.Printf("  visibility: %d upgrades, %d running: %v (load %s)\n", len(us), running, where, loadAvg())
 			if prof != nil {
 				prof.observe(running)
 			}
