@@ -65,8 +65,13 @@ type fleet struct {
 	// across workflow tasks, and a carried state without what the plan already says.
 	summary bool
 	// startsBatched is the changeFleetStartBatch version: at most startBatch child starts
-	// are awaited at a time.
+	// are awaited at a time, and at most maxRunChildren children of this run run at once.
 	startsBatched bool
+	// ownChildren are the tenants this run started (not carried over continue-as-new).
+	ownChildren []int
+	// full is set when this run holds maxRunChildren running children and has more to
+	// start: it continues as new, whose children count from zero.
+	full bool
 }
 
 // changeFleetWindowSlots gates the fleet's slot rule for tenants waiting for their window.
@@ -87,6 +92,12 @@ const changeFleetStartBatch = "fleet-start-batch"
 // server works through before any child runs; in batches, the first children run while the
 // next ones start.
 const startBatch = 100
+
+// maxRunChildren bounds the running children of one fleet run: the server refuses a workflow
+// more than 2,000 pending children (limit.numPendingChildExecutions.error, a child pending
+// until it ends, abandoned or not), and tenants waiting for their window hold no slot, so
+// even a narrow wave could start thousands. At the bound the run continues as new.
+const maxRunChildren = 1000
 
 // cancelBatch bounds the cancel requests one workflow task sends (the server refuses more
 // than 2,000 pending ones per workflow).
@@ -326,6 +337,7 @@ func (f *fleet) holdsSlot(t FleetTenant) bool {
 }
 
 func (f *fleet) launch(ctx workflow.Context, w int) {
+	f.full = false
 	limit := f.in.Waves[w].Concurrency
 	if limit <= 0 {
 		limit = 10
@@ -343,6 +355,10 @@ func (f *fleet) launch(ctx workflow.Context, w int) {
 		t := &f.st.Tenants[pos]
 		if t.Wave != w || t.State != TenantPending {
 			continue
+		}
+		if f.startsBatched && f.runningChildren() >= f.maxRunChildren() {
+			f.full = true
+			return
 		}
 		f.startChild(ctx, pos)
 		busy++
@@ -378,6 +394,25 @@ func (f *fleet) startChild(ctx workflow.Context, pos int) {
 	f.events += 4
 	child := workflow.ExecuteChildWorkflow(cctx, TenantUpgrade, Input{Tenant: s, Config: f.in.Config, Fleet: f.in.Name, Wave: wave, ReportTo: f.id})
 	f.starts = append(f.starts, pendingStart{pos: pos, future: child.GetChildWorkflowExecution()})
+	f.ownChildren = append(f.ownChildren, pos)
+}
+
+func (f *fleet) maxRunChildren() int {
+	if f.in.MaxRunChildren > 0 {
+		return f.in.MaxRunChildren
+	}
+	return maxRunChildren
+}
+
+// runningChildren counts the tenants this run started that still run.
+func (f *fleet) runningChildren() int {
+	n := 0
+	for _, pos := range f.ownChildren {
+		if f.st.Tenants[pos].State == TenantRunning {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fleet) started(ctx workflow.Context, p pendingStart) {
@@ -541,6 +576,9 @@ func (f *fleet) wait(ctx workflow.Context) {
 func (f *fleet) shouldContinue(ctx workflow.Context) bool {
 	if len(f.starts) > 0 {
 		return false // every child start must be settled before this run ends
+	}
+	if f.full {
+		return true
 	}
 	info := workflow.GetInfo(ctx)
 	if f.in.ContinueAfterEvents > 0 {

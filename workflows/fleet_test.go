@@ -298,6 +298,60 @@ func TestFleetStartsAWideWaveInBatches(t *testing.T) {
 	require.Equal(t, map[int]int{0: n}, fx.maxBusy, "every tenant of the wave ran at once")
 }
 
+// TestFleetContinuesAsNewAtItsChildBound: a wave wider than the run's bound on children (the
+// server refuses more than 2,000 pending children per workflow) runs that many, then continues
+// as new, and the next run starts the rest; nobody starts twice.
+func TestFleetContinuesAsNewAtItsChildBound(t *testing.T) {
+	fx := newFleetFixture(t)
+	const bound = 60 // the SDK's test environment stalls with ~1,000 running children
+	n := bound + 30
+	in := fx.input([]WaveSpec{{Name: "all", Concurrency: n}}, n)
+	in.MaxRunChildren = bound
+	var plan [][]spec.Tenant
+	require.NoError(t, unpack(in.Plan, &plan))
+	var inflight []string
+	runs := 0
+	for {
+		runs++
+		require.Less(t, runs, 5)
+		pending := inflight
+		fx.env.RegisterDelayedCallback(func() {
+			for _, id := range pending {
+				fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
+			}
+		}, time.Minute)
+		fx.env.ExecuteWorkflow(FleetUpgrade, in)
+		require.True(t, fx.env.IsWorkflowCompleted())
+		var can *workflow.ContinueAsNewError
+		if err := fx.env.GetWorkflowError(); !errors.As(err, &can) {
+			require.NoError(t, err)
+			break
+		}
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+		var st fleetCarry
+		require.NoError(t, unpack(in.Carry, &st))
+		inflight = nil
+		for i, tn := range st.Tenants {
+			if tn.State == TenantRunning {
+				inflight = append(inflight, plan[0][i].UpgradeWorkflowID())
+			}
+		}
+		if runs == 1 {
+			require.Len(t, inflight, bound, "the first run stops starting at its bound")
+		}
+		fx.newEnv()
+	}
+	require.Equal(t, 2, runs, "one continue-as-new at the bound")
+	r := fx.result()
+	require.Equal(t, map[Outcome]int{OutcomeUpgraded: n}, r.Outcomes)
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	require.Len(t, fx.starts, n, "every tenant started")
+	for id, c := range fx.starts {
+		require.Equal(t, 1, c, "%s started %d times", id, c)
+	}
+}
+
 func TestFleetApprovalGateAndBakeTime(t *testing.T) {
 	fx := newFleetFixture(t)
 	in := fx.input([]WaveSpec{{Name: "canary", Approval: true, BakeTime: 2 * time.Hour}, {Name: "rest"}}, 1, 2)
