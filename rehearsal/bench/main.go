@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -65,12 +66,14 @@ func run() error {
 	serve := flag.Bool(serveFlag, false, "internal: run only the embedded Temporal server (the child process)")
 	var wopts workerFlags
 	wopts.register(flag.CommandLine)
+	var dyn serverConfig
+	flag.Var(&dyn, "server-config", "a dynamic configuration key=value (JSON value) for the server, e.g. history.cacheNonUserContextLockTimeout=\"5s\" (repeatable)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *serve {
-		return serveTemporal(ctx)
+		return serveTemporal(ctx, dyn)
 	}
 	if *tenants <= 0 || *activities <= 0 || *speed <= 0 {
 		return errors.New("--tenants, --activities and --speed must be positive")
@@ -78,7 +81,7 @@ func run() error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	address, server, err := startServer(ctx)
+	address, server, err := startServer(ctx, dyn)
 	if err != nil {
 		return err
 	}
@@ -379,12 +382,16 @@ func (c childServer) stop() {
 }
 
 // startServer runs this binary again as the embedded server and returns its address.
-func startServer(ctx context.Context) (string, childServer, error) {
+func startServer(ctx context.Context, dyn serverConfig) (string, childServer, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", childServer{}, err
 	}
-	cmd := exec.Command(self, "--"+serveFlag)
+	args := []string{"--" + serveFlag}
+	for _, kv := range dyn.raw {
+		args = append(args, "--server-config", kv)
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -418,8 +425,8 @@ func startServer(ctx context.Context) (string, childServer, error) {
 
 // serveTemporal is the child process: the embedded server until stdin closes; it takes
 // profiling commands from stdin meanwhile.
-func serveTemporal(ctx context.Context) error {
-	srv, err := devserver.Start(ctx, devserver.Options{Namespace: stack.DefaultNamespace, SearchAttributes: searchattr.All(), LogLevel: "error"})
+func serveTemporal(ctx context.Context, dyn serverConfig) error {
+	srv, err := devserver.Start(ctx, devserver.Options{Namespace: stack.DefaultNamespace, SearchAttributes: searchattr.All(), LogLevel: "error", DynamicConfig: dyn.values})
 	if err != nil {
 		return err
 	}
@@ -446,3 +453,29 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 }
 
 func (w *workerFlags) config() app.WorkerConfig { return w.c }
+
+// serverConfig collects --server-config key=value flags: the value is JSON (a duration as a
+// string, "5s").
+type serverConfig struct {
+	raw    []string
+	values map[string]any
+}
+
+func (c *serverConfig) String() string { return strings.Join(c.raw, " ") }
+
+func (c *serverConfig) Set(kv string) error {
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("--server-config %q: want key=value", kv)
+	}
+	var val any
+	if err := json.Unmarshal([]byte(v), &val); err != nil {
+		return fmt.Errorf("--server-config %s: the value %q is not JSON (a string needs quotes): %w", k, v, err)
+	}
+	if c.values == nil {
+		c.values = map[string]any{}
+	}
+	c.values[k] = val
+	c.raw = append(c.raw, kv)
+	return nil
+}

@@ -104,6 +104,10 @@ type Options struct {
 	// authorization), as a production cluster or Temporal Cloud does; tests of the
 	// worker's and starter's mTLS and API keys use it. No Web UI with it.
 	Security *Security
+	// DynamicConfig sets further dynamic configuration keys (e.g.
+	// "history.cacheNonUserContextLockTimeout"), over this package's own; benchmarks try
+	// server settings with it.
+	DynamicConfig map[string]any
 }
 
 // Archival is the embedded server's history archival.
@@ -210,6 +214,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		// Deletion after retention is spread over up to 30 minutes by default; a shortened
 		// retention is for seeing it pass.
 		dyn[dynamicconfig.RetentionTimerJitterDuration.Key()] = time.Second
+	}
+	for k, v := range opts.DynamicConfig {
+		dyn[dynamicconfig.MakeKey(k)] = v
 	}
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for i, svc := range serviceNames {
