@@ -338,6 +338,11 @@ func (f *fleet) holdsSlot(t FleetTenant) bool {
 
 func (f *fleet) launch(ctx workflow.Context, w int) {
 	f.full = false
+	if f.startsBatched && f.continueDue(ctx) {
+		// No new start: once the pending ones settle, this run continues as new. (Starting
+		// as slots free up, a run would never find its starts all settled.)
+		return
+	}
 	limit := f.in.Waves[w].Concurrency
 	if limit <= 0 {
 		limit = 10
@@ -577,6 +582,11 @@ func (f *fleet) shouldContinue(ctx workflow.Context) bool {
 	if len(f.starts) > 0 {
 		return false // every child start must be settled before this run ends
 	}
+	return f.continueDue(ctx)
+}
+
+// continueDue says whether this run should continue as new once its child starts settle.
+func (f *fleet) continueDue(ctx workflow.Context) bool {
 	if f.full {
 		return true
 	}

@@ -352,6 +352,35 @@ func TestFleetContinuesAsNewAtItsChildBound(t *testing.T) {
 	}
 }
 
+// TestFleetContinuesAsNewWhileStartingChildren: a run past its event budget stops starting
+// children so that its pending starts settle and it continues as new, although slots free up
+// all the time (tenants of staggered lengths). Otherwise a run would never continue.
+func TestFleetContinuesAsNewWhileStartingChildren(t *testing.T) {
+	fx := newFleetFixture(t)
+	const n = 200
+	in := fx.input([]WaveSpec{{Name: "all", Concurrency: 40}}, n)
+	in.ContinueAfterEvents = 300
+	var plan [][]spec.Tenant
+	require.NoError(t, unpack(in.Plan, &plan))
+	for i, tn := range plan[0] {
+		fx.plans[tn.TenantID] = childPlan{dur: time.Duration(1+i%7) * time.Minute}
+	}
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	require.True(t, fx.env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, fx.env.GetWorkflowError(), &can, "the run continued as new before the fleet's end")
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+	var st fleetCarry
+	require.NoError(t, unpack(in.Carry, &st))
+	pending := 0
+	for _, tn := range st.Tenants {
+		if tn.State == TenantPending {
+			pending++
+		}
+	}
+	require.Positive(t, pending, "tenants were left for the next run")
+}
+
 func TestFleetApprovalGateAndBakeTime(t *testing.T) {
 	fx := newFleetFixture(t)
 	in := fx.input([]WaveSpec{{Name: "canary", Approval: true, BakeTime: 2 * time.Hour}, {Name: "rest"}}, 1, 2)
