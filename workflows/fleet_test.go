@@ -298,6 +298,24 @@ func TestFleetStartsAWideWaveInBatches(t *testing.T) {
 	require.Equal(t, map[int]int{0: n}, fx.maxBusy, "every tenant of the wave ran at once")
 }
 
+// runOnce runs one fleet run, the tenants inflight (left running by the run before) reporting
+// their end after a minute; it returns the continue-as-new, or nil when the fleet ended.
+func (fx *fleetFixture) runOnce(in FleetInput, inflight []string) *workflow.ContinueAsNewError {
+	fx.env.RegisterDelayedCallback(func() {
+		for _, id := range inflight {
+			fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
+		}
+	}, time.Minute)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	require.True(fx.t, fx.env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	if err := fx.env.GetWorkflowError(); !errors.As(err, &can) {
+		require.NoError(fx.t, err)
+		return nil
+	}
+	return can
+}
+
 // TestFleetContinuesAsNewAtItsChildBound: a wave wider than the run's bound on children (the
 // server refuses more than 2,000 pending children per workflow) runs that many, then continues
 // as new, and the next run starts the rest; nobody starts twice.
@@ -314,17 +332,8 @@ func TestFleetContinuesAsNewAtItsChildBound(t *testing.T) {
 	for {
 		runs++
 		require.Less(t, runs, 5)
-		pending := inflight
-		fx.env.RegisterDelayedCallback(func() {
-			for _, id := range pending {
-				fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
-			}
-		}, time.Minute)
-		fx.env.ExecuteWorkflow(FleetUpgrade, in)
-		require.True(t, fx.env.IsWorkflowCompleted())
-		var can *workflow.ContinueAsNewError
-		if err := fx.env.GetWorkflowError(); !errors.As(err, &can) {
-			require.NoError(t, err)
+		can := fx.runOnce(in, inflight)
+		if can == nil {
 			break
 		}
 		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
@@ -597,18 +606,8 @@ func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 	for {
 		runs++
 		require.Less(t, runs, 200)
-		pending := inflight
-		fx.env.RegisterDelayedCallback(func() {
-			for _, id := range pending {
-				fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
-			}
-		}, time.Minute)
-		fx.env.ExecuteWorkflow(FleetUpgrade, in)
-		require.True(t, fx.env.IsWorkflowCompleted())
-		err := fx.env.GetWorkflowError()
-		var can *workflow.ContinueAsNewError
-		if !errors.As(err, &can) {
-			require.NoError(t, err)
+		can := fx.runOnce(in, inflight)
+		if can == nil {
 			break
 		}
 		for _, p := range can.Input.GetPayloads() {
