@@ -2,7 +2,6 @@ package activities
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -10,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"go.temporal.io/sdk/temporal"
 )
 
 // FleetReport is a fleet's final report, written when the fleet ends so that the outcome of
@@ -23,43 +20,6 @@ type FleetReport struct {
 	EndedAt         time.Time           `json:"endedAt"`
 	Tenants         []FleetReportTenant `json:"tenants"`
 	Events          []string            `json:"events,omitempty"`
-	// TenantsGzip, when set, holds the tenants instead of Tenants, as gzip-compressed JSON:
-	// a report of 5,000 tenants is megabytes of JSON, past the 512 KB an activity's input
-	// should stay under (PackReportTenants).
-	TenantsGzip []byte `json:"tenantsGzip,omitempty"`
-}
-
-// PackReportTenants sets TenantsGzip from Tenants and clears Tenants.
-func (r *FleetReport) PackReportTenants() error {
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return err
-	}
-	if err := json.NewEncoder(zw).Encode(r.Tenants); err != nil {
-		return fmt.Errorf("pack the report's tenants: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("pack the report's tenants: %w", err)
-	}
-	r.TenantsGzip, r.Tenants = buf.Bytes(), nil
-	return nil
-}
-
-// unpackTenants turns TenantsGzip back into Tenants.
-func (r *FleetReport) unpackTenants() error {
-	if len(r.TenantsGzip) == 0 {
-		return nil
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(r.TenantsGzip))
-	if err != nil {
-		return fmt.Errorf("read the report's packed tenants: %w", err)
-	}
-	if err := json.NewDecoder(zr).Decode(&r.Tenants); err != nil {
-		return fmt.Errorf("read the report's packed tenants: %w", err)
-	}
-	r.TenantsGzip = nil
-	return nil
 }
 
 // FleetReportTenant is one tenant's line of a fleet report.
@@ -93,9 +53,6 @@ type FleetReportWritten struct {
 func (a *Activities) WriteFleetReport(ctx context.Context, r FleetReport) (FleetReportWritten, error) {
 	if a.Reports == nil {
 		return FleetReportWritten{Skipped: "no report location configured (worker config reports.dir)"}, nil
-	}
-	if err := r.unpackTenants(); err != nil {
-		return FleetReportWritten{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadFleetReport", err)
 	}
 	base := fmt.Sprintf("%s-%s", safeName(r.Fleet), r.EndedAt.UTC().Format("20060102T150405Z"))
 	js, err := json.MarshalIndent(r, "", "  ")

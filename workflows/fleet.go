@@ -164,13 +164,6 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 		r.Tenants = append(r.Tenants, activities.FleetReportTenant{WorkflowID: t.WorkflowID, RunID: t.RunID, TenantID: t.TenantID, Name: t.Name,
 			Wave: wave, Outcome: string(t.Outcome), Error: t.Error, FromVersion: t.FromVersion, Stage: string(t.Stage), Since: t.Since})
 	}
-	if f.startsBatched {
-		// 1,000 tenants' lines were 303 KB of input; 5,000 would pass 512 KB.
-		if err := r.PackReportTenants(); err != nil {
-			f.event(ctx, "final report NOT written: "+err.Error())
-			return f.result(res.Cancelled)
-		}
-	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		Summary:                "Write the fleet's final report",
 		StartToCloseTimeout:    time.Minute,

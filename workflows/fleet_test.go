@@ -672,27 +672,3 @@ func TestFleetSummaryStaysSmall(t *testing.T) {
 	require.Equal(t, 5000-MaxResultEvents, r.EventsOmitted)
 	require.Contains(t, r.Events[MaxResultEvents-1], tenants[4999].Name, "the last events are kept")
 }
-
-// TestFleetReportOf5000Fits: the final report's input for 5,000 realistic tenants (random
-// GUIDs and run IDs, a tenth failed with a long error) is megabytes as lines, and under
-// 512 KB packed, as the fleet sends it since changeFleetStartBatch.
-func TestFleetReportOf5000Fits(t *testing.T) {
-	rnd := rand.New(rand.NewSource(5))
-	r := activities.FleetReport{Fleet: "q4", FleetWorkflowID: "work365-fleet/q4", EndedAt: time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)}
-	for i, tn := range realisticTenants(rnd, 1, 5000) {
-		line := activities.FleetReportTenant{WorkflowID: tn.UpgradeWorkflowID(), TenantID: tn.TenantID, Name: tn.DisplayName, Wave: "bulk",
-			RunID:   fmt.Sprintf("%08x-%04x-7%03x-%04x-%012x", rnd.Uint32(), rnd.Uint32()&0xffff, rnd.Uint32()&0xfff, rnd.Uint32()&0xffff, rnd.Uint64()&0xffffffffffff),
-			Outcome: string(OutcomeUpgraded), FromVersion: "2.3.0.0", Stage: string(StageDone), Since: r.EndedAt.Add(-time.Duration(i) * time.Second)}
-		if i%10 == 0 {
-			line.Outcome = string(OutcomeFailed)
-			line.Error = fmt.Sprintf("import of Work365 failed in %s: %s", tn.OrgURL, strings.Repeat("Solution manifest import: FAILURE: a dependency is missing. ", 30))
-		}
-		r.Tenants = append(r.Tenants, line)
-	}
-	lines := payloadSize(t, r)
-	require.NoError(t, r.PackReportTenants())
-	packed := payloadSize(t, r)
-	t.Logf("5,000 tenants' report: %d KiB as lines, %d KiB packed (encoded)", lines/1024, packed/1024)
-	require.Greater(t, lines, maxPayload, "as lines, it would not fit")
-	require.Less(t, packed, maxPayload)
-}
