@@ -71,6 +71,14 @@ type fleet struct {
 	// summary is the changeFleetSummary version: a summary result, cancels in batches
 	// across workflow tasks, and a carried state without what the plan already says.
 	summary bool
+	// startsBatched is the changeFleetStartBatch version: at most startBatch child starts
+	// are awaited at a time, and at most maxRunChildren children of this run run at once.
+	startsBatched bool
+	// ownChildren are the tenants this run started (not carried over continue-as-new).
+	ownChildren []int
+	// full is set when this run holds maxRunChildren running children and has more to
+	// start: it continues as new, whose children count from zero.
+	full bool
 }
 
 // changeFleetWindowSlots gates the fleet's slot rule for tenants waiting for their window.
@@ -124,6 +132,21 @@ type fleetEnds struct {
 	cursor   int
 }
 
+// changeFleetStartBatch gates the cap on child starts awaited at once.
+const changeFleetStartBatch = "fleet-start-batch"
+
+// startBatch bounds the child starts awaited at once: a wave of 1,000 started in one workflow
+// task is one request of megabytes (each start carries the tenant's input) and a burst the
+// server works through before any child runs; in batches, the first children run while the
+// next ones start.
+const startBatch = 100
+
+// maxRunChildren bounds the running children of one fleet run: the server refuses a workflow
+// more than 2,000 pending children (limit.numPendingChildExecutions.error, a child pending
+// until it ends, abandoned or not), and tenants waiting for their window hold no slot, so
+// even a narrow wave could start thousands. At the bound the run continues as new.
+const maxRunChildren = 1000
+
 // cancelBatch bounds the cancel requests one workflow task sends (the server refuses more
 // than 2,000 pending ones per workflow).
 const cancelBatch = 500
@@ -155,6 +178,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		f.ends.added = workflow.NewBufferedChannel(ctx, 1)
 		workflow.Go(f.ends.dctx, f.watchEnds)
 	}
+	f.startsBatched = workflow.GetVersion(ctx, changeFleetStartBatch, workflow.DefaultVersion, 1) >= 1
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -386,6 +410,12 @@ func (f *fleet) holdsSlot(t FleetTenant) bool {
 }
 
 func (f *fleet) launch(ctx workflow.Context, w int) {
+	f.full = false
+	if f.startsBatched && f.continueDue(ctx) {
+		// No new start: once the pending ones settle, this run continues as new. (Starting
+		// as slots free up, a run would never find its starts all settled.)
+		return
+	}
 	limit := f.in.Waves[w].Concurrency
 	if limit <= 0 {
 		limit = 10
@@ -397,12 +427,16 @@ func (f *fleet) launch(ctx workflow.Context, w int) {
 		}
 	}
 	for pos := range f.st.Tenants {
-		if busy >= limit {
+		if busy >= limit || (f.startsBatched && len(f.starts) >= startBatch) {
 			return
 		}
 		t := &f.st.Tenants[pos]
 		if t.Wave != w || t.State != TenantPending {
 			continue
+		}
+		if f.startsBatched && f.runningChildren() >= f.maxRunChildren() {
+			f.full = true
+			return
 		}
 		f.startChild(ctx, pos)
 		busy++
@@ -438,6 +472,7 @@ func (f *fleet) startChild(ctx workflow.Context, pos int) {
 	f.events += 4
 	child := workflow.ExecuteChildWorkflow(cctx, TenantUpgrade, Input{Tenant: s, Config: f.in.Config, Fleet: f.in.Name, Wave: wave, ReportTo: f.id})
 	f.starts = append(f.starts, pendingStart{pos: pos, future: child.GetChildWorkflowExecution()})
+	f.ownChildren = append(f.ownChildren, pos)
 	if f.childEnds {
 		f.ends.children[pos] = true
 		f.ends.pending = append(f.ends.pending, childFuture{pos: pos, future: child})
@@ -635,6 +670,24 @@ func (f *fleet) checked(ctx workflow.Context, batch []int, ends []activities.Ten
 	}
 }
 
+func (f *fleet) maxRunChildren() int {
+	if f.in.MaxRunChildren > 0 {
+		return f.in.MaxRunChildren
+	}
+	return maxRunChildren
+}
+
+// runningChildren counts the tenants this run started that still run.
+func (f *fleet) runningChildren() int {
+	n := 0
+	for _, pos := range f.ownChildren {
+		if f.st.Tenants[pos].State == TenantRunning {
+			n++
+		}
+	}
+	return n
+}
+
 func (f *fleet) started(ctx workflow.Context, p pendingStart) {
 	t := &f.st.Tenants[p.pos]
 	var we workflow.Execution
@@ -824,6 +877,14 @@ func (f *fleet) shouldContinue(ctx workflow.Context) bool {
 	}
 	if f.childEnds && f.ends.inFlight > 0 {
 		return false // a check's answer must not be lost
+	}
+	return f.continueDue(ctx)
+}
+
+// continueDue says whether this run should continue as new once its child starts settle.
+func (f *fleet) continueDue(ctx workflow.Context) bool {
+	if f.full {
+		return true
 	}
 	info := workflow.GetInfo(ctx)
 	if f.in.ContinueAfterEvents > 0 {

@@ -85,6 +85,9 @@ type FleetInput struct {
 	// ContinueAfterEvents continues as new after this many history events (0: when the
 	// server suggests it).
 	ContinueAfterEvents int `json:"continueAfterEvents,omitempty"`
+	// MaxRunChildren bounds the running children of one fleet run before it continues as new
+	// (0: 1,000; the server refuses more than 2,000 pending children per workflow).
+	MaxRunChildren int `json:"maxRunChildren,omitempty"`
 }
 
 // PackPlan compresses the tenants of each wave into FleetInput.Plan and sets each wave's

@@ -376,6 +376,117 @@ func TestFleetWavesInOrderWithConcurrency(t *testing.T) {
 	require.Equal(t, map[int]int{0: 1, 1: 3, 2: 4}, fx.maxBusy)
 }
 
+// TestFleetStartsAWideWaveInBatches: a wave wider than startBatch still starts every tenant
+// once and reaches its whole concurrency, the starts awaited startBatch at a time.
+func TestFleetStartsAWideWaveInBatches(t *testing.T) {
+	fx := newFleetFixture(t)
+	n := 2*startBatch + 50
+	in := fx.input([]WaveSpec{{Name: "all", Concurrency: n}}, n)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	require.Equal(t, n, r.Total)
+	require.Equal(t, map[Outcome]int{OutcomeUpgraded: n}, r.Outcomes)
+	for _, tn := range fx.tenants() {
+		require.Equal(t, 1, tn.Starts, tn.Name)
+	}
+	require.Equal(t, map[int]int{0: n}, fx.maxBusy, "every tenant of the wave ran at once")
+}
+
+// runOnce runs one fleet run, the tenants inflight (left running by the run before) reporting
+// their end after a minute; it returns the continue-as-new, or nil when the fleet ended.
+func (fx *fleetFixture) runOnce(in FleetInput, inflight []string) *workflow.ContinueAsNewError {
+	fx.env.RegisterDelayedCallback(func() {
+		for _, id := range inflight {
+			fx.mu.Lock()
+			fx.outcomes[id] = OutcomeUpgraded
+			fx.mu.Unlock()
+			fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
+		}
+	}, time.Minute)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	require.True(fx.t, fx.env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	if err := fx.env.GetWorkflowError(); !errors.As(err, &can) {
+		require.NoError(fx.t, err)
+		return nil
+	}
+	return can
+}
+
+// TestFleetContinuesAsNewAtItsChildBound: a wave wider than the run's bound on children (the
+// server refuses more than 2,000 pending children per workflow) runs that many, then continues
+// as new, and the next run starts the rest; nobody starts twice.
+func TestFleetContinuesAsNewAtItsChildBound(t *testing.T) {
+	fx := newFleetFixture(t)
+	const bound = 60 // the SDK's test environment stalls with ~1,000 running children
+	n := bound + 30
+	in := fx.input([]WaveSpec{{Name: "all", Concurrency: n}}, n)
+	in.MaxRunChildren = bound
+	var plan [][]spec.Tenant
+	require.NoError(t, unpack(in.Plan, &plan))
+	var inflight []string
+	runs := 0
+	for {
+		runs++
+		require.Less(t, runs, 5)
+		can := fx.runOnce(in, inflight)
+		if can == nil {
+			break
+		}
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+		var st fleetCarry
+		require.NoError(t, unpack(in.Carry, &st))
+		inflight = nil
+		for i, tn := range st.Tenants {
+			if tn.State == TenantRunning {
+				inflight = append(inflight, plan[0][i].UpgradeWorkflowID())
+			}
+		}
+		if runs == 1 {
+			require.Len(t, inflight, bound, "the first run stops starting at its bound")
+		}
+		fx.newEnv()
+	}
+	require.Equal(t, 2, runs, "one continue-as-new at the bound")
+	r := fx.result()
+	require.Equal(t, map[Outcome]int{OutcomeUpgraded: n}, r.Outcomes)
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	require.Len(t, fx.starts, n, "every tenant started")
+	for id, c := range fx.starts {
+		require.Equal(t, 1, c, "%s started %d times", id, c)
+	}
+}
+
+// TestFleetContinuesAsNewWhileStartingChildren: a run past its event budget stops starting
+// children so that its pending starts settle and it continues as new, although slots free up
+// all the time (tenants of staggered lengths). Otherwise a run would never continue.
+func TestFleetContinuesAsNewWhileStartingChildren(t *testing.T) {
+	fx := newFleetFixture(t)
+	const n = 200
+	in := fx.input([]WaveSpec{{Name: "all", Concurrency: 40}}, n)
+	in.ContinueAfterEvents = 300
+	var plan [][]spec.Tenant
+	require.NoError(t, unpack(in.Plan, &plan))
+	for i, tn := range plan[0] {
+		fx.plans[tn.TenantID] = childPlan{dur: time.Duration(1+i%7) * time.Minute}
+	}
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	require.True(t, fx.env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, fx.env.GetWorkflowError(), &can, "the run continued as new before the fleet's end")
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+	var st fleetCarry
+	require.NoError(t, unpack(in.Carry, &st))
+	pending := 0
+	for _, tn := range st.Tenants {
+		if tn.State == TenantPending {
+			pending++
+		}
+	}
+	require.Positive(t, pending, "tenants were left for the next run")
+}
+
 func TestFleetApprovalGateAndBakeTime(t *testing.T) {
 	fx := newFleetFixture(t)
 	in := fx.input([]WaveSpec{{Name: "canary", Approval: true, BakeTime: 2 * time.Hour}, {Name: "rest"}}, 1, 2)
@@ -600,21 +711,8 @@ func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 	for {
 		runs++
 		require.Less(t, runs, 200)
-		pending := inflight
-		fx.env.RegisterDelayedCallback(func() {
-			for _, id := range pending {
-				fx.mu.Lock()
-				fx.outcomes[id] = OutcomeUpgraded
-				fx.mu.Unlock()
-				fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
-			}
-		}, time.Minute)
-		fx.env.ExecuteWorkflow(FleetUpgrade, in)
-		require.True(t, fx.env.IsWorkflowCompleted())
-		err := fx.env.GetWorkflowError()
-		var can *workflow.ContinueAsNewError
-		if !errors.As(err, &can) {
-			require.NoError(t, err)
+		can := fx.runOnce(in, inflight)
+		if can == nil {
 			break
 		}
 		for _, p := range can.Input.GetPayloads() {

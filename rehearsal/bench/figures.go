@@ -7,6 +7,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // historyStats is what one workflow history costs the engine.
@@ -17,12 +18,19 @@ type historyStats struct {
 	Actions int
 	// Upserts are UpsertWorkflowSearchAttributes events.
 	Upserts int
+	// MaxEventBytes is the encoded size of the largest event: no payload in the history is
+	// larger.
+	MaxEventBytes int
+	// TaskTimeouts and TaskFailures are workflow tasks that timed out (a worker too slow or
+	// gone) or failed: each costs a retry, often seconds.
+	TaskTimeouts, TaskFailures int
 }
 
 // countHistory counts a history's events, activities and search-attribute upserts.
 func countHistory(events []*historypb.HistoryEvent) historyStats {
 	s := historyStats{Events: len(events)}
 	for _, e := range events {
+		s.MaxEventBytes = max(s.MaxEventBytes, proto.Size(e))
 		switch e.GetEventType() {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			s.Actions++
@@ -32,6 +40,10 @@ func countHistory(events []*historypb.HistoryEvent) historyStats {
 			}
 		case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
 			s.Upserts++
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+			s.TaskTimeouts++
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+			s.TaskFailures++
 		}
 	}
 	return s
@@ -51,6 +63,11 @@ type figures struct {
 	PerTenant []historyStats
 	// RSSMB is the worker process's peak resident set, in MB.
 	RSSMB float64
+	// MaxEventBytes is the largest event of every history read (tenants, children, fleet runs).
+	MaxEventBytes int
+	// TaskTimeouts and TaskFailures are the workflow tasks of every history read that timed
+	// out or failed.
+	TaskTimeouts, TaskFailures int
 }
 
 func rate(n int, seconds float64) float64 {

@@ -24,9 +24,17 @@ func TestCountHistory(t *testing.T) {
 		marker("LocalActivity"),
 		marker("Version"),
 		ev(enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
+		ev(enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT),
+		ev(enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED),
 		ev(enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED),
 	}
-	require.Equal(t, historyStats{Events: 9, Actions: 2, Upserts: 2}, countHistory(h))
+	big := &historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, Attributes: &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{
+		ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{Result: &commonpb.Payloads{Payloads: []*commonpb.Payload{{Data: make([]byte, 3000)}}}}}}
+	h = append(h, big)
+	got := countHistory(h)
+	require.Equal(t, historyStats{Events: 12, Actions: 2, Upserts: 2, TaskTimeouts: 1, TaskFailures: 1, MaxEventBytes: got.MaxEventBytes}, got)
+	require.Greater(t, got.MaxEventBytes, 3000, "the largest event holds the 3,000-byte payload")
+	require.Less(t, got.MaxEventBytes, 3100)
 }
 
 func TestPercentile(t *testing.T) {

@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +35,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/rehearsal/devserver"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
+	"github.com/csp-ops/work365-upgrade/worker/app"
 	"github.com/csp-ops/work365-upgrade/workflows"
 	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
@@ -58,13 +60,20 @@ func run() error {
 	activities := flag.Int("activities", 23, "K: no-op activities per baseline workflow (the activities of a median tenant)")
 	concurrency := flag.Int("concurrency", 0, "the fleet wave's concurrency (0: every tenant at once)")
 	timeout := flag.Duration("timeout", 60*time.Minute, "give up after this long")
+	simulated := flag.Bool("simulated-durations", false, "keep the generated imports, drains and failures (simulated time bounds the fleet) instead of the instant cloud")
+	profile := flag.String("pprof", "", "write CPU and heap profiles of the worker side and of the server, taken during the fleet, into this folder")
+	skipBaseline := flag.Bool("skip-baseline", false, "skip the bare-engine baseline (engine_aps and ratio are then 0)")
 	serve := flag.Bool(serveFlag, false, "internal: run only the embedded Temporal server (the child process)")
+	var wopts workerFlags
+	wopts.register(flag.CommandLine)
+	var dyn serverConfig
+	flag.Var(&dyn, "server-config", "a dynamic configuration key=value (JSON value) for the server, e.g. history.cacheNonUserContextLockTimeout=\"5s\" (repeatable)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *serve {
-		return serveTemporal(ctx)
+		return serveTemporal(ctx, dyn)
 	}
 	if *tenants <= 0 || *activities <= 0 || *speed <= 0 {
 		return errors.New("--tenants, --activities and --speed must be positive")
@@ -72,7 +81,7 @@ func run() error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	address, server, err := startServer(ctx)
+	address, server, err := startServer(ctx, dyn)
 	if err != nil {
 		return err
 	}
@@ -81,25 +90,44 @@ func run() error {
 
 	scn := sim.Generate(*tenants, *seed)
 	scn.Faults = sim.Faults{}
-	s, err := stack.Start(ctx, stack.Options{TemporalAddress: address, Scenario: scn, Speed: *speed, Logger: zap.NewNop()})
+	if !*simulated {
+		instant(scn)
+	}
+	wcfg := wopts.config()
+	s, err := stack.Start(ctx, stack.Options{TemporalAddress: address, Scenario: scn, Speed: *speed, Logger: zap.NewNop(), Worker: wcfg})
 	if err != nil {
 		return err
 	}
 	defer s.Stop()
+	fmt.Printf("worker options: %s\n", wcfg)
 
 	f := figures{Tenants: *tenants}
-	f.EngineActivities = *tenants * *activities
-	if f.EngineSeconds, err = baseline(ctx, s.Client, *tenants, *activities); err != nil {
-		return err
+	if !*skipBaseline {
+		f.EngineActivities = *tenants * *activities
+		if f.EngineSeconds, err = baseline(ctx, s.Client, *tenants, *activities, wcfg); err != nil {
+			return err
+		}
+		fmt.Printf("baseline: %d workflows × %d no-op activities in %.1f s (load %s)\n", *tenants, *activities, f.EngineSeconds, loadAvg())
 	}
-	fmt.Printf("baseline: %d workflows × %d no-op activities in %.1f s\n", *tenants, *activities, f.EngineSeconds)
 
+	var prof *profiler
+	if *profile != "" {
+		if prof, err = startProfiles(*profile, server); err != nil {
+			return err
+		}
+	}
 	peak := sampleRSS(ctx)
-	if f.Seconds, err = runFleet(ctx, s, *tenants, *concurrency); err != nil {
+	if f.Seconds, err = runFleet(ctx, s, *tenants, *concurrency, prof); err != nil {
 		return err
 	}
 	f.RSSMB = peak()
-	fmt.Printf("fleet: %d tenants in %.1f s\n", *tenants, f.Seconds)
+	if prof != nil {
+		if err := prof.stop(); err != nil {
+			return err
+		}
+		fmt.Printf("profiles in %s: worker-cpu.pprof, worker-heap.pprof (at 1,000 in flight or the peak of the run), server-cpu.pprof, server-heap.pprof\n", *profile)
+	}
+	fmt.Printf("fleet: %d tenants in %.1f s (load %s)\n", *tenants, f.Seconds, loadAvg())
 
 	outcomes := map[string]int{}
 	for _, ty := range []string{workflows.TenantUpgradeWorkflow, workflows.PartnerCenterWorkflow, workflows.FleetWorkflow} {
@@ -113,6 +141,9 @@ func run() error {
 				return err
 			}
 			f.FleetActivities += st.Actions
+			f.MaxEventBytes = max(f.MaxEventBytes, st.MaxEventBytes)
+			f.TaskTimeouts += st.TaskTimeouts
+			f.TaskFailures += st.TaskFailures
 			if ty == workflows.TenantUpgradeWorkflow {
 				f.PerTenant = append(f.PerTenant, st)
 				outcomes[u.Status]++
@@ -121,14 +152,46 @@ func run() error {
 	}
 	fmt.Printf("histories: %d tenant upgrades %v, %d activities in all\n", len(f.PerTenant), outcomes, f.FleetActivities)
 	fmt.Println("rss_mb is the peak resident set of this process (worker, simulated cloud, autopilot, client), sampled each second during the fleet; the server runs in its own process")
+	fmt.Printf("workflow_task_timeouts=%d workflow_task_failures=%d (every history read)\n", f.TaskTimeouts, f.TaskFailures)
+	fmt.Printf("max_payload_kb=%.1f (the largest event of every history read, an upper bound on each payload; the server warns at 512 KB)\n", float64(f.MaxEventBytes)/1024)
 	fmt.Println(f.line())
 	return nil
 }
 
+// instant makes the simulated cloud do at once what takes it simulated time: imports,
+// uninstalls and upgrades take 1 ns (the simulator's shortest; zero means its default), an
+// import starts without queueing, no Work 365 job is pending or arrives (nothing to drain), no
+// import fails, and people act at once (no autopilot delays). The fleet is then bound by the
+// engine and the worker, which is what the ratio measures.
+func instant(scn *sim.Scenario) {
+	scn.Autopilot = sim.AutopilotConfig{}
+	for i := range scn.Tenants {
+		t := &scn.Tenants[i]
+		t.Jobs = sim.Jobs{}
+		t.Import = sim.Operation{Duration: time.Nanosecond, StartDelay: -1}
+		t.Uninstall = sim.Operation{Duration: time.Nanosecond}
+		t.Upgrade = sim.Operation{Duration: time.Nanosecond}
+		t.Autopilot = nil
+	}
+}
+
+// loadAvg is the machine's load average (1, 5, 15 minutes), for figures taken on a shared machine.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // baseline runs n workflows of k sequential no-op activities at once on their own task queue
 // and returns the seconds from the first start to the last end.
-func baseline(ctx context.Context, c client.Client, n, k int) (float64, error) {
-	w := worker.New(c, engineQueue, worker.Options{})
+func baseline(ctx context.Context, c client.Client, n, k int, wcfg app.WorkerConfig) (float64, error) {
+	w := worker.New(c, engineQueue, wcfg.Options())
 	w.RegisterWorkflowWithOptions(benchChain, workflow.RegisterOptions{Name: engineWorkflow})
 	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activityOptions())
 	if err := w.Start(); err != nil {
@@ -167,7 +230,7 @@ func benchChain(ctx workflow.Context, k int) error {
 
 // runFleet launches the stack's tenants as one wave and returns the seconds until the fleet's
 // result.
-func runFleet(ctx context.Context, s *stack.Stack, n, concurrency int) (float64, error) {
+func runFleet(ctx context.Context, s *stack.Stack, n, concurrency int, prof *profiler) (float64, error) {
 	if concurrency <= 0 {
 		concurrency = n
 	}
@@ -181,7 +244,7 @@ func runFleet(ctx context.Context, s *stack.Stack, n, concurrency int) (float64,
 	if state != "started" {
 		return 0, fmt.Errorf("fleet %s: %s", id, state)
 	}
-	stopWatch := watch(ctx, s)
+	stopWatch := watch(ctx, s, id, prof)
 	defer stopWatch()
 	if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
 		return 0, fmt.Errorf("fleet %s: %w", id, err)
@@ -189,11 +252,12 @@ func runFleet(ctx context.Context, s *stack.Stack, n, concurrency int) (float64,
 	return time.Since(start).Seconds(), nil
 }
 
-// watch prints, every 30 seconds, how many upgrades finished and where the others are.
-func watch(ctx context.Context, s *stack.Stack) func() {
+// watch prints, every 15 seconds, the fleet's own count of its tenants and, from visibility
+// (which may lag), how many upgrades finished and where the others are.
+func watch(ctx context.Context, s *stack.Stack, fleetID string, prof *profiler) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
-		t := time.NewTicker(30 * time.Second)
+		t := time.NewTicker(15 * time.Second)
 		defer t.Stop()
 		for {
 			select {
@@ -205,22 +269,30 @@ func watch(ctx context.Context, s *stack.Stack) func() {
 			if err != nil {
 				continue
 			}
-			where := map[string]int{}
+			where, running := map[string]int{}, 0
 			for _, u := range us {
 				if u.Status != "Running" {
 					where[u.Status]++
 				} else {
+					running++
 					where[string(u.Stage)+"/"+u.WaitingOn]++
 				}
 			}
-			fmt.Printf("  %d upgrades: %v\n", len(us), where)
+			if p, err := s.Ops.FleetProgress(ctx, fleetID); err == nil && len(p.Waves) > 0 {
+				w := p.Waves[0]
+				fmt.Printf("  fleet's view: %d pending, %d running, %d finished\n", w.Pending, w.Running, w.Finished)
+			}
+			fmt.Printf("  visibility: %d upgrades, %d running: %v (load %s)\n", len(us), running, where, loadAvg())
+			if prof != nil {
+				prof.observe(running)
+			}
 		}
 	}()
 	return cancel
 }
 
 func readHistory(ctx context.Context, c client.Client, id, runID string) (historyStats, error) {
-	var events []*historypb.HistoryEvent
+	events := make([]*historypb.HistoryEvent, 0, 256)
 	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		e, err := it.Next()
@@ -282,7 +354,18 @@ func rssMB() (float64, error) {
 
 type childServer struct {
 	cmd   *exec.Cmd
-	stdin io.Closer
+	stdin io.WriteCloser
+	mu    *sync.Mutex
+}
+
+// command sends one profiling command to the child (serveCommands).
+func (c childServer) command(line string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
+		return fmt.Errorf("the server process: %w", err)
+	}
+	return nil
 }
 
 // stop closes the child's stdin (it stops its server then) and waits for it.
@@ -299,12 +382,16 @@ func (c childServer) stop() {
 }
 
 // startServer runs this binary again as the embedded server and returns its address.
-func startServer(ctx context.Context) (string, childServer, error) {
+func startServer(ctx context.Context, dyn serverConfig) (string, childServer, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", childServer{}, err
 	}
-	cmd := exec.Command(self, "--"+serveFlag)
+	args := []string{"--" + serveFlag}
+	for _, kv := range dyn.raw {
+		args = append(args, "--server-config", kv)
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -317,7 +404,7 @@ func startServer(ctx context.Context) (string, childServer, error) {
 	if err := cmd.Start(); err != nil {
 		return "", childServer{}, fmt.Errorf("start the server process: %w", err)
 	}
-	c := childServer{cmd: cmd, stdin: stdin}
+	c := childServer{cmd: cmd, stdin: stdin, mu: &sync.Mutex{}}
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -336,19 +423,59 @@ func startServer(ctx context.Context) (string, childServer, error) {
 	}
 }
 
-// serveTemporal is the child process: the embedded server until stdin closes.
-func serveTemporal(ctx context.Context) error {
-	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: searchattr.All(), LogLevel: "error"})
+// serveTemporal is the child process: the embedded server until stdin closes; it takes
+// profiling commands from stdin meanwhile.
+func serveTemporal(ctx context.Context, dyn serverConfig) error {
+	srv, err := devserver.Start(ctx, devserver.Options{Namespace: stack.DefaultNamespace, SearchAttributes: searchattr.All(), LogLevel: "error", DynamicConfig: dyn.values})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = srv.Stop() }()
 	fmt.Printf("frontend %s\n", srv.FrontendAddress())
 	eof := make(chan struct{})
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(eof) }()
+	go func() { serveCommands(os.Stdin); close(eof) }()
 	select {
 	case <-ctx.Done():
 	case <-eof:
 	}
+	return nil
+}
+
+// workerFlags tune the rehearsal's worker (and the baseline's) as worker.yaml's worker block.
+type workerFlags struct{ c app.WorkerConfig }
+
+func (w *workerFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&w.c.WorkflowPollers, "workflow-pollers", 0, "worker.workflowPollers (0: the worker's default)")
+	fs.IntVar(&w.c.ActivityPollers, "activity-pollers", 0, "worker.activityPollers (0: the worker's default)")
+	fs.IntVar(&w.c.WorkflowTaskSlots, "workflow-task-slots", 0, "worker.workflowTaskSlots (0: the worker's default)")
+	fs.IntVar(&w.c.ActivitySlots, "activity-slots", 0, "worker.activitySlots (0: the worker's default)")
+	fs.IntVar(&w.c.StickyCacheSize, "sticky-cache", 0, "worker.stickyCacheSize (0: the worker's default)")
+}
+
+func (w *workerFlags) config() app.WorkerConfig { return w.c }
+
+// serverConfig collects --server-config key=value flags: the value is JSON (a duration as a
+// string, "5s").
+type serverConfig struct {
+	raw    []string
+	values map[string]any
+}
+
+func (c *serverConfig) String() string { return strings.Join(c.raw, " ") }
+
+func (c *serverConfig) Set(kv string) error {
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("--server-config %q: want key=value", kv)
+	}
+	var val any
+	if err := json.Unmarshal([]byte(v), &val); err != nil {
+		return fmt.Errorf("--server-config %s: the value %q is not JSON (a string needs quotes): %w", k, v, err)
+	}
+	if c.values == nil {
+		c.values = map[string]any{}
+	}
+	c.values[k] = val
+	c.raw = append(c.raw, kv)
 	return nil
 }

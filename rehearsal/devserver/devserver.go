@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -103,6 +104,10 @@ type Options struct {
 	// authorization), as a production cluster or Temporal Cloud does; tests of the
 	// worker's and starter's mTLS and API keys use it. No Web UI with it.
 	Security *Security
+	// DynamicConfig sets further dynamic configuration keys (e.g.
+	// "history.cacheNonUserContextLockTimeout"), over this package's own; benchmarks try
+	// server settings with it.
+	DynamicConfig map[string]any
 }
 
 // Archival is the embedded server's history archival.
@@ -198,10 +203,20 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		// Keep memory modest (default 128k entries).
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
 	}
+	if inMemory(sqlCfg) {
+		// One node, one worker process: a task queue's four default partitions only make
+		// tasks and polls meet later (forwarded between partitions). A fresh database has no
+		// backlog in other partitions to strand; a file database keeps the default.
+		dyn[dynamicconfig.MatchingNumTaskqueueReadPartitions.Key()] = 1
+		dyn[dynamicconfig.MatchingNumTaskqueueWritePartitions.Key()] = 1
+	}
 	if opts.Archival != nil && opts.Archival.Retention > 0 {
 		// Deletion after retention is spread over up to 30 minutes by default; a shortened
 		// retention is for seeing it pass.
 		dyn[dynamicconfig.RetentionTimerJitterDuration.Key()] = time.Second
+	}
+	for k, v := range opts.DynamicConfig {
+		dyn[dynamicconfig.MakeKey(k)] = v
 	}
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for i, svc := range serviceNames {
@@ -336,6 +351,9 @@ func prepareDB(opts Options) (*config.SQL, error) {
 	return cfg, nil
 }
 
+// inMemory says whether the database is a memory one (Options.DataDir empty).
+func inMemory(c *config.SQL) bool { return c.ConnectAttributes["mode"] == "memory" }
+
 func serverConfig(sqlCfg *config.SQL, ports []int) *config.Config {
 	frontend := net.JoinHostPort(host, strconv.Itoa(ports[0]))
 	var conf config.Config
@@ -345,6 +363,17 @@ func serverConfig(sqlCfg *config.SQL, ports []int) *config.Config {
 	conf.Persistence.VisibilityStore = "sqlite"
 	conf.Persistence.NumHistoryShards = 1
 	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlCfg}}
+	if inMemory(sqlCfg) {
+		// The plugin gives each database one connection, shared by every service: visibility
+		// writes (a REPLACE over ~60 indexes and the full-text tables per upsert) then hold up
+		// every history write. A memory database of its own gives visibility its own
+		// connection. (A file database keeps one file: its visibility rows live there.)
+		vis := *sqlCfg
+		vis.ConnectAttributes = maps.Clone(sqlCfg.ConnectAttributes)
+		vis.DatabaseName = sqlCfg.DatabaseName + "-visibility"
+		conf.Persistence.DataStores["sqlite-visibility"] = config.DataStore{SQL: &vis}
+		conf.Persistence.VisibilityStore = "sqlite-visibility"
+	}
 	conf.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
 		FailoverVersionIncrement: 10,

@@ -86,6 +86,8 @@ type Options struct {
 	// DeskConfirms makes the autopilot's people confirm through the desk (sign in with their
 	// password, confirm there) instead of sending the Update themselves; devstack sets it.
 	DeskConfirms bool
+	// Worker tunes the worker as the worker.yaml's worker block does (zero: the SDK's defaults).
+	Worker app.WorkerConfig
 }
 
 // checkNames refuses production's namespace and task queue on a server that is not embedded.
@@ -258,7 +260,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if acts.PollInterval < 200*time.Millisecond {
 		acts.PollInterval = 200 * time.Millisecond
 	}
-	s.Worker = worker.New(s.Client, o.TaskQueue, worker.Options{})
+	o.Worker.ApplyStickyCache()
+	s.Worker = worker.New(s.Client, o.TaskQueue, o.Worker.Options())
 	app.Register(s.Worker, acts)
 	if err := s.Worker.Start(); err != nil {
 		return nil, fmt.Errorf("start the worker: %w", err)

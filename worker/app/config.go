@@ -122,6 +122,19 @@ type WorkerConfig struct {
 	// cancels them (they are retried by the next worker). The container's stop grace period
 	// must be longer, or the process is killed first.
 	StopTimeout time.Duration `yaml:"stopTimeout,omitempty"`
+	// WorkflowPollers and ActivityPollers are how many long polls the worker keeps open per
+	// task queue for workflow and activity tasks (0: the SDK's default, 2 each): one poll
+	// hands out one task, so a worker serving hundreds of upgrades needs more than two.
+	WorkflowPollers int `yaml:"workflowPollers,omitempty"`
+	ActivityPollers int `yaml:"activityPollers,omitempty"`
+	// WorkflowTaskSlots and ActivitySlots bound the workflow tasks and activities running at
+	// once in this worker (0: the SDK's default, 1,000 each).
+	WorkflowTaskSlots int `yaml:"workflowTaskSlots,omitempty"`
+	ActivitySlots     int `yaml:"activitySlots,omitempty"`
+	// StickyCacheSize is how many workflows the worker keeps in memory between their tasks
+	// (0: the SDK's default, 10,000). An evicted workflow is replayed from its history at its
+	// next task: smaller saves memory, larger saves replays.
+	StickyCacheSize int `yaml:"stickyCacheSize,omitempty"`
 }
 
 // TemporalConfig says how to reach Temporal (self-hosted or Temporal Cloud).
@@ -209,6 +222,7 @@ func (c Config) Validate() error {
 	if c.Worker.StopTimeout < 0 {
 		errs = append(errs, fmt.Errorf("worker.stopTimeout: %v must not be negative (e.g. 2m)", c.Worker.StopTimeout))
 	}
+	errs = append(errs, c.Worker.validate()...)
 	if (c.Temporal.TLS.CertFile == "") != (c.Temporal.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("temporal.tls: certFile and keyFile go together"))
 	}

@@ -107,3 +107,20 @@ log:
 	_, err = LoadConfig(write(t, "tenants: []\n---\nmicrosoft: {}\n"))
 	require.ErrorContains(t, err, "worker.yaml:2: (document): a second YAML document starts here")
 }
+
+func TestLoadConfigWorkerTuning(t *testing.T) {
+	base := "microsoft: {clientId: app, secretEnv: S}\npackagesDir: /p\nwork365: {appId: \"2f6a1a52-7c11-4c8e-a0f5-7d3e2b1c0a99\"}\n"
+	c, err := LoadConfig(write(t, base+"worker: {workflowPollers: 8, activityPollers: 6, workflowTaskSlots: 400, activitySlots: 300, stickyCacheSize: 2000}\n"))
+	require.NoError(t, err)
+	o := c.Worker.Options()
+	require.Equal(t, 8, o.MaxConcurrentWorkflowTaskPollers)
+	require.Equal(t, 6, o.MaxConcurrentActivityTaskPollers)
+	require.Equal(t, 400, o.MaxConcurrentWorkflowTaskExecutionSize)
+	require.Equal(t, 300, o.MaxConcurrentActivityExecutionSize)
+	require.Equal(t, DefaultWorkerStopTimeout, o.WorkerStopTimeout)
+	require.Equal(t, 2000, c.Worker.StickyCacheSize)
+
+	_, err = LoadConfig(write(t, base+"worker:\n  workflowPollers: 1\n  activitySlots: -3\n"))
+	require.ErrorContains(t, err, ":5: worker.workflowPollers: 1 is too few")
+	require.ErrorContains(t, err, ":6: worker.activitySlots: -3 must not be negative")
+}

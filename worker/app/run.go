@@ -68,10 +68,11 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		acts.PollInterval = opts.PollInterval
 	}
 	// Without a stop timeout every deploy would cancel the activities in flight at once.
-	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{WorkerStopTimeout: cfg.Worker.StopTimeout})
+	cfg.Worker.ApplyStickyCache()
+	w := worker.New(c, cfg.Temporal.TaskQueue, cfg.Worker.Options())
 	Register(w, acts)
 	logger.Info("worker starting", zap.String("address", cfg.Temporal.Address), zap.String("namespace", cfg.Temporal.Namespace),
-		zap.String("taskQueue", cfg.Temporal.TaskQueue), zap.Duration("stopTimeout", cfg.Worker.StopTimeout))
+		zap.String("taskQueue", cfg.Temporal.TaskQueue), zap.Duration("stopTimeout", cfg.Worker.StopTimeout), zap.Stringer("tuning", cfg.Worker))
 	// Run stops on the interrupt channel: in-flight activities get the worker's stop timeout.
 	if err := w.Run(interrupt(ctx)); err != nil {
 		return err
