@@ -292,13 +292,40 @@ func (o Ops) Confirm(ctx context.Context, workflowID string, req workflows.Confi
 		WorkflowID: workflowID, UpdateName: workflows.UpdateConfirmTask, Args: []any{req},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
-	if err != nil {
-		return c, fmt.Errorf("confirm %s on %s: %w", req.TaskID, workflowID, err)
+	if err == nil {
+		err = h.Get(ctx, &c)
 	}
-	if err := h.Get(ctx, &c); err != nil {
+	if err != nil {
+		// The answer to an Update that was applied can be lost (a worker or server restart);
+		// its retry then meets a workflow that has already ended, when this was its last
+		// task. Look at the ended workflow: if it recorded this confirmation, it happened.
+		if done, ok := o.confirmedInResult(ctx, workflowID, req); ok {
+			return done, nil
+		}
 		return c, fmt.Errorf("confirm %s on %s: %w", req.TaskID, workflowID, err)
 	}
 	return c, nil
+}
+
+// confirmedInResult finds req's confirmation in the result of workflowID, if that workflow has
+// ended. Any error reading it counts as not found: the caller reports its own error.
+func (o Ops) confirmedInResult(ctx context.Context, workflowID string, req workflows.ConfirmRequest) (workflows.Confirmation, bool) {
+	d, err := o.Client.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil || d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return workflows.Confirmation{}, false
+	}
+	var res struct {
+		Confirmations []workflows.Confirmation `json:"confirmations"`
+	}
+	if err := o.Client.GetWorkflow(ctx, workflowID, "").Get(ctx, &res); err != nil {
+		return workflows.Confirmation{}, false
+	}
+	for _, c := range res.Confirmations {
+		if c.TaskID == req.TaskID && c.By == req.By && c.Decision == req.Decision && !c.Late {
+			return c, true
+		}
+	}
+	return workflows.Confirmation{}, false
 }
 
 // ConfirmUpdateID is the Update ID of a confirmation: the same confirmation sent again (its
