@@ -538,7 +538,13 @@ func (r *rig) check(ctx context.Context, launched []ops.Launched, rep *Report) e
 	}
 	for k := range inResults {
 		if confirmed[k] == 0 {
-			bad("%s is in a result but the autopilot does not know it confirmed it", k)
+			var seen []string
+			for _, e := range r.pilot.Log() {
+				if e.WorkflowID+"|"+e.TaskID == k {
+					seen = append(seen, fmt.Sprintf("action %q error %q cancelled %v", e.Action, e.Error, e.Cancelled))
+				}
+			}
+			bad("%s is in a result but the autopilot does not know it confirmed it (its log: %s)", k, strings.Join(seen, "; "))
 		}
 	}
 	rep.Confirmations = len(confirmed)

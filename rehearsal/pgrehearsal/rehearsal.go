@@ -380,7 +380,7 @@ wait:
 			r.fail("the fleet ended before worker %d was stopped: use more tenants or a lower --speed", w.n)
 		}
 	}
-	r.checkOutcome(inv, res)
+	r.checkOutcome(ctx, inv, res)
 	r.checkReport(res)
 	r.onCallQueries(ctx, fig, "final")
 	r.checkFinalVisibility(ctx)
@@ -407,20 +407,35 @@ func (r *rehearsal) count(ctx context.Context, query string) (int64, error) {
 	return resp.GetCount(), nil
 }
 
-// checkOutcome: every tenant upgraded, started once by the fleet, and the simulated cloud saw
-// exactly one Work 365 import per tenant (the portal's reinstall is the only other import).
-func (r *rehearsal) checkOutcome(inv *inventory.Inventory, res workflows.FleetResult) {
-	if len(res.Tenants) != len(inv.Tenants) {
-		r.fail("the fleet reports %d tenants, the inventory has %d", len(res.Tenants), len(inv.Tenants))
+// checkOutcome: every tenant upgraded, started once (one execution of its workflow ID, as
+// visibility lists them), and the simulated cloud saw exactly one Work 365 import per tenant
+// (the portal's reinstall is the only other import). The fleet's result is a summary (counts
+// and the failed tenants) since the fleet-summary change; an older fleet lists every tenant.
+func (r *rehearsal) checkOutcome(ctx context.Context, inv *inventory.Inventory, res workflows.FleetResult) {
+	total, outcomes := res.Total, res.Outcomes
+	if len(res.Tenants) > 0 {
+		total, outcomes = len(res.Tenants), map[workflows.Outcome]int{}
+		for _, t := range res.Tenants {
+			outcomes[t.Outcome]++
+		}
 	}
-	outcomes := map[workflows.Outcome]int{}
-	for _, t := range res.Tenants {
-		outcomes[t.Outcome]++
+	if total != len(inv.Tenants) {
+		r.fail("the fleet reports %d tenants, the inventory has %d", total, len(inv.Tenants))
+	}
+	if outcomes[workflows.OutcomeUpgraded] != len(inv.Tenants) {
+		r.fail("%d of %d tenants upgraded (outcomes %v)", outcomes[workflows.OutcomeUpgraded], len(inv.Tenants), outcomes)
+	}
+	for _, t := range append(res.Failed, res.Tenants...) {
 		if t.Outcome != workflows.OutcomeUpgraded {
 			r.fail("%s: outcome %q (%s)", t.Name, t.Outcome, t.Error)
 		}
-		if t.Starts != 1 {
-			r.fail("%s: started %d times by the fleet", t.Name, t.Starts)
+	}
+	for _, e := range inv.Tenants {
+		n, err := r.count(ctx, fmt.Sprintf("WorkflowId = '%s'", e.Tenant.UpgradeWorkflowID()))
+		if err != nil {
+			r.fail("%s: count its upgrade's executions: %v", e.Tenant.DisplayName, err)
+		} else if n != 1 {
+			r.fail("%s: %d executions of its upgrade, want exactly one", e.Tenant.DisplayName, n)
 		}
 	}
 	r.logf("outcomes: %v", outcomes)
@@ -460,6 +475,11 @@ func (r *rehearsal) checkReport(res workflows.FleetResult) {
 	if err != nil || len(rep.Tenants) != r.o.tenants {
 		r.fail("final report %s: %v, %d tenants", jsons[0], err, len(rep.Tenants))
 		return
+	}
+	for _, t := range rep.Tenants {
+		if t.Outcome != string(workflows.OutcomeUpgraded) {
+			r.fail("final report %s: %s: outcome %q (%s)", filepath.Base(jsons[0]), t.Name, t.Outcome, t.Error)
+		}
 	}
 	r.logf("final report written by the fleet: %s and %s", filepath.Base(jsons[0]), filepath.Base(csvs[0]))
 }
