@@ -297,18 +297,22 @@ func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant s
 	if desk {
 		e.Via = "desk"
 	}
+	// The person has acted and now says so: the task closing meanwhile (often because of this
+	// very confirmation, when it was the upgrade's last) no longer stops them, so the sending
+	// and its retries run on the autopilot's own context, not the task's.
+	send := a.base
 	for attempt := 1; ; attempt++ {
 		if desk {
-			err = a.confirmAtDesk(ctx, n, tenant, decision, req.Note)
+			err = a.confirmAtDesk(send, n, tenant, decision, req.Note)
 		} else if sc, ok := a.confirmer.(SignalConfirmer); ok && p.viaSignal {
-			err = sc.SignalTask(ctx, n.WorkflowID, req)
+			err = sc.SignalTask(send, n.WorkflowID, req)
 		} else {
-			err = a.confirmer.ConfirmTask(ctx, n.WorkflowID, req)
+			err = a.confirmer.ConfirmTask(send, n.WorkflowID, req)
 		}
-		if err == nil || attempt >= a.opts.ConfirmAttempts || ctx.Err() != nil {
+		if err == nil || attempt >= a.opts.ConfirmAttempts || send.Err() != nil {
 			break
 		}
-		if ctxtime.Sleep(ctx, a.opts.ConfirmBackoff*time.Duration(attempt)) != nil {
+		if ctxtime.Sleep(send, a.opts.ConfirmBackoff*time.Duration(attempt)) != nil {
 			break
 		}
 	}
