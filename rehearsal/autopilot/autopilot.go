@@ -105,6 +105,9 @@ type Entry struct {
 	Cancelled bool `json:"cancelled,omitempty"`
 }
 
+// sendGrace is how long a confirmation under way may still be answered after its task closed.
+const sendGrace = 30 * time.Second
+
 // Autopilot is the simulated people of a rehearsal. It is safe for concurrent use.
 type Autopilot struct {
 	// cloudMu is held for reading while a person acts in the cloud, and for writing while
@@ -297,10 +300,13 @@ func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant s
 	if desk {
 		e.Via = "desk"
 	}
-	// The person has acted and now says so: the task closing meanwhile (often because of this
-	// very confirmation, when it was the upgrade's last) no longer stops them, so the sending
-	// and its retries run on the autopilot's own context, not the task's.
-	send := a.base
+	// The person has acted and now says so. The task closing meanwhile (often because of this
+	// very confirmation, when it was the upgrade's last) stops further attempts, but not the
+	// one under way: it gets a grace period to be answered, so an applied Update is not
+	// reported as a failure for want of its answer.
+	send, stop := context.WithCancel(a.base)
+	defer stop()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(sendGrace, stop) })()
 	for attempt := 1; ; attempt++ {
 		if desk {
 			err = a.confirmAtDesk(send, n, tenant, decision, req.Note)
@@ -309,10 +315,10 @@ func (a *Autopilot) run(ctx context.Context, n activities.Notification, tenant s
 		} else {
 			err = a.confirmer.ConfirmTask(send, n.WorkflowID, req)
 		}
-		if err == nil || attempt >= a.opts.ConfirmAttempts || send.Err() != nil {
+		if err == nil || attempt >= a.opts.ConfirmAttempts || ctx.Err() != nil || send.Err() != nil {
 			break
 		}
-		if ctxtime.Sleep(send, a.opts.ConfirmBackoff*time.Duration(attempt)) != nil {
+		if ctxtime.Sleep(ctx, a.opts.ConfirmBackoff*time.Duration(attempt)) != nil {
 			break
 		}
 	}
