@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 )
 
 // WorkflowReader is the part of the worker's Temporal client a fleet needs to learn how its
@@ -73,10 +75,8 @@ func (a *Activities) ReadTenantEnds(ctx context.Context, runs []TenantRun) ([]Te
 				out = append(out, end)
 				break
 			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(wait):
+			if err := ctxtime.Sleep(ctx, wait); err != nil {
+				return nil, err
 			}
 		}
 	}
