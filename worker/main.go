@@ -22,7 +22,7 @@ func main() {
 }
 
 func run() error {
-	configPath := flag.String("config", envOr("W365_CONFIG", "worker.yaml"), "worker configuration file (env W365_CONFIG)")
+	configPath := flag.String("config", app.DefaultConfigPath(), "worker configuration file (env W365_CONFIG)")
 	address := flag.String("address", "", "Temporal address host:port (overrides the file; env TEMPORAL_ADDRESS)")
 	namespace := flag.String("namespace", "", "Temporal namespace (overrides the file; env TEMPORAL_NAMESPACE)")
 	logFormat := flag.String("log-format", "", "json or console (overrides the file)")
@@ -52,9 +52,3 @@ func run() error {
 	return app.Run(ctx, cfg, app.Options{Logger: logger})
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}

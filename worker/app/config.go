@@ -304,3 +304,12 @@ func located(path string, root *yaml.Node, err error) error {
 	}
 	return errors.Join(out...)
 }
+
+// DefaultConfigPath is where the worker and the desk read their configuration file: the
+// W365_CONFIG environment variable, or worker.yaml.
+func DefaultConfigPath() string {
+	if v := os.Getenv("W365_CONFIG"); v != "" {
+		return v
+	}
+	return "worker.yaml"
+}

@@ -32,7 +32,7 @@ func main() {
 }
 
 func run() error {
-	configPath := flag.String("config", envOr("W365_CONFIG", "worker.yaml"), "the worker's configuration file, with its desk: section (env W365_CONFIG)")
+	configPath := flag.String("config", app.DefaultConfigPath(), "the worker's configuration file, with its desk: section (env W365_CONFIG)")
 	listen := flag.String("listen", "", "listen address (overrides desk.listen)")
 	flag.Parse()
 
@@ -122,9 +122,3 @@ func Build(ctx context.Context, cfg app.Config, d app.DeskConfig, logger *zap.Lo
 	return srv, c, nil
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
