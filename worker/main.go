@@ -51,4 +51,3 @@ func run() error {
 	defer stop()
 	return app.Run(ctx, cfg, app.Options{Logger: logger})
 }
-

@@ -121,4 +121,3 @@ func Build(ctx context.Context, cfg app.Config, d app.DeskConfig, logger *zap.Lo
 	}
 	return srv, c, nil
 }
-
