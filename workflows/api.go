@@ -197,6 +197,13 @@ type Input struct {
 	Wave string `json:"wave,omitempty"`
 	// ReportTo is the fleet workflow ID this upgrade reports its progress and end to.
 	ReportTo string `json:"reportTo,omitempty"`
+	// LeanReports makes the upgrade tell its fleet only what the fleet decides on: whether
+	// it holds a concurrency slot (machine work, a person, its window) and the orchestrator
+	// fault it waits on, plus its end. Every signal takes the fleet's workflow lock, and
+	// the server starts the fleet's children at low priority behind that lock: a signal
+	// per stage made child starts wait up to minutes at 1,000 tenants. Stages are in
+	// visibility (WorkUpgradeStage); set by fleets of the changeFleetLeanReports version.
+	LeanReports bool `json:"leanReports,omitempty"`
 }
 
 // ConfirmRequest completes a human task.

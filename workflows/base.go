@@ -46,7 +46,11 @@ type run struct {
 	extra     []temporal.SearchAttributeUpdate
 	published string
 	// reportTo is the fleet to tell about stage changes and the end, if any.
-	reportTo    string
+	reportTo string
+	// leanReports (Input.LeanReports): tell the fleet only when reported changes.
+	leanReports bool
+	// reported is the slot and fault state last told to the fleet (leanReports).
+	reported    string
 	fromVersion string
 	// safe is true for runs of the changeSafeRunbook version (see upgrade.go).
 	safe bool
@@ -514,6 +518,13 @@ func (r *run) upsert(ctx workflow.Context) {
 	if r.reportTo == "" {
 		return
 	}
+	if r.leanReports {
+		k := r.slotKey()
+		if k == r.reported {
+			return // nothing the fleet decides on changed
+		}
+		r.reported = k
+	}
 	if r.slim && r.signalFleet(ctx, SignalTenantProgress, r.progressReport("")) == nil {
 		return
 	}
@@ -531,6 +542,20 @@ func (r *run) signalFleet(ctx workflow.Context, signal string, p TenantProgress)
 	}
 	in := activities.FleetSignal{WorkflowID: r.reportTo, Signal: signal, Payload: raw}
 	return workflow.ExecuteLocalActivity(localOpts(ctx, "Tell the fleet: "+signal), a.SignalFleet, in).Get(ctx, nil)
+}
+
+// slotKey is what a fleet decides on (fleet.holdsSlot, fleet.checkFaults): machine work, a
+// person's task, or the downtime window; and the orchestrator fault waited on.
+func (r *run) slotKey() string {
+	w := r.board.waitingOn()
+	kind := "machine"
+	switch {
+	case w != "" && w != Nobody:
+		kind = "person"
+	case r.stage == StageDowntimeWindow:
+		kind = "window"
+	}
+	return kind + "|" + r.fault
 }
 
 func (r *run) progressReport(outcome Outcome) TenantProgress {

@@ -79,6 +79,9 @@ type fleet struct {
 	// full is set when this run holds maxRunChildren running children and has more to
 	// start: it continues as new, whose children count from zero.
 	full bool
+	// leanReports is the changeFleetLeanReports version: children tell the fleet only
+	// what it decides on (Input.LeanReports).
+	leanReports bool
 }
 
 // changeFleetWindowSlots gates the fleet's slot rule for tenants waiting for their window.
@@ -132,6 +135,11 @@ type fleetEnds struct {
 	cursor   int
 }
 
+// changeFleetLeanReports gates Input.LeanReports for the children this fleet starts: about
+// three progress signals per tenant instead of one per wait (issue 14: child starts waited
+// behind the fleet's workflow lock).
+const changeFleetLeanReports = "fleet-lean-reports"
+
 // changeFleetStartBatch gates the cap on child starts awaited at once.
 const changeFleetStartBatch = "fleet-start-batch"
 
@@ -179,6 +187,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		workflow.Go(f.ends.dctx, f.watchEnds)
 	}
 	f.startsBatched = workflow.GetVersion(ctx, changeFleetStartBatch, workflow.DefaultVersion, 1) >= 1
+	f.leanReports = workflow.GetVersion(ctx, changeFleetLeanReports, workflow.DefaultVersion, 1) >= 1
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -470,7 +479,7 @@ func (f *fleet) startChild(ctx workflow.Context, pos int) {
 		WaitForCancellation:   true, // a cancelled child runs its cleanup (unfreeze) before the fleet counts it cancelled
 	})
 	f.events += 4
-	child := workflow.ExecuteChildWorkflow(cctx, TenantUpgrade, Input{Tenant: s, Config: f.in.Config, Fleet: f.in.Name, Wave: wave, ReportTo: f.id})
+	child := workflow.ExecuteChildWorkflow(cctx, TenantUpgrade, Input{Tenant: s, Config: f.in.Config, Fleet: f.in.Name, Wave: wave, ReportTo: f.id, LeanReports: f.leanReports})
 	f.starts = append(f.starts, pendingStart{pos: pos, future: child.GetChildWorkflowExecution()})
 	f.ownChildren = append(f.ownChildren, pos)
 	if f.childEnds {

@@ -1,0 +1,81 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+
+	"github.com/csp-ops/work365-upgrade/activities"
+)
+
+// fleetSignals runs an upgrade from 2.1 as a fleet's child and returns what it told the fleet.
+func fleetSignals(t *testing.T, lean bool) []activities.FleetSignal {
+	h := newHarness(t, upgradeFrom21())
+	var mu sync.Mutex
+	var got []activities.FleetSignal
+	h.env.OnActivity(a.SignalFleet, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FleetSignal) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, in)
+		return nil
+	})
+	h.env.ExecuteWorkflow(TenantUpgrade, Input{Tenant: testTenant(), ReportTo: "work365-fleet/test", LeanReports: lean})
+	require.True(t, h.env.IsWorkflowCompleted())
+	r, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, OutcomeUpgraded, r.Outcome)
+	return got
+}
+
+// TestLeanReportsTellTheFleetOnlyWhatItDecidesOn: a fleet's child with LeanReports signals
+// only when its slot (machine work, a person, the window) or fault changes, then its end;
+// without it, at every wait.
+func TestLeanReportsTellTheFleetOnlyWhatItDecidesOn(t *testing.T) {
+	full, lean := fleetSignals(t, false), fleetSignals(t, true)
+	progress := func(ss []activities.FleetSignal) []TenantProgress {
+		var out []TenantProgress
+		for _, s := range ss {
+			require.Equal(t, "work365-fleet/test", s.WorkflowID)
+			if s.Signal == SignalTenantProgress {
+				var p TenantProgress
+				require.NoError(t, json.Unmarshal(s.Payload, &p))
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	fullP, leanP := progress(full), progress(lean)
+	t.Logf("progress signals: %d without lean reports, %d with", len(fullP), len(leanP))
+	require.Less(t, len(leanP), len(fullP), "lean reports send fewer progress signals")
+	require.NotEmpty(t, leanP, "a person's wait is told: it frees the tenant's slot")
+	kind := func(p TenantProgress) string {
+		switch {
+		case p.WaitingOn != "" && p.WaitingOn != Nobody:
+			return "person"
+		case p.Stage == StageDowntimeWindow:
+			return "window"
+		}
+		return "machine"
+	}
+	prev := "machine"
+	for _, p := range leanP {
+		require.NotEqual(t, prev, kind(p)+"|"+p.Fault, "each lean report changes the slot or the fault: %+v", p)
+		prev = kind(p) + "|" + p.Fault
+	}
+	// Every slot change the full reports show is in the lean ones too.
+	changes, prev := 0, "machine|"
+	for _, p := range fullP {
+		if k := kind(p) + "|" + p.Fault; k != prev {
+			changes++
+			prev = k
+		}
+	}
+	require.Equal(t, changes, len(leanP))
+	for _, ss := range [][]activities.FleetSignal{full, lean} {
+		require.Equal(t, SignalTenantFinished, ss[len(ss)-1].Signal, "the end is always told")
+	}
+}
