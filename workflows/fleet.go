@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,28 @@ type fleetCarry struct {
 	AskedApproval bool     `json:"askedApproval,omitempty"`
 	Events        []string `json:"events,omitempty"`
 	Runs          int      `json:"runs"`
+	// Since changeFleetReportAsItGoes: ReportParts counts the report parts written while the
+	// fleet ran, named by ReportRun (the fleet's first run). Reported has one character per
+	// tenant of the plan: '.' for a tenant carried in Tenants, or 'a'+k for a tenant whose
+	// report line is written, with outcome and starts ReportedKinds[k] (its wave is the plan's);
+	// ReportedErrors keeps the errors the summary shows of such tenants (the first
+	// MaxResultFailed failed ones, cut), by position. A reported tenant costs about a byte.
+	ReportParts    int            `json:"reportParts,omitempty"`
+	ReportRun      string         `json:"reportRun,omitempty"`
+	Reported       string         `json:"reported,omitempty"`
+	ReportedKinds  []reportedKind `json:"reportedKinds,omitempty"`
+	ReportedErrors map[int]string `json:"reportedErrors,omitempty"`
 }
+
+// reportedKind is what the fleet still decides on of a tenant whose report line is written.
+type reportedKind struct {
+	Outcome Outcome `json:"o"`
+	Starts  int     `json:"s,omitempty"`
+}
+
+// maxReportedKinds bounds the kinds of reported tenants one character can name (a..z); a
+// reported tenant of another kind keeps its full record.
+const maxReportedKinds = 26
 
 type fleet struct {
 	in     FleetInput
@@ -63,6 +85,10 @@ type fleet struct {
 	writesReport bool
 	// reportParts is the changeFleetReportParts version: the final report goes in parts.
 	reportParts bool
+	// asItGoes is the changeFleetReportAsItGoes version: before each continue-as-new the
+	// report lines of the tenants that finished go out as parts, and the carried state keeps
+	// of those tenants only what the fleet still decides on.
+	asItGoes bool
 	// childEnds is the changeFleetChildEnds version: a tenant's end is taken from its child
 	// workflow (the future's result in this run, a describe otherwise); the tenant-finished
 	// signal is only a hint.
@@ -94,6 +120,11 @@ const changeFleetSummary = "fleet-summary"
 // changeFleetReportParts gates the final report sent in bounded parts (issue 14: every
 // payload under 512 KB at 5,000 tenants).
 const changeFleetReportParts = "fleet-report-parts"
+
+// changeFleetReportAsItGoes gates the report parts written as the fleet goes and the compact
+// carried state of the reported tenants (issue 14: every continue-as-new input of a 5,000
+// tenant fleet under 512 KB, not growing with each started tenant's run ID and times).
+const changeFleetReportAsItGoes = "fleet-report-as-it-goes"
 
 // changeFleetChildEnds gates the fleet's integrity check (issue 16): a tenant's end comes
 // from its workflow, not from the tenant-finished signal anyone with namespace access can send.
@@ -179,6 +210,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		workflow.Go(f.ends.dctx, f.watchEnds)
 	}
 	f.startsBatched = workflow.GetVersion(ctx, changeFleetStartBatch, workflow.DefaultVersion, 1) >= 1
+	f.asItGoes = workflow.GetVersion(ctx, changeFleetReportAsItGoes, workflow.DefaultVersion, 1) >= 1 && f.writesReport && f.reportParts
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -216,12 +248,9 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 	}
 	r := activities.FleetReport{Fleet: f.in.Name, FleetWorkflowID: f.id, Cancelled: res.Cancelled, EndedAt: workflow.Now(ctx), Events: res.Events}
 	for _, t := range f.st.Tenants {
-		wave := ""
-		if t.Wave >= 0 && t.Wave < len(f.in.Waves) {
-			wave = f.in.Waves[t.Wave].Name
+		if !t.Reported { // since changeFleetReportAsItGoes, a reported tenant's line is in a part already
+			r.Tenants = append(r.Tenants, f.reportLine(t))
 		}
-		r.Tenants = append(r.Tenants, activities.FleetReportTenant{WorkflowID: t.WorkflowID, RunID: t.RunID, TenantID: t.TenantID, Name: t.Name,
-			Wave: wave, Outcome: string(t.Outcome), Error: t.Error, FromVersion: t.FromVersion, Stage: string(t.Stage), Since: t.Since})
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		Summary:                "Write the fleet's final report",
@@ -232,12 +261,20 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 	var w activities.FleetReportWritten
 	var err error
 	if f.reportParts {
+		first := 0 // parts written while the fleet ran (changeFleetReportAsItGoes)
+		if f.asItGoes {
+			first, r.FirstRunID = f.st.ReportParts, f.reportRun(ctx)
+			r.Parts = first
+		}
 		for i, part := range activities.ReportParts(r.Tenants) {
-			p := activities.FleetReportPart{Fleet: r.Fleet, EndedAt: r.EndedAt, Part: i + 1, Tenants: part}
+			p := activities.FleetReportPart{Fleet: r.Fleet, EndedAt: r.EndedAt, Part: first + i + 1, Tenants: part}
+			if f.asItGoes {
+				p.FleetWorkflowID, p.FirstRunID = f.id, r.FirstRunID
+			}
 			if err = workflow.ExecuteActivity(actx, a.WriteFleetReportPart, p).Get(actx, &w); err != nil || w.Skipped != "" {
 				break
 			}
-			r.Parts = i + 1
+			r.Parts = first + i + 1
 		}
 		r.Tenants = nil
 	}
@@ -253,6 +290,136 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 		f.event(ctx, "final report written: "+strings.Join(w.Locations, ", "))
 	}
 	return f.result(res.Cancelled)
+}
+
+// reportLine is a tenant's line of the fleet's report.
+func (f *fleet) reportLine(t FleetTenant) activities.FleetReportTenant {
+	wave := ""
+	if t.Wave >= 0 && t.Wave < len(f.in.Waves) {
+		wave = f.in.Waves[t.Wave].Name
+	}
+	return activities.FleetReportTenant{WorkflowID: t.WorkflowID, RunID: t.RunID, TenantID: t.TenantID, Name: t.Name,
+		Wave: wave, Outcome: string(t.Outcome), Error: t.Error, FromVersion: t.FromVersion, Stage: string(t.Stage), Since: t.Since}
+}
+
+// reportRun names the parts the fleet writes as it goes: its first run, carried over
+// continue-as-new.
+func (f *fleet) reportRun(ctx workflow.Context) string {
+	if f.st.ReportRun == "" {
+		f.st.ReportRun = workflow.GetInfo(ctx).FirstRunID
+	}
+	return f.st.ReportRun
+}
+
+// reportFinished writes the report lines of the finished tenants not yet reported, as parts
+// numbered on from the carried count, and marks them reported. Without a report store
+// (Skipped) or when a write fails, the tenants keep their full records in the carried state
+// and the next run (or the fleet's end) writes them under the same part number: a write that
+// succeeded unseen is replaced, never doubled.
+func (f *fleet) reportFinished(ctx workflow.Context) {
+	var lines []activities.FleetReportTenant
+	var at []int
+	for pos, t := range f.st.Tenants {
+		if t.State == TenantFinished && !t.Reported {
+			lines = append(lines, f.reportLine(t))
+			at = append(at, pos)
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                "Write the report lines of the tenants that finished",
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	run := f.reportRun(ctx)
+	for _, part := range activities.ReportParts(lines) {
+		p := activities.FleetReportPart{Fleet: f.in.Name, Part: f.st.ReportParts + 1, Tenants: part, FleetWorkflowID: f.id, FirstRunID: run}
+		var w activities.FleetReportWritten
+		if err := workflow.ExecuteActivity(actx, a.WriteFleetReportPart, p).Get(actx, &w); err != nil {
+			f.event(ctx, fmt.Sprintf("report part %d NOT written (%d tenants kept in the fleet's state; the next run tries again): %v", p.Part, len(part), err))
+			return
+		}
+		if w.Skipped != "" {
+			return // no report store: the carried state keeps every tenant's line
+		}
+		f.st.ReportParts++
+		for _, pos := range at[:len(part)] {
+			f.st.Tenants[pos].Reported = true
+		}
+		at = at[len(part):]
+	}
+}
+
+// compactCarry is the carried state's tenants since changeFleetReportAsItGoes: the plan says
+// who each tenant is, and a reported tenant is one character of Reported.
+func (f *fleet) compactCarry(st *fleetCarry) {
+	st.Tenants = nil
+	reported := make([]byte, len(f.st.Tenants))
+	st.ReportedKinds, st.ReportedErrors = nil, map[int]string{}
+	failed := 0
+	for pos, t := range f.st.Tenants {
+		if t.Outcome == OutcomeFailed {
+			failed++
+		}
+		k := -1
+		if t.Reported {
+			k = slices.Index(st.ReportedKinds, reportedKind{t.Outcome, t.Starts})
+			if k < 0 && len(st.ReportedKinds) < maxReportedKinds {
+				st.ReportedKinds = append(st.ReportedKinds, reportedKind{t.Outcome, t.Starts})
+				k = len(st.ReportedKinds) - 1
+			}
+		}
+		if k < 0 {
+			t.WorkflowID, t.TenantID, t.Name = "", "", ""
+			st.Tenants = append(st.Tenants, t)
+			reported[pos] = '.'
+			continue
+		}
+		reported[pos] = byte('a' + k)
+		if t.Outcome == OutcomeFailed && failed <= MaxResultFailed && t.Error != "" {
+			st.ReportedErrors[pos] = cut(t.Error, maxResultError)
+		}
+	}
+	st.Reported = string(reported)
+}
+
+// expandCarry restores the reported tenants of a compact carried state (compactCarry).
+func (f *fleet) expandCarry() error {
+	if f.st.Reported == "" {
+		return nil
+	}
+	if len(f.st.Reported) != f.planSize() {
+		return fmt.Errorf("the carried state marks %d tenants but the plan has %d", len(f.st.Reported), f.planSize())
+	}
+	full := make([]FleetTenant, 0, len(f.st.Reported))
+	kept := f.st.Tenants
+	pos := 0
+	for w, ts := range f.specs {
+		for range ts {
+			c := f.st.Reported[pos]
+			switch {
+			case c == '.':
+				if len(kept) == 0 {
+					return fmt.Errorf("the carried state lacks tenant %d", pos)
+				}
+				full, kept = append(full, kept[0]), kept[1:]
+			case c >= 'a' && int(c-'a') < len(f.st.ReportedKinds):
+				k := f.st.ReportedKinds[c-'a']
+				full = append(full, FleetTenant{Wave: w, State: TenantFinished, Outcome: k.Outcome, Starts: k.Starts, Error: f.st.ReportedErrors[pos], Reported: true})
+			default:
+				return fmt.Errorf("the carried state marks tenant %d %q", pos, c)
+			}
+			pos++
+		}
+	}
+	if len(kept) > 0 {
+		return fmt.Errorf("the carried state has %d tenants more than it marks", len(kept))
+	}
+	f.st.Tenants, f.st.Reported, f.st.ReportedKinds, f.st.ReportedErrors = full, "", nil, nil
+	return nil
 }
 
 // result is the fleet's result: a bounded summary (since changeFleetSummary), or every tenant.
@@ -311,6 +478,9 @@ func (f *fleet) load() error {
 	}
 	if len(f.in.Carry) > 0 {
 		if err := unpack(f.in.Carry, &f.st); err != nil {
+			return fmt.Errorf("read the carried state: %w", err)
+		}
+		if err := f.expandCarry(); err != nil {
 			return fmt.Errorf("read the carried state: %w", err)
 		}
 	} else {
@@ -894,6 +1064,9 @@ func (f *fleet) continueDue(ctx workflow.Context) bool {
 }
 
 func (f *fleet) continueAsNew(ctx workflow.Context) error {
+	if f.asItGoes {
+		f.reportFinished(ctx)
+	}
 	// Nothing may be lost: process every received signal and let handlers finish first.
 	f.drain(ctx)
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
@@ -901,7 +1074,9 @@ func (f *fleet) continueAsNew(ctx workflow.Context) error {
 	f.collectEnds(ctx) // children that closed in this run: the next run has no future for them
 	next := f.in
 	st := f.st
-	if f.summary {
+	if f.asItGoes {
+		f.compactCarry(&st)
+	} else if f.summary {
 		// The plan says who each tenant is; the carried state keeps only what changes.
 		st.Tenants = make([]FleetTenant, len(f.st.Tenants))
 		for i, t := range f.st.Tenants {
