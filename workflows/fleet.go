@@ -52,7 +52,19 @@ type fleetCarry struct {
 	Reported       string         `json:"reported,omitempty"`
 	ReportedKinds  []reportedKind `json:"reportedKinds,omitempty"`
 	ReportedErrors map[int]string `json:"reportedErrors,omitempty"`
+	// EventsOmitted counts the earliest events no longer carried (since
+	// changeFleetReportAsItGoes the carried state keeps the last maxCarriedEvents).
+	EventsOmitted int `json:"eventsOmitted,omitempty"`
 }
+
+// maxCarriedEvents bounds the events carried over continue-as-new (the summary shows the
+// last MaxResultEvents; notifications and the report's parts have the rest).
+const maxCarriedEvents = MaxResultEvents
+
+// maxFailedEvent bounds a failed tenant's error in the fleet's events since
+// changeFleetReportAsItGoes (the operators' notification, the summary and the report have it
+// whole): 500 failures of long errors must not fill the carried state.
+const maxFailedEvent = 160
 
 // reportedKind is what the fleet still decides on of a tenant whose report line is written.
 type reportedKind struct {
@@ -303,10 +315,17 @@ func (f *fleet) reportLine(t FleetTenant) activities.FleetReportTenant {
 }
 
 // reportRun names the parts the fleet writes as it goes: its first run, carried over
-// continue-as-new.
+// continue-as-new (this run's ID where the first is not known).
 func (f *fleet) reportRun(ctx workflow.Context) string {
 	if f.st.ReportRun == "" {
-		f.st.ReportRun = workflow.GetInfo(ctx).FirstRunID
+		info := workflow.GetInfo(ctx)
+		f.st.ReportRun = info.FirstRunID
+		if f.st.ReportRun == "" {
+			f.st.ReportRun = info.WorkflowExecution.RunID
+		}
+		if f.st.ReportRun == "" {
+			f.st.ReportRun = "run"
+		}
 	}
 	return f.st.ReportRun
 }
@@ -427,7 +446,9 @@ func (f *fleet) result(cancelled bool) FleetResult {
 	if !f.summary {
 		return FleetResult{Name: f.in.Name, Cancelled: cancelled, Tenants: f.st.Tenants, Events: f.st.Events}
 	}
-	return summarize(f.in.Name, cancelled, f.st.Tenants, f.st.Events)
+	r := summarize(f.in.Name, cancelled, f.st.Tenants, f.st.Events)
+	r.EventsOmitted += f.st.EventsOmitted
+	return r
 }
 
 // summarize counts the tenants by outcome and keeps the failed ones and the last events,
@@ -727,7 +748,12 @@ func (f *fleet) finish(ctx workflow.Context, t *FleetTenant, outcome Outcome, ms
 	t.State, t.Outcome, t.Error = TenantFinished, outcome, msg
 	t.WaitingOn = Nobody
 	if outcome == OutcomeFailed {
-		f.event(ctx, fmt.Sprintf("tenant %s failed: %s", t.Name, msg))
+		full := fmt.Sprintf("tenant %s failed: %s", t.Name, msg)
+		if f.asItGoes {
+			f.eventShort(ctx, fmt.Sprintf("tenant %s failed: %s", t.Name, cut(msg, maxFailedEvent)), full)
+		} else {
+			f.event(ctx, full)
+		}
 	}
 }
 
@@ -1076,6 +1102,9 @@ func (f *fleet) continueAsNew(ctx workflow.Context) error {
 	st := f.st
 	if f.asItGoes {
 		f.compactCarry(&st)
+		if n := len(st.Events) - maxCarriedEvents; n > 0 {
+			st.Events, st.EventsOmitted = st.Events[n:], st.EventsOmitted+n
+		}
 	} else if f.summary {
 		// The plan says who each tenant is; the carried state keeps only what changes.
 		st.Tenants = make([]FleetTenant, len(f.st.Tenants))
@@ -1160,10 +1189,15 @@ func (f *fleet) running() int {
 // event records a fleet event and notifies operators; the notification is not waited for, so
 // a slow channel never holds the fleet back (its key keeps retries from sending twice).
 func (f *fleet) event(ctx workflow.Context, msg string) {
-	f.st.Events = append(f.st.Events, workflow.Now(ctx).UTC().Format(time.RFC3339)+" "+msg)
+	f.eventShort(ctx, msg, msg)
+}
+
+// eventShort records short and notifies operators of msg.
+func (f *fleet) eventShort(ctx workflow.Context, short, msg string) {
+	f.st.Events = append(f.st.Events, workflow.Now(ctx).UTC().Format(time.RFC3339)+" "+short)
 	workflow.GetLogger(ctx).Info("fleet event", "fleet", f.in.Name, "event", msg)
 	workflow.ExecuteActivity(notifyOpts(ctx), a.Notify, activities.Notification{
-		Key: fmt.Sprintf("%s/event/%d", f.id, len(f.st.Events)), Event: activities.EventFleet, At: workflow.Now(ctx),
+		Key: fmt.Sprintf("%s/event/%d", f.id, f.st.EventsOmitted+len(f.st.Events)), Event: activities.EventFleet, At: workflow.Now(ctx),
 		WorkflowID: f.id, Fleet: f.in.Name, Audience: string(Operator), Title: "Fleet " + f.in.Name, Message: msg,
 	})
 }
@@ -1277,7 +1311,7 @@ func (f *fleet) registerHandlers(ctx workflow.Context) error {
 }
 
 func (f *fleet) progress(ctx workflow.Context) FleetProgress {
-	p := FleetProgress{Name: f.in.Name, Phase: f.st.Phase, Paused: f.st.Paused, Halted: f.st.Halted, Events: f.st.Events, Runs: f.st.Runs}
+	p := FleetProgress{Name: f.in.Name, Phase: f.st.Phase, Paused: f.st.Paused, Halted: f.st.Halted, Events: f.st.Events, EventsOmitted: f.st.EventsOmitted, Runs: f.st.Runs}
 	if f.st.Wave < len(f.in.Waves) {
 		p.Wave = f.in.Waves[f.st.Wave].Name
 	}

@@ -279,7 +279,9 @@ type FleetProgress struct {
 	Stuck     []FleetTenant  `json:"stuck,omitempty"`
 	// Events lists operator actions and fleet events (approvals, pauses, halts), oldest first.
 	Events []string `json:"events,omitempty"`
-	Runs   int      `json:"runs"`
+	// EventsOmitted counts earlier events a long fleet no longer carries (each was notified).
+	EventsOmitted int `json:"eventsOmitted,omitempty"`
+	Runs          int `json:"runs"`
 }
 
 // FleetResult is a finished fleet. Since the fleet-summary change it is a summary (counts and
