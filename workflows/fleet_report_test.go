@@ -66,19 +66,11 @@ func TestFleet5000ReportsAsItGoes(t *testing.T) {
 	planOnly := payloadSize(t, FleetInput{Name: in.Name, Waves: in.Waves, Plan: in.Plan})
 	in.ContinueAfterEvents = 4000
 	realRun := map[string]string{} // workflow ID → a random run ID, as a server's, for the test environment's
-	runs, largest, earlyParts := 0, 0, 0
-	var inflight []string
-	for {
-		runs++
-		require.Less(t, runs, 200)
-		can := fx.runOnce(in, inflight)
-		if can == nil {
-			break
-		}
-		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+	largest, earlyParts := 0, 0
+	runs := fx.eachRun(in, func(runs int, in *FleetInput) (inflight []string) {
 		// A server's run IDs are random GUIDs and its times have nanoseconds: give the
 		// carried records those, so the sizes measured are a server's.
-		st, before := carried(t, in)
+		st, before := carried(t, *in)
 		var at []int // the positions of the records carried in full
 		for pos := range before {
 			if st.Reported == "" || st.Reported[pos] == '.' {
@@ -102,10 +94,9 @@ func TestFleet5000ReportsAsItGoes(t *testing.T) {
 		carry, err := pack(st)
 		require.NoError(t, err)
 		in.Carry = carry
-		size := payloadSize(t, in)
-		_, tenants := carried(t, in)
+		size := payloadSize(t, *in)
+		_, tenants := carried(t, *in)
 		started, running, reported := 0, 0, 0
-		inflight = nil
 		for _, tn := range tenants {
 			started += min(tn.Starts, 1)
 			if tn.Reported {
@@ -133,8 +124,8 @@ func TestFleet5000ReportsAsItGoes(t *testing.T) {
 		require.Less(t, size-planOnly, 100*running+5000+40*1024, "run %d: the carried state grows with the tenants that finished", runs)
 		largest = max(largest, size)
 		earlyParts = st.ReportParts
-		fx.newEnv()
-	}
+		return inflight
+	})
 	r := fx.result()
 	require.Greater(t, runs, 4, "continued as new")
 	require.Positive(t, earlyParts, "parts were written while the fleet ran")
@@ -201,28 +192,38 @@ func TestFleet5000ReportsAsItGoes(t *testing.T) {
 	}
 }
 
+// eachRun runs a fleet through continue-as-new to its end, each run in a new test environment;
+// between runs, next reads (and may change) the continue-as-new input and returns the tenants
+// still running, which report their end to the next run. It returns the number of runs.
+func (fx *fleetFixture) eachRun(in FleetInput, next func(run int, in *FleetInput) (inflight []string)) int {
+	var inflight []string
+	for runs := 1; ; runs++ {
+		require.Less(fx.t, runs, 200)
+		can := fx.runOnce(in, inflight)
+		if can == nil {
+			return runs
+		}
+		require.NoError(fx.t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+		inflight = next(runs, &in)
+		fx.newEnv()
+	}
+}
+
 // fleetThroughRuns runs a fleet through continue-as-new to its end, returning the carried
 // states sent between runs.
 func fleetThroughRuns(t *testing.T, fx *fleetFixture, in FleetInput) []fleetCarry {
 	var sent []fleetCarry
-	var inflight []string
-	for runs := 1; ; runs++ {
-		require.Less(t, runs, 100)
-		can := fx.runOnce(in, inflight)
-		if can == nil {
-			return sent
-		}
-		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
-		st, tenants := carried(t, in)
+	fx.eachRun(in, func(_ int, in *FleetInput) (inflight []string) {
+		st, tenants := carried(t, *in)
 		sent = append(sent, st)
-		inflight = nil
 		for _, tn := range tenants {
 			if tn.State == TenantRunning {
 				inflight = append(inflight, tn.WorkflowID)
 			}
 		}
-		fx.newEnv()
-	}
+		return inflight
+	})
+	return sent
 }
 
 // Without a report store nothing is dropped from the carried state: every tenant keeps its
