@@ -26,6 +26,10 @@ type FleetReport struct {
 	// fleet of thousands sends its report in parts, each far below Temporal's payload
 	// warning size, and this call joins them. Zero: Tenants holds every tenant.
 	Parts int `json:"parts,omitempty"`
+	// FirstRunID is set when the parts are named by the fleet's workflow ID and first run
+	// (FleetReportPart.FirstRunID): parts written while the fleet ran, before its end time
+	// was known.
+	FirstRunID string `json:"firstRunId,omitempty"`
 }
 
 // FleetReportPart is up to MaxReportPartTenants lines of a fleet report, sent before the
@@ -35,6 +39,19 @@ type FleetReportPart struct {
 	EndedAt time.Time           `json:"endedAt"`
 	Part    int                 `json:"part"`
 	Tenants []FleetReportTenant `json:"tenants"`
+	// FleetWorkflowID and FirstRunID (the run that started the fleet, the same across
+	// continue-as-new) name the part when set, instead of Fleet and EndedAt: a fleet writes
+	// the lines of its finished tenants as it goes, long before it knows its end time.
+	FleetWorkflowID string `json:"fleetWorkflowId,omitempty"`
+	FirstRunID      string `json:"firstRunId,omitempty"`
+}
+
+// name is where the part is kept until WriteFleetReport joins it.
+func (p FleetReportPart) name() string {
+	if p.FirstRunID != "" {
+		return partName(runBase(p.FleetWorkflowID, p.FirstRunID), p.Part)
+	}
+	return partName(reportBase(p.Fleet, p.EndedAt), p.Part)
 }
 
 // Bounds of one report part: at most this many tenants and about this many bytes, so that
@@ -84,7 +101,7 @@ func (a *Activities) WriteFleetReport(ctx context.Context, r FleetReport) (Fleet
 	base := reportBase(r.Fleet, r.EndedAt)
 	var parts []string
 	for i := 1; i <= r.Parts; i++ {
-		name := partName(base, i)
+		name := FleetReportPart{Fleet: r.Fleet, EndedAt: r.EndedAt, Part: i, FleetWorkflowID: r.FleetWorkflowID, FirstRunID: r.FirstRunID}.name()
 		data, err := a.Reports.Get(ctx, name)
 		if err != nil {
 			return FleetReportWritten{}, fmt.Errorf("read part %d of %d of the fleet report (%s): %w — every worker must share the reports.dir", i, r.Parts, name, err)
@@ -96,7 +113,8 @@ func (a *Activities) WriteFleetReport(ctx context.Context, r FleetReport) (Fleet
 		r.Tenants = append(r.Tenants, p.Tenants...)
 		parts = append(parts, name)
 	}
-	r.Parts = 0
+	r.Tenants = oncePerTenant(r.Tenants)
+	r.Parts, r.FirstRunID = 0, ""
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return FleetReportWritten{}, err
@@ -144,7 +162,7 @@ func (a *Activities) WriteFleetReportPart(ctx context.Context, p FleetReportPart
 	if err != nil {
 		return FleetReportWritten{}, err
 	}
-	loc, err := a.Reports.Put(ctx, partName(reportBase(p.Fleet, p.EndedAt), p.Part), data)
+	loc, err := a.Reports.Put(ctx, p.name(), data)
 	if err != nil {
 		return FleetReportWritten{}, fmt.Errorf("write part %d of the fleet report: %w — check the worker's reports.dir (exists, writable)", p.Part, err)
 	}
@@ -172,6 +190,28 @@ func ReportParts(tenants []FleetReportTenant) [][]FleetReportTenant {
 		parts = append(parts, cur)
 	}
 	return parts
+}
+
+// oncePerTenant keeps one line per upgrade workflow, the last one written, where the first
+// stood: a part written again (a fleet run that did not learn its write succeeded sends the
+// same part again, with the tenants that finished since) never lists a tenant twice.
+func oncePerTenant(ts []FleetReportTenant) []FleetReportTenant {
+	at := make(map[string]int, len(ts))
+	out := ts[:0:0]
+	for _, t := range ts {
+		if i, ok := at[t.WorkflowID]; ok && t.WorkflowID != "" {
+			out[i] = t
+			continue
+		}
+		at[t.WorkflowID] = len(out)
+		out = append(out, t)
+	}
+	return out
+}
+
+// runBase names the parts a fleet writes as it goes: its workflow ID and first run.
+func runBase(fleetWorkflowID, firstRunID string) string {
+	return fmt.Sprintf("%s-%s", safeName(fleetWorkflowID), safeName(firstRunID))
 }
 
 func reportBase(fleet string, endedAt time.Time) string {

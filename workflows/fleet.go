@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,40 @@ type fleetCarry struct {
 	AskedApproval bool     `json:"askedApproval,omitempty"`
 	Events        []string `json:"events,omitempty"`
 	Runs          int      `json:"runs"`
+	// Since changeFleetReportAsItGoes: ReportParts counts the report parts written while the
+	// fleet ran, named by ReportRun (the fleet's first run). Reported has one character per
+	// tenant of the plan: '.' for a tenant carried in Tenants, or 'a'+k for a tenant whose
+	// report line is written, with outcome and starts ReportedKinds[k] (its wave is the plan's);
+	// ReportedErrors keeps the errors the summary shows of such tenants (the first
+	// MaxResultFailed failed ones, cut), by position. A reported tenant costs about a byte.
+	ReportParts    int            `json:"reportParts,omitempty"`
+	ReportRun      string         `json:"reportRun,omitempty"`
+	Reported       string         `json:"reported,omitempty"`
+	ReportedKinds  []reportedKind `json:"reportedKinds,omitempty"`
+	ReportedErrors map[int]string `json:"reportedErrors,omitempty"`
+	// EventsOmitted counts the earliest events no longer carried (since
+	// changeFleetReportAsItGoes the carried state keeps the last maxCarriedEvents).
+	EventsOmitted int `json:"eventsOmitted,omitempty"`
 }
+
+// maxCarriedEvents bounds the events carried over continue-as-new (the summary shows the
+// last MaxResultEvents; notifications and the report's parts have the rest).
+const maxCarriedEvents = MaxResultEvents
+
+// maxFailedEvent bounds a failed tenant's error in the fleet's events since
+// changeFleetReportAsItGoes (the operators' notification, the summary and the report have it
+// whole): 500 failures of long errors must not fill the carried state.
+const maxFailedEvent = 160
+
+// reportedKind is what the fleet still decides on of a tenant whose report line is written.
+type reportedKind struct {
+	Outcome Outcome `json:"o"`
+	Starts  int     `json:"s,omitempty"`
+}
+
+// maxReportedKinds bounds the kinds of reported tenants one character can name (a..z); a
+// reported tenant of another kind keeps its full record.
+const maxReportedKinds = 26
 
 type fleet struct {
 	in     FleetInput
@@ -63,6 +97,10 @@ type fleet struct {
 	writesReport bool
 	// reportParts is the changeFleetReportParts version: the final report goes in parts.
 	reportParts bool
+	// asItGoes is the changeFleetReportAsItGoes version: before each continue-as-new the
+	// report lines of the tenants that finished go out as parts, and the carried state keeps
+	// of those tenants only what the fleet still decides on.
+	asItGoes bool
 	// childEnds is the changeFleetChildEnds version: a tenant's end is taken from its child
 	// workflow (the future's result in this run, a describe otherwise); the tenant-finished
 	// signal is only a hint.
@@ -97,6 +135,11 @@ const changeFleetSummary = "fleet-summary"
 // changeFleetReportParts gates the final report sent in bounded parts (issue 14: every
 // payload under 512 KB at 5,000 tenants).
 const changeFleetReportParts = "fleet-report-parts"
+
+// changeFleetReportAsItGoes gates the report parts written as the fleet goes and the compact
+// carried state of the reported tenants (issue 14: every continue-as-new input of a 5,000
+// tenant fleet under 512 KB, not growing with each started tenant's run ID and times).
+const changeFleetReportAsItGoes = "fleet-report-as-it-goes"
 
 // changeFleetChildEnds gates the fleet's integrity check (issue 16): a tenant's end comes
 // from its workflow, not from the tenant-finished signal anyone with namespace access can send.
@@ -187,6 +230,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		workflow.Go(f.ends.dctx, f.watchEnds)
 	}
 	f.startsBatched = workflow.GetVersion(ctx, changeFleetStartBatch, workflow.DefaultVersion, 1) >= 1
+	f.asItGoes = workflow.GetVersion(ctx, changeFleetReportAsItGoes, workflow.DefaultVersion, 1) >= 1 && f.writesReport && f.reportParts
 	f.leanReports = workflow.GetVersion(ctx, changeFleetLeanReports, workflow.DefaultVersion, 1) >= 1
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
@@ -225,12 +269,9 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 	}
 	r := activities.FleetReport{Fleet: f.in.Name, FleetWorkflowID: f.id, Cancelled: res.Cancelled, EndedAt: workflow.Now(ctx), Events: res.Events}
 	for _, t := range f.st.Tenants {
-		wave := ""
-		if t.Wave >= 0 && t.Wave < len(f.in.Waves) {
-			wave = f.in.Waves[t.Wave].Name
+		if !t.Reported { // since changeFleetReportAsItGoes, a reported tenant's line is in a part already
+			r.Tenants = append(r.Tenants, f.reportLine(t))
 		}
-		r.Tenants = append(r.Tenants, activities.FleetReportTenant{WorkflowID: t.WorkflowID, RunID: t.RunID, TenantID: t.TenantID, Name: t.Name,
-			Wave: wave, Outcome: string(t.Outcome), Error: t.Error, FromVersion: t.FromVersion, Stage: string(t.Stage), Since: t.Since})
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		Summary:                "Write the fleet's final report",
@@ -241,12 +282,20 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 	var w activities.FleetReportWritten
 	var err error
 	if f.reportParts {
+		first := 0 // parts written while the fleet ran (changeFleetReportAsItGoes)
+		if f.asItGoes {
+			first, r.FirstRunID = f.st.ReportParts, f.reportRun(ctx)
+			r.Parts = first
+		}
 		for i, part := range activities.ReportParts(r.Tenants) {
-			p := activities.FleetReportPart{Fleet: r.Fleet, EndedAt: r.EndedAt, Part: i + 1, Tenants: part}
+			p := activities.FleetReportPart{Fleet: r.Fleet, EndedAt: r.EndedAt, Part: first + i + 1, Tenants: part}
+			if f.asItGoes {
+				p.FleetWorkflowID, p.FirstRunID = f.id, r.FirstRunID
+			}
 			if err = workflow.ExecuteActivity(actx, a.WriteFleetReportPart, p).Get(actx, &w); err != nil || w.Skipped != "" {
 				break
 			}
-			r.Parts = i + 1
+			r.Parts = first + i + 1
 		}
 		r.Tenants = nil
 	}
@@ -264,12 +313,151 @@ func (f *fleet) end(ctx workflow.Context, res FleetResult) FleetResult {
 	return f.result(res.Cancelled)
 }
 
+// reportLine is a tenant's line of the fleet's report.
+func (f *fleet) reportLine(t FleetTenant) activities.FleetReportTenant {
+	wave := ""
+	if t.Wave >= 0 && t.Wave < len(f.in.Waves) {
+		wave = f.in.Waves[t.Wave].Name
+	}
+	return activities.FleetReportTenant{WorkflowID: t.WorkflowID, RunID: t.RunID, TenantID: t.TenantID, Name: t.Name,
+		Wave: wave, Outcome: string(t.Outcome), Error: t.Error, FromVersion: t.FromVersion, Stage: string(t.Stage), Since: t.Since}
+}
+
+// reportRun names the parts the fleet writes as it goes: its first run, carried over
+// continue-as-new (this run's ID where the first is not known).
+func (f *fleet) reportRun(ctx workflow.Context) string {
+	if f.st.ReportRun == "" {
+		info := workflow.GetInfo(ctx)
+		f.st.ReportRun = info.FirstRunID
+		if f.st.ReportRun == "" {
+			f.st.ReportRun = info.WorkflowExecution.RunID
+		}
+		if f.st.ReportRun == "" {
+			f.st.ReportRun = "run"
+		}
+	}
+	return f.st.ReportRun
+}
+
+// reportFinished writes the report lines of the finished tenants not yet reported, as parts
+// numbered on from the carried count, and marks them reported. Without a report store
+// (Skipped) or when a write fails, the tenants keep their full records in the carried state
+// and the next run (or the fleet's end) writes them under the same part number: a write that
+// succeeded unseen is replaced, never doubled.
+func (f *fleet) reportFinished(ctx workflow.Context) {
+	var lines []activities.FleetReportTenant
+	var at []int
+	for pos, t := range f.st.Tenants {
+		if t.State == TenantFinished && !t.Reported {
+			lines = append(lines, f.reportLine(t))
+			at = append(at, pos)
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                "Write the report lines of the tenants that finished",
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	run := f.reportRun(ctx)
+	for _, part := range activities.ReportParts(lines) {
+		p := activities.FleetReportPart{Fleet: f.in.Name, Part: f.st.ReportParts + 1, Tenants: part, FleetWorkflowID: f.id, FirstRunID: run}
+		var w activities.FleetReportWritten
+		if err := workflow.ExecuteActivity(actx, a.WriteFleetReportPart, p).Get(actx, &w); err != nil {
+			f.event(ctx, fmt.Sprintf("report part %d NOT written (%d tenants kept in the fleet's state; the next run tries again): %v", p.Part, len(part), err))
+			return
+		}
+		if w.Skipped != "" {
+			return // no report store: the carried state keeps every tenant's line
+		}
+		f.st.ReportParts++
+		for _, pos := range at[:len(part)] {
+			f.st.Tenants[pos].Reported = true
+		}
+		at = at[len(part):]
+	}
+}
+
+// compactCarry is the carried state's tenants since changeFleetReportAsItGoes: the plan says
+// who each tenant is, and a reported tenant is one character of Reported.
+func (f *fleet) compactCarry(st *fleetCarry) {
+	st.Tenants = nil
+	reported := make([]byte, len(f.st.Tenants))
+	st.ReportedKinds, st.ReportedErrors = nil, map[int]string{}
+	failed := 0
+	for pos, t := range f.st.Tenants {
+		if t.Outcome == OutcomeFailed {
+			failed++
+		}
+		k := -1
+		if t.Reported {
+			k = slices.Index(st.ReportedKinds, reportedKind{t.Outcome, t.Starts})
+			if k < 0 && len(st.ReportedKinds) < maxReportedKinds {
+				st.ReportedKinds = append(st.ReportedKinds, reportedKind{t.Outcome, t.Starts})
+				k = len(st.ReportedKinds) - 1
+			}
+		}
+		if k < 0 {
+			t.WorkflowID, t.TenantID, t.Name = "", "", ""
+			st.Tenants = append(st.Tenants, t)
+			reported[pos] = '.'
+			continue
+		}
+		reported[pos] = byte('a' + k)
+		if t.Outcome == OutcomeFailed && failed <= MaxResultFailed && t.Error != "" {
+			st.ReportedErrors[pos] = cut(t.Error, maxResultError)
+		}
+	}
+	st.Reported = string(reported)
+}
+
+// expandCarry restores the reported tenants of a compact carried state (compactCarry).
+func (f *fleet) expandCarry() error {
+	if f.st.Reported == "" {
+		return nil
+	}
+	if len(f.st.Reported) != f.planSize() {
+		return fmt.Errorf("the carried state marks %d tenants but the plan has %d", len(f.st.Reported), f.planSize())
+	}
+	full := make([]FleetTenant, 0, len(f.st.Reported))
+	kept := f.st.Tenants
+	pos := 0
+	for w, ts := range f.specs {
+		for range ts {
+			c := f.st.Reported[pos]
+			switch {
+			case c == '.':
+				if len(kept) == 0 {
+					return fmt.Errorf("the carried state lacks tenant %d", pos)
+				}
+				full, kept = append(full, kept[0]), kept[1:]
+			case c >= 'a' && int(c-'a') < len(f.st.ReportedKinds):
+				k := f.st.ReportedKinds[c-'a']
+				full = append(full, FleetTenant{Wave: w, State: TenantFinished, Outcome: k.Outcome, Starts: k.Starts, Error: f.st.ReportedErrors[pos], Reported: true})
+			default:
+				return fmt.Errorf("the carried state marks tenant %d %q", pos, c)
+			}
+			pos++
+		}
+	}
+	if len(kept) > 0 {
+		return fmt.Errorf("the carried state has %d tenants more than it marks", len(kept))
+	}
+	f.st.Tenants, f.st.Reported, f.st.ReportedKinds, f.st.ReportedErrors = full, "", nil, nil
+	return nil
+}
+
 // result is the fleet's result: a bounded summary (since changeFleetSummary), or every tenant.
 func (f *fleet) result(cancelled bool) FleetResult {
 	if !f.summary {
 		return FleetResult{Name: f.in.Name, Cancelled: cancelled, Tenants: f.st.Tenants, Events: f.st.Events}
 	}
-	return summarize(f.in.Name, cancelled, f.st.Tenants, f.st.Events)
+	r := summarize(f.in.Name, cancelled, f.st.Tenants, f.st.Events)
+	r.EventsOmitted += f.st.EventsOmitted
+	return r
 }
 
 // summarize counts the tenants by outcome and keeps the failed ones and the last events,
@@ -320,6 +508,9 @@ func (f *fleet) load() error {
 	}
 	if len(f.in.Carry) > 0 {
 		if err := unpack(f.in.Carry, &f.st); err != nil {
+			return fmt.Errorf("read the carried state: %w", err)
+		}
+		if err := f.expandCarry(); err != nil {
 			return fmt.Errorf("read the carried state: %w", err)
 		}
 	} else {
@@ -566,7 +757,12 @@ func (f *fleet) finish(ctx workflow.Context, t *FleetTenant, outcome Outcome, ms
 	t.State, t.Outcome, t.Error = TenantFinished, outcome, msg
 	t.WaitingOn = Nobody
 	if outcome == OutcomeFailed {
-		f.event(ctx, fmt.Sprintf("tenant %s failed: %s", t.Name, msg))
+		full := fmt.Sprintf("tenant %s failed: %s", t.Name, msg)
+		if f.asItGoes {
+			f.eventShort(ctx, fmt.Sprintf("tenant %s failed: %s", t.Name, cut(msg, maxFailedEvent)), full)
+		} else {
+			f.event(ctx, full)
+		}
 	}
 }
 
@@ -903,6 +1099,9 @@ func (f *fleet) continueDue(ctx workflow.Context) bool {
 }
 
 func (f *fleet) continueAsNew(ctx workflow.Context) error {
+	if f.asItGoes {
+		f.reportFinished(ctx)
+	}
 	// Nothing may be lost: process every received signal and let handlers finish first.
 	f.drain(ctx)
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
@@ -910,7 +1109,12 @@ func (f *fleet) continueAsNew(ctx workflow.Context) error {
 	f.collectEnds(ctx) // children that closed in this run: the next run has no future for them
 	next := f.in
 	st := f.st
-	if f.summary {
+	if f.asItGoes {
+		f.compactCarry(&st)
+		if n := len(st.Events) - maxCarriedEvents; n > 0 {
+			st.Events, st.EventsOmitted = st.Events[n:], st.EventsOmitted+n
+		}
+	} else if f.summary {
 		// The plan says who each tenant is; the carried state keeps only what changes.
 		st.Tenants = make([]FleetTenant, len(f.st.Tenants))
 		for i, t := range f.st.Tenants {
@@ -994,10 +1198,15 @@ func (f *fleet) running() int {
 // event records a fleet event and notifies operators; the notification is not waited for, so
 // a slow channel never holds the fleet back (its key keeps retries from sending twice).
 func (f *fleet) event(ctx workflow.Context, msg string) {
-	f.st.Events = append(f.st.Events, workflow.Now(ctx).UTC().Format(time.RFC3339)+" "+msg)
+	f.eventShort(ctx, msg, msg)
+}
+
+// eventShort records short and notifies operators of msg.
+func (f *fleet) eventShort(ctx workflow.Context, short, msg string) {
+	f.st.Events = append(f.st.Events, workflow.Now(ctx).UTC().Format(time.RFC3339)+" "+short)
 	workflow.GetLogger(ctx).Info("fleet event", "fleet", f.in.Name, "event", msg)
 	workflow.ExecuteActivity(notifyOpts(ctx), a.Notify, activities.Notification{
-		Key: fmt.Sprintf("%s/event/%d", f.id, len(f.st.Events)), Event: activities.EventFleet, At: workflow.Now(ctx),
+		Key: fmt.Sprintf("%s/event/%d", f.id, f.st.EventsOmitted+len(f.st.Events)), Event: activities.EventFleet, At: workflow.Now(ctx),
 		WorkflowID: f.id, Fleet: f.in.Name, Audience: string(Operator), Title: "Fleet " + f.in.Name, Message: msg,
 	})
 }
@@ -1111,7 +1320,7 @@ func (f *fleet) registerHandlers(ctx workflow.Context) error {
 }
 
 func (f *fleet) progress(ctx workflow.Context) FleetProgress {
-	p := FleetProgress{Name: f.in.Name, Phase: f.st.Phase, Paused: f.st.Paused, Halted: f.st.Halted, Events: f.st.Events, Runs: f.st.Runs}
+	p := FleetProgress{Name: f.in.Name, Phase: f.st.Phase, Paused: f.st.Paused, Halted: f.st.Halted, Events: f.st.Events, EventsOmitted: f.st.EventsOmitted, Runs: f.st.Runs}
 	if f.st.Wave < len(f.in.Waves) {
 		p.Wave = f.in.Waves[f.st.Wave].Name
 	}

@@ -246,6 +246,10 @@ type FleetTenant struct {
 	RunID string `json:"runId,omitempty"`
 	// Fault is the orchestrator fault the tenant waits on, if any.
 	Fault string `json:"fault,omitempty"`
+	// Reported says the tenant's line went out in a report part while the fleet ran: from
+	// the next run on, the fleet keeps only its state, outcome, wave and starts (its run ID,
+	// stage, times and version are in the report; its error too, beyond the summary's).
+	Reported bool `json:"reported,omitempty"`
 }
 
 // WaveProgress counts one wave's tenants.
@@ -275,7 +279,9 @@ type FleetProgress struct {
 	Stuck     []FleetTenant  `json:"stuck,omitempty"`
 	// Events lists operator actions and fleet events (approvals, pauses, halts), oldest first.
 	Events []string `json:"events,omitempty"`
-	Runs   int      `json:"runs"`
+	// EventsOmitted counts earlier events a long fleet no longer carries (each was notified).
+	EventsOmitted int `json:"eventsOmitted,omitempty"`
+	Runs          int `json:"runs"`
 }
 
 // FleetResult is a finished fleet. Since the fleet-summary change it is a summary (counts and

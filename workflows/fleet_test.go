@@ -35,7 +35,8 @@ type childPlan struct {
 	windowWait time.Duration // waiting for its downtime window, before any machine work
 	faultWait  time.Duration // waiting on an orchestrator fault (the worker's own credential)
 	outcome    Outcome
-	silent     bool // never sends its end signal
+	err        string // the error of a failed outcome
+	silent     bool   // never sends its end signal
 }
 
 type fleetFixture struct {
@@ -59,9 +60,18 @@ type fleetFixture struct {
 	// the report activities' inputs.
 	reports      memReports
 	reportInputs []int
+	// store, when set, is the report store instead of reports; noStore leaves the worker
+	// without one; partWrite, when set, runs before each part write and may fail it.
+	store     activities.ReportStore
+	noStore   bool
+	partWrite func(activities.FleetReportPart) error
 	// outcomes are the ends of the children as Temporal knows them (ReadTenantEnds reads them).
 	outcomes map[string]Outcome
 	checked  []activities.TenantRun
+	// ran is each child's plan as it ran (by workflow ID), runIDs its run ID as the fleet
+	// knows it.
+	ran    map[string]childPlan
+	runIDs map[string]string
 }
 
 // memReports is a report store in memory.
@@ -87,7 +97,8 @@ func (m memReports) Delete(_ context.Context, name string) error {
 
 func newFleetFixture(t *testing.T) *fleetFixture {
 	fx := &fleetFixture{t: t, plans: map[string]childPlan{}, starts: map[string]int{}, startedAt: map[string]time.Time{},
-		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}, reports: memReports{}, outcomes: map[string]Outcome{}}
+		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}, reports: memReports{}, outcomes: map[string]Outcome{},
+		ran: map[string]childPlan{}, runIDs: map[string]string{}}
 	fx.newEnv()
 	return fx
 }
@@ -107,9 +118,19 @@ func (fx *fleetFixture) newEnv() {
 		return nil
 	})
 	writer := &activities.Activities{Reports: fx.reports}
+	if fx.store != nil {
+		writer.Reports = fx.store
+	}
+	if fx.noStore {
+		writer.Reports = nil
+	}
 	fx.env.OnActivity(a.WriteFleetReportPart, mock.Anything, mock.Anything).Return(func(ctx context.Context, p activities.FleetReportPart) (activities.FleetReportWritten, error) {
 		fx.reportInput(p)
-		return writer.WriteFleetReportPart(ctx, p)
+		w, err := writer.WriteFleetReportPart(ctx, p)
+		if err == nil && fx.partWrite != nil {
+			err = fx.partWrite(p)
+		}
+		return w, err
 	})
 	fx.env.OnActivity(a.WriteFleetReport, mock.Anything, mock.Anything).Return(func(ctx context.Context, r activities.FleetReport) (activities.FleetReportWritten, error) {
 		fx.reportInput(r)
@@ -123,7 +144,7 @@ func (fx *fleetFixture) newEnv() {
 			fx.checked = append(fx.checked, r)
 			e := activities.TenantEnd{WorkflowID: r.WorkflowID, RunID: r.RunID, Status: "Running"}
 			if o, ok := fx.outcomes[r.WorkflowID]; ok {
-				e.Closed, e.Status, e.Outcome = true, "Completed", string(o)
+				e.Closed, e.Status, e.Outcome, e.Error = true, "Completed", string(o), fx.ran[r.WorkflowID].err
 			}
 			out = append(out, e)
 		}
@@ -169,13 +190,15 @@ func (fx *fleetFixture) fakeUpgrade(ctx workflow.Context, in Input) (Result, err
 	fx.startedAt[id] = workflow.Now(ctx)
 	p := fx.plans[in.Tenant.TenantID]
 	wave := fx.waveOf[in.Tenant.TenantID]
-	fx.mu.Unlock()
 	if p.dur == 0 {
 		p.dur = time.Hour
 	}
 	if p.outcome == "" {
 		p.outcome = OutcomeUpgraded
 	}
+	fx.ran[id] = p
+	fx.runIDs[id] = workflow.GetInfo(ctx).WorkflowExecution.RunID
+	fx.mu.Unlock()
 	busy := func(d int) {
 		fx.mu.Lock()
 		fx.machine[wave] += d
@@ -232,9 +255,9 @@ func (fx *fleetFixture) fakeUpgrade(ctx workflow.Context, in Input) (Result, err
 	fx.outcomes[id] = p.outcome
 	fx.mu.Unlock()
 	if !p.silent {
-		report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: p.outcome})
+		report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: p.outcome, Error: p.err})
 	}
-	return Result{Outcome: p.outcome}, nil
+	return Result{Outcome: p.outcome, Error: p.err}, nil
 }
 
 func fleetTenants(wave, n int) []spec.Tenant {
@@ -398,9 +421,13 @@ func (fx *fleetFixture) runOnce(in FleetInput, inflight []string) *workflow.Cont
 	fx.env.RegisterDelayedCallback(func() {
 		for _, id := range inflight {
 			fx.mu.Lock()
-			fx.outcomes[id] = OutcomeUpgraded
+			p := fx.ran[id]
+			if p.outcome == "" {
+				p.outcome = OutcomeUpgraded
+			}
+			fx.outcomes[id] = p.outcome
 			fx.mu.Unlock()
-			fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: OutcomeUpgraded})
+			fx.env.SignalWorkflow(SignalTenantFinished, TenantProgress{WorkflowID: id, Stage: StageDone, Outcome: p.outcome, Error: p.err})
 		}
 	}, time.Minute)
 	fx.env.ExecuteWorkflow(FleetUpgrade, in)
@@ -727,14 +754,16 @@ func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 			largest = max(largest, proto.Size(p))
 		}
 		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
-		var st fleetCarry
-		require.NoError(t, unpack(in.Carry, &st))
-		require.Len(t, st.Tenants, 5000)
-		inflight = nil
-		for i, tn := range st.Tenants {
+		st, tenants := carried(t, in)
+		for _, tn := range st.Tenants {
 			require.Empty(t, tn.WorkflowID+tn.TenantID+tn.Name, "the carried state leaves who a tenant is to the plan")
+		}
+		require.Len(t, tenants, 5000)
+		inflight = nil
+		for i, tn := range tenants {
+			require.Equal(t, plan[1][i].UpgradeWorkflowID(), tn.WorkflowID, "the plan's order is the fleet's")
 			if tn.State == TenantRunning {
-				inflight = append(inflight, plan[1][i].UpgradeWorkflowID()) // the plan's order is the fleet's
+				inflight = append(inflight, tn.WorkflowID)
 			}
 		}
 		fx.newEnv()
@@ -766,6 +795,17 @@ func TestFleet5000ThroughContinueAsNew(t *testing.T) {
 	for id, n := range fx.starts {
 		require.Equal(t, 1, n, "%s started %d times", id, n)
 	}
+}
+
+// carried reads a continue-as-new input as the next run does: the carried state as sent, and
+// every tenant as the fleet tracks it.
+func carried(t *testing.T, in FleetInput) (fleetCarry, []FleetTenant) {
+	t.Helper()
+	var st fleetCarry
+	require.NoError(t, unpack(in.Carry, &st))
+	f := &fleet{in: in, index: map[string]int{}}
+	require.NoError(t, f.load())
+	return st, f.st.Tenants
 }
 
 // TestFleetSummaryStaysSmall: 5,000 failed tenants with long errors and as many events still

@@ -99,7 +99,7 @@ func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 	}
 	var reports activities.ReportStore
 	if cfg.Reports.Dir != "" {
-		reports = DirReports{Dir: cfg.Reports.Dir}
+		reports = activities.DirReports{Dir: cfg.Reports.Dir}
 	}
 	return &activities.Activities{
 		Reports:       reports,
