@@ -188,6 +188,8 @@ func writeProgress(w io.Writer, p workflows.FleetProgress) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", wv.Name, wv.Size, wv.Pending, wv.Running, wv.HoldingSlots, wv.Finished, counts(wv.ByStage), counts(wv.ByOutcome))
 	}
 	_ = tw.Flush()
+	// Children of fleets since gate fleet-lean-reports report slot changes, not every stage.
+	fmt.Fprintf(w, "(stages as of each tenant's last slot change; live: starter status --query \"WorkFleet = '%s' AND ExecutionStatus = 'Running'\")\n", p.Name)
 	for _, t := range p.Failed {
 		fmt.Fprintf(w, "FAILED  %s (%s): %s\n", t.Name, t.WorkflowID, t.Error)
 	}
