@@ -204,6 +204,9 @@ type Input struct {
 	// per stage made child starts wait up to minutes at 1,000 tenants. Stages are in
 	// visibility (WorkUpgradeStage); set by fleets of the changeFleetLeanReports version.
 	LeanReports bool `json:"leanReports,omitempty"`
+	// NoSlotReports (with LeanReports): the wave's concurrency covers all its tenants, so
+	// the fleet never decides on this tenant's slot; only its fault and end are told.
+	NoSlotReports bool `json:"noSlotReports,omitempty"`
 }
 
 // ConfirmRequest completes a human task.

@@ -50,8 +50,10 @@ type run struct {
 	// leanReports (Input.LeanReports): tell the fleet only when reported changes.
 	leanReports bool
 	// reported is the slot and fault state last told to the fleet (leanReports).
-	reported    string
-	fromVersion string
+	reported string
+	// noSlotReports (Input.NoSlotReports): the fleet decides nothing on this slot.
+	noSlotReports bool
+	fromVersion   string
 	// safe is true for runs of the changeSafeRunbook version (see upgrade.go).
 	safe bool
 	// slim is true for runs of the changeSlimHistory version (see upgrade.go): search
@@ -547,6 +549,9 @@ func (r *run) signalFleet(ctx workflow.Context, signal string, p TenantProgress)
 // slotKey is what a fleet decides on (fleet.holdsSlot, fleet.checkFaults): machine work, a
 // person's task, or the downtime window; and the orchestrator fault waited on.
 func (r *run) slotKey() string {
+	if r.noSlotReports {
+		return "machine|" + r.fault
+	}
 	w := r.board.waitingOn()
 	kind := "machine"
 	switch {

@@ -643,6 +643,12 @@ func (f *fleet) launch(ctx workflow.Context, w int) {
 	}
 }
 
+// unbounded says whether wave w's concurrency covers all its tenants: launching never waits
+// for a slot there, so its tenants need not report slot changes.
+func (f *fleet) unbounded(w int) bool {
+	return f.in.Waves[w].Concurrency >= len(f.specs[w])
+}
+
 func (f *fleet) specOf(pos int) spec.Tenant {
 	t := f.st.Tenants[pos]
 	n := 0
@@ -670,7 +676,8 @@ func (f *fleet) startChild(ctx workflow.Context, pos int) {
 		WaitForCancellation:   true, // a cancelled child runs its cleanup (unfreeze) before the fleet counts it cancelled
 	})
 	f.events += 4
-	child := workflow.ExecuteChildWorkflow(cctx, TenantUpgrade, Input{Tenant: s, Config: f.in.Config, Fleet: f.in.Name, Wave: wave, ReportTo: f.id, LeanReports: f.leanReports})
+	child := workflow.ExecuteChildWorkflow(cctx, TenantUpgrade, Input{Tenant: s, Config: f.in.Config, Fleet: f.in.Name, Wave: wave, ReportTo: f.id,
+		LeanReports: f.leanReports, NoSlotReports: f.leanReports && f.unbounded(t.Wave)})
 	f.starts = append(f.starts, pendingStart{pos: pos, future: child.GetChildWorkflowExecution()})
 	f.ownChildren = append(f.ownChildren, pos)
 	if f.childEnds {

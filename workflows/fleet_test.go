@@ -72,6 +72,8 @@ type fleetFixture struct {
 	// knows it.
 	ran    map[string]childPlan
 	runIDs map[string]string
+	// inputs are the children's inputs, by workflow ID.
+	inputs map[string]Input
 }
 
 // memReports is a report store in memory.
@@ -98,7 +100,7 @@ func (m memReports) Delete(_ context.Context, name string) error {
 func newFleetFixture(t *testing.T) *fleetFixture {
 	fx := &fleetFixture{t: t, plans: map[string]childPlan{}, starts: map[string]int{}, startedAt: map[string]time.Time{},
 		endedAt: map[string]time.Time{}, cancelled: map[string]bool{}, machine: map[int]int{}, maxBusy: map[int]int{}, waveOf: map[string]int{}, reports: memReports{}, outcomes: map[string]Outcome{},
-		ran: map[string]childPlan{}, runIDs: map[string]string{}}
+		ran: map[string]childPlan{}, runIDs: map[string]string{}, inputs: map[string]Input{}}
 	fx.newEnv()
 	return fx
 }
@@ -198,6 +200,7 @@ func (fx *fleetFixture) fakeUpgrade(ctx workflow.Context, in Input) (Result, err
 	}
 	fx.ran[id] = p
 	fx.runIDs[id] = workflow.GetInfo(ctx).WorkflowExecution.RunID
+	fx.inputs[id] = in
 	fx.mu.Unlock()
 	busy := func(d int) {
 		fx.mu.Lock()

@@ -79,3 +79,38 @@ func TestLeanReportsTellTheFleetOnlyWhatItDecidesOn(t *testing.T) {
 		require.Equal(t, SignalTenantFinished, ss[len(ss)-1].Signal, "the end is always told")
 	}
 }
+
+// TestNoSlotReportsTellOnlyFaultsAndTheEnd: in a wave whose concurrency covers all its
+// tenants, a child tells its fleet nothing until its end.
+func TestNoSlotReportsTellOnlyFaultsAndTheEnd(t *testing.T) {
+	h := newHarness(t, upgradeFrom21())
+	var mu sync.Mutex
+	var got []string
+	h.env.OnActivity(a.SignalFleet, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FleetSignal) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, in.Signal)
+		return nil
+	})
+	h.env.ExecuteWorkflow(TenantUpgrade, Input{Tenant: testTenant(), ReportTo: "work365-fleet/test", LeanReports: true, NoSlotReports: true})
+	require.True(t, h.env.IsWorkflowCompleted())
+	_, err := h.result()
+	require.NoError(t, err)
+	require.Equal(t, []string{SignalTenantFinished}, got)
+}
+
+// TestFleetAsksForSlotReportsOnlyWhereConcurrencyBinds: children of a wave narrower than
+// its tenants report slot changes; children of a wave whose concurrency covers them do not.
+func TestFleetAsksForSlotReportsOnlyWhereConcurrencyBinds(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "narrow", Concurrency: 2}, {Name: "wide", Concurrency: 3}}, 4, 3)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	require.Equal(t, 7, fx.result().Total)
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	require.Len(t, fx.inputs, 7)
+	for id, ci := range fx.inputs {
+		require.True(t, ci.LeanReports, id)
+		require.Equal(t, ci.Wave == "wide", ci.NoSlotReports, "%s in wave %s", id, ci.Wave)
+	}
+}

@@ -104,7 +104,7 @@ func tenantUpgrade(ctx workflow.Context, in Input, safe func(workflow.Context) b
 		ref: activities.TenantRef{TenantID: in.Tenant.TenantID, OrgURL: in.Tenant.OrgURL},
 	}
 	u.reportTo = in.ReportTo
-	u.leanReports = in.LeanReports
+	u.leanReports, u.noSlotReports = in.LeanReports, in.LeanReports && in.NoSlotReports
 	u.reported = "machine|" // the fleet starts it as running in validate, waiting on nobody
 	u.checked = map[string]int{}
 	u.windowChanged = workflow.NewBufferedChannel(ctx, 10)
