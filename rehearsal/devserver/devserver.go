@@ -141,6 +141,8 @@ type Server struct {
 	namespace string
 	logLevel  *zap.AtomicLevel // nil when logging is off
 	security  *Security
+	// visibility is the memory visibility database's configuration (nil for a file database).
+	visibility *config.SQL
 
 	stopOnce sync.Once
 	stopErr  error
@@ -249,6 +251,12 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 	}()
 
+	if vis, ok := conf.Persistence.DataStores["sqlite-visibility"]; ok {
+		s.visibility = vis.SQL
+		if err := trimVisibility(ctx, vis.SQL); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.waitReady(ctx, opts.SearchAttributes); err != nil {
 		return nil, err
 	}
