@@ -85,7 +85,7 @@ func newRehearsal(ctx context.Context, o options, s deploy.TemporalSettings, fro
 	r.cloud = sim.New(scn, sim.Options{Clock: sim.NewScaledClock(o.speed)})
 	cloudURL := r.cloud.Start()
 	r.cleanup = append(r.cleanup, r.cloud.Close)
-	logf("simulated Microsoft cloud for %d tenants at %s, reached by the workers through an HTTPS proxy", o.tenants, cloudURL)
+	logf("simulated Microsoft cloud for %d tenants at %s", o.tenants, cloudURL)
 
 	speed := o.speed
 	r.pilot = autopilot.New(r.cloud, stack.Confirmer{Ops: r.ops}, autopilot.Options{Sleep: func(ctx context.Context, d time.Duration) error {

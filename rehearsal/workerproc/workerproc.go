@@ -55,7 +55,8 @@ type Options struct {
 	PayloadKeysFile string
 	// ReportsDir is the workers' reports.dir (default Dir/reports).
 	ReportsDir string
-	// Logf, when set, receives a line per worker started and the build's time.
+	// Logf, when set, receives the proxy's and webhook's addresses, the build's time and a
+	// line per worker started.
 	Logf func(format string, args ...any)
 }
 
@@ -116,6 +117,7 @@ func Start(ctx context.Context, o Options) (_ *Host, err error) {
 		return nil, err
 	}
 	h.env = Env(os.Environ(), proxyURL, ca, hookURL)
+	o.Logf("workers reach the simulated cloud %s through HTTPS proxy %s; their notifications go to %s", o.Cloud.URL(), proxyURL, hookURL)
 	if h.cfg, err = stack.WorkerConfig(o.Dir, o.Cloud, o.Temporal); err != nil {
 		return nil, err
 	}
