@@ -15,6 +15,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/rehearsal/workerproc"
 	"github.com/csp-ops/work365-upgrade/worker/app"
 	"github.com/csp-ops/work365-upgrade/workflows"
+	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
 
 // fleetWorker is where the fleet's worker runs: the production worker binary in a process of
@@ -124,8 +125,13 @@ func hold(ctx context.Context, s *stack.Stack, w fleetWorker, g *gate, tenants, 
 			continue
 		}
 		if holdRelease(running, started, tenants, n) {
-			fmt.Printf("rss_in_flight: %d upgrades in flight (%d of %d started), %s, after %.1f s (load %s)\n",
-				running, started, tenants, w.memory(ctx), time.Since(t0).Seconds(), loadAvg())
+			people, err := count(fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND %s != '%s'", workflows.TenantUpgradeWorkflow, searchattr.WaitingOn.GetName(), workflows.Nobody))
+			waiting := fmt.Sprintf("%d waiting on people", people)
+			if err != nil {
+				waiting = fmt.Sprintf("waiting on people unknown: %v", err)
+			}
+			fmt.Printf("rss_in_flight: %d upgrades in flight (%d of %d started, %s), %s, after %.1f s (load %s)\n",
+				running, started, tenants, waiting, w.memory(ctx), time.Since(t0).Seconds(), loadAvg())
 			return
 		}
 		if time.Since(last) >= 15*time.Second {
