@@ -48,7 +48,6 @@ type rehearsal struct {
 	ops      ops.Ops
 	cloud    *sim.Cloud
 	pilot    *autopilot.Autopilot
-	host     *workerproc.Host
 	workers  []*workerproc.Worker
 	failures []error
 	cleanup  []func()
@@ -92,13 +91,14 @@ func newRehearsal(ctx context.Context, o options, s deploy.TemporalSettings, fro
 		return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
 	}})
 	r.cleanup = append(r.cleanup, r.pilot.Close)
-	if r.host, err = workerproc.Start(ctx, workerproc.Options{Dir: work, Cloud: r.cloud, People: r.pilot, Bin: o.workerBin, Logf: logf,
-		Temporal: app.TemporalConfig{Address: frontend, Namespace: namespace, TaskQueue: app.TaskQueue}}); err != nil {
+	host, err := workerproc.Start(ctx, workerproc.Options{Dir: work, Cloud: r.cloud, People: r.pilot, Bin: o.workerBin, Logf: logf,
+		Temporal: app.TemporalConfig{Address: frontend, Namespace: namespace, TaskQueue: app.TaskQueue}})
+	if err != nil {
 		return nil, err
 	}
-	r.cleanup = append(r.cleanup, r.host.Close)
+	r.cleanup = append(r.cleanup, host.Close)
 	for i := range o.workers {
-		w, err := r.host.StartWorker(ctx, i+1)
+		w, err := host.StartWorker(ctx, i+1)
 		if err != nil {
 			return nil, err
 		}
