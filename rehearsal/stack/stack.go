@@ -230,16 +230,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 	speed := o.Speed
 	s.Autopilot = autopilot.New(s.Cloud, Confirmer{Ops: s.Ops}, autopilot.Options{
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			if o.Hold != nil {
-				select {
-				case <-o.Hold:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
-		},
+		Sleep:   peopleSleep(o.Hold, speed),
 		ViaDesk: o.DeskConfirms && !o.NoDesk,
 	})
 	s.cleanup = append(s.cleanup, s.Autopilot.Close)
@@ -286,6 +277,21 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	s.cleanup = append(s.cleanup, s.Worker.Stop)
 	return s, nil
+}
+
+// peopleSleep is how long the simulated people take: nothing before hold is closed (a nil
+// hold is no hold), then d in simulated time.
+func peopleSleep(hold <-chan struct{}, speed float64) func(context.Context, time.Duration) error {
+	return func(ctx context.Context, d time.Duration) error {
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
+	}
 }
 
 // workerConfig is the production configuration with the simulator's app registration.
