@@ -2,8 +2,11 @@
 // Temporal server: (1) a bare-engine baseline of N workflows × K no-op activities; (2) a
 // rehearsal fleet of N generated tenants through FleetUpgrade, with people who act at once and
 // a simulated cloud without added latency; (3) every history, read back. The server runs in a
-// child process of its own, so the peak RSS reported is the worker's side (worker, simulated
-// cloud, autopilot and this client). Its last line is for scripts (see BENCHMARKS.md).
+// child process of its own; the fleet's worker is the production worker binary in a process
+// of its own too (rehearsal/workerproc), so the peak RSS reported is the worker's alone
+// (--in-process: the worker inside this process, beside the simulated cloud and autopilot).
+// --hold N keeps the people from acting until N upgrades are in flight, and prints the
+// worker's memory then. Its last line is for scripts (see BENCHMARKS.md).
 package main
 
 import (
@@ -17,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,7 +55,7 @@ func main() {
 	}
 }
 
-func run() error {
+func run() (err error) {
 	tenants := flag.Int("tenants", 200, "N: tenants in the fleet, and workflows in the baseline")
 	seed := flag.Int64("seed", 1, "seed of the generated fleet")
 	speed := flag.Float64("speed", 60, "simulated time runs this many times faster than real time (imports, drains, polls)")
@@ -63,6 +65,9 @@ func run() error {
 	simulated := flag.Bool("simulated-durations", false, "keep the generated imports, drains and failures (simulated time bounds the fleet) instead of the instant cloud")
 	profile := flag.String("pprof", "", "write CPU and heap profiles of the worker side and of the server, taken during the fleet, into this folder")
 	skipBaseline := flag.Bool("skip-baseline", false, "skip the bare-engine baseline (engine_aps and ratio are then 0)")
+	inProcess := flag.Bool("in-process", false, "run the fleet's worker inside this process (rss_mb then includes the simulated cloud, the autopilot and the linked server code) instead of the production worker binary in a process of its own")
+	workerBin := flag.String("worker-bin", "", "a built production worker binary (default: go build ./worker into a temporary folder)")
+	holdN := flag.Int("hold", 0, "the simulated people act only once this many upgrades are in flight (or every tenant has started): the worker then holds them all at once; 0: people act at once")
 	serve := flag.Bool(serveFlag, false, "internal: run only the embedded Temporal server (the child process)")
 	var wopts workerFlags
 	wopts.register(flag.CommandLine)
@@ -75,8 +80,11 @@ func run() error {
 	if *serve {
 		return serveTemporal(ctx, dyn)
 	}
-	if *tenants <= 0 || *activities <= 0 || *speed <= 0 {
-		return errors.New("--tenants, --activities and --speed must be positive")
+	if *tenants <= 0 || *activities <= 0 || *speed <= 0 || *holdN < 0 {
+		return errors.New("--tenants, --activities and --speed must be positive, --hold not negative")
+	}
+	if *profile != "" && !*inProcess {
+		return errors.New("--pprof profiles the worker inside this process: add --in-process")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -94,11 +102,43 @@ func run() error {
 		instant(scn)
 	}
 	wcfg := wopts.config()
-	s, err := stack.Start(ctx, stack.Options{TemporalAddress: address, Scenario: scn, Speed: *speed, Logger: zap.NewNop(), Worker: wcfg})
+	work, err := os.MkdirTemp("", "work365-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: work folder kept (worker configuration and log): %s\n", work)
+			return
+		}
+		_ = os.RemoveAll(work)
+	}()
+	people := newGate()
+	sopts := stack.Options{TemporalAddress: address, Scenario: scn, Speed: *speed, Logger: zap.NewNop(), Worker: wcfg}
+	if *holdN > 0 {
+		sopts.Hold = people.ch
+	}
+	var keysFile string
+	if !*inProcess {
+		sopts.NoWorker, sopts.NoDesk = true, true
+		if sopts.PayloadKeys, keysFile, err = benchKeys(work); err != nil {
+			return err
+		}
+	}
+	s, err := stack.Start(ctx, sopts)
 	if err != nil {
 		return err
 	}
 	defer s.Stop()
+	var fw fleetWorker
+	if !*inProcess {
+		host, proc, err := startWorkerProcess(ctx, s, address, work, *workerBin, keysFile, wcfg)
+		if err != nil {
+			return err
+		}
+		defer host.Close()
+		fw.proc = proc
+	}
 	fmt.Printf("worker options: %s\n", wcfg)
 
 	f := figures{Tenants: *tenants}
@@ -116,10 +156,17 @@ func run() error {
 			return err
 		}
 	}
-	peak := sampleRSS(ctx)
+	peak := sampleRSS(ctx, fw.rss)
+	holdCtx, stopHold := context.WithCancel(ctx)
+	defer stopHold()
+	if *holdN > 0 {
+		go hold(holdCtx, s, fw, people, *tenants, *holdN)
+	}
 	if f.Seconds, err = runFleet(ctx, s, *tenants, *concurrency, prof); err != nil {
 		return err
 	}
+	stopHold()
+	fmt.Printf("at the fleet's end: %s\n", fw.memory(ctx))
 	f.RSSMB = peak()
 	if prof != nil {
 		if err := prof.stop(); err != nil {
@@ -151,7 +198,11 @@ func run() error {
 		}
 	}
 	fmt.Printf("histories: %d tenant upgrades %v, %d activities in all\n", len(f.PerTenant), outcomes, f.FleetActivities)
-	fmt.Println("rss_mb is the peak resident set of this process (worker, simulated cloud, autopilot, client), sampled each second during the fleet; the server runs in its own process")
+	if fw.proc != nil {
+		fmt.Printf("rss_mb is the peak resident set of the worker process (the production binary, pid %d), sampled each second during the fleet; the server, the simulated cloud and the autopilot run in other processes\n", fw.proc.Pid())
+	} else {
+		fmt.Println("rss_mb is the peak resident set of this process (worker, simulated cloud, autopilot, client), sampled each second during the fleet; the server runs in its own process")
+	}
 	fmt.Printf("workflow_task_timeouts=%d workflow_task_failures=%d (every history read)\n", f.TaskTimeouts, f.TaskFailures)
 	fmt.Printf("max_payload_kb=%.1f (the largest event of every history read, an upper bound on each payload; the server warns at 512 KB)\n", float64(f.MaxEventBytes)/1024)
 	fmt.Println(f.line())
@@ -304,9 +355,9 @@ func readHistory(ctx context.Context, c client.Client, id, runID string) (histor
 	return countHistory(events), nil
 }
 
-// sampleRSS samples this process's resident set each second until the returned function is
+// sampleRSS samples a resident set (rss, in MB) each second until the returned function is
 // called, which returns the peak in MB.
-func sampleRSS(ctx context.Context) func() float64 {
+func sampleRSS(ctx context.Context, rss func() (float64, error)) func() float64 {
 	ctx, cancel := context.WithCancel(ctx)
 	var mu sync.Mutex
 	var peak float64
@@ -316,7 +367,7 @@ func sampleRSS(ctx context.Context) func() float64 {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
-			if mb, err := rssMB(); err == nil {
+			if mb, err := rss(); err == nil {
 				mu.Lock()
 				peak = max(peak, mb)
 				mu.Unlock()
@@ -335,21 +386,6 @@ func sampleRSS(ctx context.Context) func() float64 {
 		defer mu.Unlock()
 		return peak
 	}
-}
-
-// rssMB reads VmRSS from /proc/self/status (Linux).
-func rssMB() (float64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc/self/status")
 }
 
 type childServer struct {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,6 +29,7 @@ import (
 	"github.com/csp-ops/work365-upgrade/rehearsal/devserver"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
+	"github.com/csp-ops/work365-upgrade/rehearsal/workerproc"
 	"github.com/csp-ops/work365-upgrade/worker/app"
 	"github.com/csp-ops/work365-upgrade/workflows"
 	"github.com/csp-ops/work365-upgrade/workflows/spec"
@@ -240,7 +240,7 @@ func (r *rig) up(ctx context.Context) error {
 	}
 	r.scn = scn
 
-	frontend, err := freePort()
+	frontend, err := workerproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -638,17 +638,8 @@ func (c confirmer) ConfirmTask(ctx context.Context, workflowID string, req workf
 
 func (r *rig) frontend() string { return fmt.Sprintf("127.0.0.1:%d", r.frontendPort) }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func freeAddr() (string, error) {
-	p, err := freePort()
+	p, err := workerproc.FreePort()
 	return fmt.Sprintf("127.0.0.1:%d", p), err
 }
 

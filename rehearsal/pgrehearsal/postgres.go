@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/csp-ops/work365-upgrade/rehearsal/workerproc"
 )
 
 // pgCluster is a private PostgreSQL cluster in a temporary folder: no system service, its own
@@ -59,7 +61,7 @@ func pgBinDir(ctx context.Context, logf func(string, ...any)) (string, error) {
 		cmd := exec.CommandContext(ctx, append(sudo, args...)[0], append(sudo, args...)[1:]...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("install PostgreSQL (%s): %w: %s — install the postgresql package and run again", strings.Join(args, " "), err, lastLines(out, 5))
+			return "", fmt.Errorf("install PostgreSQL (%s): %w: %s — install the postgresql package and run again", strings.Join(args, " "), err, workerproc.LastLines(out, 5))
 		}
 	}
 	if d := find(); d != "" {
@@ -111,7 +113,7 @@ func startCluster(ctx context.Context, bin, parent string, logf func(string, ...
 		return nil, err
 	}
 	_ = os.Remove(pwfile)
-	c.port, err = freePort()
+	c.port, err = workerproc.FreePort()
 	if err != nil {
 		c.remove()
 		return nil, err
@@ -138,7 +140,7 @@ func (c *pgCluster) run(ctx context.Context, prog string, args ...string) error 
 	cmd.Dir = c.dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%s: %w: %s", prog, err, lastLines(out, 8))
+		return fmt.Errorf("%s: %w: %s", prog, err, workerproc.LastLines(out, 8))
 	}
 	return nil
 }
@@ -159,20 +161,3 @@ func (c *pgCluster) stop(keep bool) {
 }
 
 func (c *pgCluster) remove() { _ = os.RemoveAll(c.dir) }
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func lastLines(out []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
-}

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,18 +15,16 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/common/headers"
 	"go.uber.org/zap"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/csp-ops/work365-upgrade/activities"
-	"github.com/csp-ops/work365-upgrade/activities/notify"
 	"github.com/csp-ops/work365-upgrade/deploy"
 	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
-	"github.com/csp-ops/work365-upgrade/microsoft/msauth"
 	"github.com/csp-ops/work365-upgrade/ops"
 	"github.com/csp-ops/work365-upgrade/ops/inventory"
 	"github.com/csp-ops/work365-upgrade/rehearsal/autopilot"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
+	"github.com/csp-ops/work365-upgrade/rehearsal/workerproc"
 	"github.com/csp-ops/work365-upgrade/worker/app"
 	"github.com/csp-ops/work365-upgrade/workflows"
 )
@@ -52,11 +47,8 @@ type rehearsal struct {
 	client   client.Client
 	ops      ops.Ops
 	cloud    *sim.Cloud
-	proxy    *sim.Proxy
 	pilot    *autopilot.Autopilot
-	hook     *http.Server
-	hookURL  string
-	workers  []*workerProc
+	workers  []*workerproc.Worker
 	failures []error
 	cleanup  []func()
 }
@@ -92,197 +84,27 @@ func newRehearsal(ctx context.Context, o options, s deploy.TemporalSettings, fro
 	r.cloud = sim.New(scn, sim.Options{Clock: sim.NewScaledClock(o.speed)})
 	cloudURL := r.cloud.Start()
 	r.cleanup = append(r.cleanup, r.cloud.Close)
-	if r.proxy, err = sim.NewProxy(cloudURL); err != nil {
-		return nil, err
-	}
-	proxyURL, err := r.proxy.Start("127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r.cleanup = append(r.cleanup, r.proxy.Close)
-	logf("simulated Microsoft cloud for %d tenants at %s, reached by the workers through HTTPS proxy %s", o.tenants, cloudURL, proxyURL)
+	logf("simulated Microsoft cloud for %d tenants at %s", o.tenants, cloudURL)
 
 	speed := o.speed
 	r.pilot = autopilot.New(r.cloud, stack.Confirmer{Ops: r.ops}, autopilot.Options{Sleep: func(ctx context.Context, d time.Duration) error {
 		return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
 	}})
 	r.cleanup = append(r.cleanup, r.pilot.Close)
-	if err := r.startWebhook(); err != nil {
-		return nil, err
-	}
-
-	bin := o.workerBin
-	if bin == "" {
-		t0 := time.Now()
-		bin = filepath.Join(work, "worker")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/csp-ops/work365-upgrade/worker")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("go build ./worker: %w: %s", err, lastLines(out, 10))
-		}
-		logf("built the production worker binary in %.1fs", time.Since(t0).Seconds())
-	}
-	env, err := r.workerEnv(proxyURL)
+	host, err := workerproc.Start(ctx, workerproc.Options{Dir: work, Cloud: r.cloud, People: r.pilot, Bin: o.workerBin, Logf: logf,
+		Temporal: app.TemporalConfig{Address: frontend, Namespace: namespace, TaskQueue: app.TaskQueue}})
 	if err != nil {
 		return nil, err
 	}
+	r.cleanup = append(r.cleanup, host.Close)
 	for i := range o.workers {
-		w, err := r.startWorker(ctx, bin, i+1, env)
+		w, err := host.StartWorker(ctx, i+1)
 		if err != nil {
 			return nil, err
 		}
 		r.workers = append(r.workers, w)
 	}
 	return r, nil
-}
-
-// startWebhook receives the workers' notifications (notify.webhooks, format json) and hands
-// them to the simulated people.
-func (r *rehearsal) startWebhook() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	r.hookURL = "http://" + ln.Addr().String() + "/notify"
-	r.hook = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		var n activities.Notification
-		if err := json.NewDecoder(req.Body).Decode(&n); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if err := r.pilot.Notify(req.Context(), n); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})}
-	go func() { _ = r.hook.Serve(ln) }()
-	r.cleanup = append(r.cleanup, func() { _ = r.hook.Close() })
-	return nil
-}
-
-// workerEnv is the workers' environment: no TEMPORAL_* from the caller, Microsoft's hosts
-// through the proxy whose CA they trust, the webhook URL (a secret in production, so from
-// the environment).
-func (r *rehearsal) workerEnv(proxyURL string) ([]string, error) {
-	ca := filepath.Join(r.work, "proxy-ca.pem")
-	if err := os.WriteFile(ca, r.proxy.CAPEM(), 0o644); err != nil {
-		return nil, err
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TEMPORAL_") || strings.EqualFold(k, "HTTPS_PROXY") || strings.EqualFold(k, "HTTP_PROXY") ||
-			strings.EqualFold(k, "NO_PROXY") || k == "SSL_CERT_FILE" || k == "SSL_CERT_DIR" || k == "W365_CONFIG" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "HTTPS_PROXY="+proxyURL, "NO_PROXY=127.0.0.1,localhost", "SSL_CERT_FILE="+ca, "W365_AUTOPILOT_URL="+r.hookURL), nil
-}
-
-// workerProc is one production worker process with its own configuration file.
-type workerProc struct {
-	n       int
-	cmd     *exec.Cmd
-	done    chan error
-	health  string
-	log     string
-	stopped string // "", "SIGTERM", "SIGKILL", "end"
-	exit    error
-}
-
-func (r *rehearsal) startWorker(ctx context.Context, bin string, n int, env []string) (*workerProc, error) {
-	orch := r.cloud.Scenario().Orchestrator
-	secret := filepath.Join(r.work, "client-secret")
-	if err := os.WriteFile(secret, []byte(orch.ClientSecret), 0o600); err != nil {
-		return nil, err
-	}
-	packages := filepath.Join(r.work, "packages")
-	names := r.cloud.Names()
-	if err := stack.WritePackages(packages, names); err != nil {
-		return nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	w := &workerProc{n: n, health: fmt.Sprintf("http://127.0.0.1:%d/healthz", port), log: filepath.Join(r.work, fmt.Sprintf("worker-%d.log", n)), done: make(chan error, 1)}
-	cfg := app.Config{
-		Temporal:    app.TemporalConfig{Address: r.frontend, Namespace: namespace, TaskQueue: app.TaskQueue},
-		Microsoft:   msauth.Config{ClientID: orch.ClientID, SecretFile: secret, AppName: orch.DisplayName},
-		Work365:     &names,
-		PackagesDir: packages,
-		Log:         app.LogConfig{Format: "json", Level: "info", File: w.log},
-		Worker:      app.WorkerConfig{StopTimeout: 20 * time.Second},
-		Notify:      app.NotifyConfig{Webhooks: []notify.Target{{Name: "autopilot", URLEnv: "W365_AUTOPILOT_URL", Format: "json"}}},
-		Reports:     app.ReportsConfig{Dir: filepath.Join(r.work, "reports")},
-	}
-	cfg.Metrics.Address = fmt.Sprintf("127.0.0.1:%d", port)
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	path := filepath.Join(r.work, fmt.Sprintf("worker-%d.yaml", n))
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		return nil, err
-	}
-	w.cmd = exec.Command(bin, "--config", path)
-	w.cmd.Env = env
-	stderr, err := os.Create(w.log + ".stderr")
-	if err != nil {
-		return nil, err
-	}
-	w.cmd.Stdout, w.cmd.Stderr = stderr, stderr
-	if err := w.cmd.Start(); err != nil {
-		stderr.Close()
-		return nil, fmt.Errorf("start worker %d: %w", n, err)
-	}
-	go func() {
-		w.done <- w.cmd.Wait()
-		stderr.Close()
-	}()
-	r.cleanup = append(r.cleanup, func() { w.stop(syscall.SIGKILL, "end", time.Second) })
-	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := hc.Get(w.health)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case err := <-w.done:
-			w.done <- err
-			return nil, fmt.Errorf("worker %d exited at start (%v); see %s and %s.stderr", n, err, w.log, w.log)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(300 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("worker %d not healthy after 2m; see %s", n, w.log)
-		}
-	}
-	r.logf("worker %d (pid %d) healthy: %s, config %s", n, w.cmd.Process.Pid, w.health, path)
-	return w, nil
-}
-
-// stop signals the worker and waits up to wait for it to exit; returns its exit error.
-func (w *workerProc) stop(sig syscall.Signal, why string, wait time.Duration) error {
-	if w.stopped != "" {
-		return w.exit
-	}
-	w.stopped = why
-	_ = w.cmd.Process.Signal(sig)
-	select {
-	case w.exit = <-w.done:
-	case <-time.After(wait):
-		_ = w.cmd.Process.Kill()
-		w.exit = fmt.Errorf("did not exit within %s of %s; killed", wait, sig)
-		<-w.done
-	}
-	return w.exit
 }
 
 func (r *rehearsal) close() {
@@ -357,17 +179,17 @@ wait:
 			midRunChecked = true
 			r.onCallQueries(ctx, fig, "mid-run")
 		}
-		if w := r.workers[0]; w.stopped == "" && n >= total/4 {
+		if w := r.workers[0]; w.Stopped() == "" && n >= total/4 {
 			t := time.Now()
-			err := w.stop(syscall.SIGTERM, "SIGTERM", 2*time.Minute)
+			err := w.Stop(syscall.SIGTERM, "SIGTERM", 2*time.Minute)
 			r.logf("worker 1 stopped with SIGTERM at %d/%d completed: exit %v after %.1fs", n, total, orText(err), time.Since(t).Seconds())
 			fig.add(fmt.Sprintf("worker 1 SIGTERM at %d/%d: exit %s in", n, total, orText(err)), time.Since(t))
 			if err != nil {
 				r.fail("worker 1 did not stop cleanly on SIGTERM: %v", err)
 			}
 		}
-		if w := r.workers[1]; w.stopped == "" && n >= total/2 {
-			err := w.stop(syscall.SIGKILL, "SIGKILL", 30*time.Second)
+		if w := r.workers[1]; w.Stopped() == "" && n >= total/2 {
+			err := w.Stop(syscall.SIGKILL, "SIGKILL", 30*time.Second)
 			r.logf("worker 2 killed with SIGKILL at %d/%d completed (%v)", n, total, err)
 			fig.note("worker 2 SIGKILL at %d/%d completed", n, total)
 		}
@@ -376,8 +198,8 @@ wait:
 	fig.add(fmt.Sprintf("fleet of %d tenants, launch to end", total), fleetTime)
 	fig.note("%-52s %8.1f", "tenants per minute", float64(total)/fleetTime.Minutes())
 	for _, w := range r.workers[:2] {
-		if w.stopped == "" {
-			r.fail("the fleet ended before worker %d was stopped: use more tenants or a lower --speed", w.n)
+		if w.Stopped() == "" {
+			r.fail("the fleet ended before worker %d was stopped: use more tenants or a lower --speed", w.N)
 		}
 	}
 	r.checkOutcome(ctx, inv, res)
@@ -385,8 +207,8 @@ wait:
 	r.onCallQueries(ctx, fig, "final")
 	r.checkFinalVisibility(ctx)
 	for _, w := range r.workers[2:] {
-		if err := w.stop(syscall.SIGTERM, "end", time.Minute); err != nil {
-			r.fail("worker %d did not stop cleanly at the end: %v", w.n, err)
+		if err := w.Stop(syscall.SIGTERM, "end", time.Minute); err != nil {
+			r.fail("worker %d did not stop cleanly at the end: %v", w.N, err)
 		}
 	}
 	return nil

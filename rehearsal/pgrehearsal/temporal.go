@@ -34,6 +34,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/csp-ops/work365-upgrade/deploy"
+	"github.com/csp-ops/work365-upgrade/rehearsal/workerproc"
 	"github.com/csp-ops/work365-upgrade/worker/app"
 	"github.com/csp-ops/work365-upgrade/workflows/searchattr"
 )
@@ -77,7 +78,7 @@ func setupSchema(ctx context.Context, pg *pgCluster, s deploy.TemporalSettings, 
 			cmd := exec.CommandContext(ctx, self, append(append([]string{sqlToolArg}, base...), step...)...)
 			cmd.Env = append(os.Environ(), "SQL_PASSWORD="+pg.password)
 			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("temporal-sql-tool %s %s: %w: %s", db.name, step[2], err, lastLines(out, 6))
+				return fmt.Errorf("temporal-sql-tool %s %s: %w: %s", db.name, step[2], err, workerproc.LastLines(out, 6))
 			}
 		}
 		conn, err := sqltool.NewConnection(sqlConfig(pg, s, db.name), log.NewNoopLogger())
@@ -138,7 +139,7 @@ type server struct {
 func startServer(ctx context.Context, pg *pgCluster, s deploy.TemporalSettings, work, archiveDir string, logOut io.Writer) (*server, error) {
 	ports := make([]int, 5)
 	for i := range ports {
-		p, err := freePort()
+		p, err := workerproc.FreePort()
 		if err != nil {
 			return nil, err
 		}

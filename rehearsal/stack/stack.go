@@ -88,6 +88,13 @@ type Options struct {
 	DeskConfirms bool
 	// Worker tunes the worker as the worker.yaml's worker block does (zero: the SDK's defaults).
 	Worker app.WorkerConfig
+	// NoWorker runs no worker in this process: the caller runs one elsewhere on TaskQueue
+	// (the bench's worker process, rehearsal/workerproc), whose notifications it hands to
+	// the Autopilot.
+	NoWorker bool
+	// Hold keeps the simulated people from acting until it is closed (nil: they act after
+	// their delays): the bench fills the fleet with upgrades waiting on people this way.
+	Hold <-chan struct{}
 }
 
 // checkNames refuses production's namespace and task queue on a server that is not embedded.
@@ -116,7 +123,8 @@ type Stack struct {
 	Cloud     *sim.Cloud
 	Autopilot *autopilot.Autopilot
 	Ops       ops.Ops
-	Worker    worker.Worker
+	// Worker serves TaskQueue in this process (nil with NoWorker).
+	Worker worker.Worker
 	// Codec encrypts the payloads; CodecURL is its codec server, which the Web UI decodes
 	// through: POST {CodecURL}/{namespace}/decode.
 	Codec    *codec.Codec
@@ -222,12 +230,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 	speed := o.Speed
 	s.Autopilot = autopilot.New(s.Cloud, Confirmer{Ops: s.Ops}, autopilot.Options{
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
-		},
+		Sleep:   peopleSleep(o.Hold, speed),
 		ViaDesk: o.DeskConfirms && !o.NoDesk,
 	})
 	s.cleanup = append(s.cleanup, s.Autopilot.Close)
+	if o.NoWorker {
+		return s, nil
+	}
 
 	dir, err := os.MkdirTemp("", "work365-rehearsal-")
 	if err != nil {
@@ -268,6 +277,21 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	s.cleanup = append(s.cleanup, s.Worker.Stop)
 	return s, nil
+}
+
+// peopleSleep is how long the simulated people take: nothing before hold is closed (a nil
+// hold is no hold), then d in simulated time.
+func peopleSleep(hold <-chan struct{}, speed float64) func(context.Context, time.Duration) error {
+	return func(ctx context.Context, d time.Duration) error {
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return ctxtime.Sleep(ctx, time.Duration(float64(d)/speed))
+	}
 }
 
 // workerConfig is the production configuration with the simulator's app registration.

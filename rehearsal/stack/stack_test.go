@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/require"
 
@@ -48,4 +49,29 @@ tenants:
 	cfg, err := s.workerConfig(t.TempDir())
 	require.NoError(t, err, "the worker configuration of a scenario without orchestrator is valid")
 	require.Equal(t, sim.DefaultOrchestrator().ClientID, cfg.Microsoft.ClientID)
+}
+
+func TestHeldPeopleWaitForTheHoldToOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hold := make(chan struct{})
+		done := make(chan error, 1)
+		go func() { done <- peopleSleep(hold, 60)(context.Background(), 0) }()
+		synctest.Wait() // the person is blocked: on the hold, since a zero delay needs no timer
+		select {
+		case err := <-done:
+			t.Fatalf("a held person acted before the hold opened (%v)", err)
+		default:
+		}
+		close(hold)
+		require.NoError(t, <-done)
+
+		// A task that closes while its person is held ends the wait.
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { done <- peopleSleep(make(chan struct{}), 60)(ctx, 0) }()
+		synctest.Wait()
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+
+		require.NoError(t, peopleSleep(nil, 60)(context.Background(), 0), "no hold: people act after their delay")
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/uber-go/tally/v4"
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
 	"go.temporal.io/sdk/activity"
@@ -38,6 +39,9 @@ func (o *Observability) Addr() string { return o.addr.String() }
 // the worker is healthy (e.g. Temporal reachable).
 func StartObservability(addr string, logger *zap.Logger, ready func() error) (*Observability, error) {
 	reg := prom.NewRegistry()
+	// The Go runtime's and the process's own figures (go_memstats_*, process_resident_memory_bytes)
+	// beside the SDK's: a worker's memory is read where its other metrics are.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: reg})
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,

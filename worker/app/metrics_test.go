@@ -59,6 +59,10 @@ func TestMetricsAndHealthEndpoint(t *testing.T) {
 		code, body := get(t, base+"/metrics")
 		return code == http.StatusOK && strings.Contains(body, "temporal_workflow_completed") && strings.Contains(body, `task_queue="work365_upgrade"`) // Prometheus-sanitised
 	}, 5*time.Second, 100*time.Millisecond)
+	// The Go runtime's and the process's memory are served beside them.
+	_, body = get(t, base+"/metrics")
+	require.Contains(t, body, "go_memstats_heap_inuse_bytes ")
+	require.Contains(t, body, "process_resident_memory_bytes ")
 }
 
 // healthyClient is a Temporal client whose health check answers err; nothing else is called.
