@@ -189,7 +189,7 @@ func writeProgress(w io.Writer, p workflows.FleetProgress) {
 	}
 	_ = tw.Flush()
 	// Children of fleets since gate fleet-lean-reports report slot changes, not every stage.
-	fmt.Fprintf(w, "(stages as of each tenant's last slot change; live: starter status --query \"WorkFleet = '%s' AND ExecutionStatus = 'Running'\")\n", p.Name)
+	fmt.Fprintf(w, "(stages as each tenant last reported: at slot changes, or only its start in a wave whose concurrency covers it; live: starter status --query \"WorkFleet = '%s' AND ExecutionStatus = 'Running'\"; stuck upgrades: starter stuck)\n", p.Name)
 	for _, t := range p.Failed {
 		fmt.Fprintf(w, "FAILED  %s (%s): %s\n", t.Name, t.WorkflowID, t.Error)
 	}

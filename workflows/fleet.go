@@ -1353,7 +1353,9 @@ func (f *fleet) progress(ctx workflow.Context) FleetProgress {
 			if f.holdsSlot(t) {
 				wp.HoldingSlots++
 			}
-			if now.Sub(t.Since) > stuckAfter {
+			// A child of an unbounded wave reports no stage (NoSlotReports): its start time
+			// says nothing of being stuck; visibility does (starter stuck).
+			if now.Sub(t.Since) > stuckAfter && !(f.leanReports && f.unbounded(t.Wave)) {
 				p.Stuck = append(p.Stuck, t)
 			}
 		case TenantFinished:

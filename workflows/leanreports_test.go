@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
@@ -112,5 +113,27 @@ func TestFleetAsksForSlotReportsOnlyWhereConcurrencyBinds(t *testing.T) {
 	for id, ci := range fx.inputs {
 		require.True(t, ci.LeanReports, id)
 		require.Equal(t, ci.Wave == "wide", ci.NoSlotReports, "%s in wave %s", id, ci.Wave)
+	}
+}
+
+// TestFleetCallsNoUnreportedTenantStuck: past StuckAfter, a running tenant of a bounded wave
+// is listed stuck (it reports its slot changes); one of a wave whose concurrency covers it
+// reports no stage, so the fleet does not call it stuck from its start time.
+func TestFleetCallsNoUnreportedTenantStuck(t *testing.T) {
+	for _, tc := range []struct {
+		concurrency int
+		stuck       int
+	}{{concurrency: 1, stuck: 1}, {concurrency: 2, stuck: 0}} {
+		fx := newFleetFixture(t)
+		in := fx.input([]WaveSpec{{Name: "w", Concurrency: tc.concurrency}}, 2)
+		in.StuckAfter = 2 * time.Hour
+		for _, ts := range fleetTenants(0, 2) {
+			fx.plans[ts.TenantID] = childPlan{dur: 5 * time.Hour}
+		}
+		var p FleetProgress
+		fx.env.RegisterDelayedCallback(func() { p = fx.progress() }, 3*time.Hour)
+		fx.env.ExecuteWorkflow(FleetUpgrade, in)
+		require.Equal(t, 2, fx.result().Total)
+		require.Len(t, p.Stuck, tc.stuck, "concurrency %d", tc.concurrency)
 	}
 }
