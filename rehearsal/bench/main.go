@@ -34,6 +34,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
 
+	"github.com/csp-ops/work365-upgrade/internal/ctxtime"
 	"github.com/csp-ops/work365-upgrade/rehearsal/devserver"
 	"github.com/csp-ops/work365-upgrade/rehearsal/sim"
 	"github.com/csp-ops/work365-upgrade/rehearsal/stack"
@@ -184,6 +185,10 @@ func run() (err error) {
 		}
 		for _, u := range us {
 			st, err := readHistory(ctx, s.Client, u.WorkflowID, u.RunID)
+			for try := 1; err != nil && try < 5 && ctx.Err() == nil; try++ {
+				_ = ctxtime.Sleep(ctx, time.Second) // an overloaded server may refuse a read for a moment
+				st, err = readHistory(ctx, s.Client, u.WorkflowID, u.RunID)
+			}
 			if err != nil {
 				return err
 			}
@@ -297,10 +302,30 @@ func runFleet(ctx context.Context, s *stack.Stack, n, concurrency int, prof *pro
 	}
 	stopWatch := watch(ctx, s, id, prof)
 	defer stopWatch()
-	if err := s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
-		return 0, fmt.Errorf("fleet %s: %w", id, err)
+	if err := awaitFleet(ctx, s.Client, id); err != nil {
+		return 0, err
 	}
 	return time.Since(start).Seconds(), nil
+}
+
+// awaitFleet waits for the fleet's result. A wait cut by the server (an overloaded embedded
+// server may close its shard, and a long poll then ends in a deadline or "unavailable") is
+// waited again: only the fleet's own end, or the bench's timeout, ends it.
+func awaitFleet(ctx context.Context, c client.Client, id string) error {
+	for {
+		err := c.GetWorkflow(ctx, id, "").Get(ctx, nil)
+		var ended *temporal.WorkflowExecutionError
+		if err == nil || errors.As(err, &ended) || ctx.Err() != nil {
+			if err != nil {
+				return fmt.Errorf("fleet %s: %w", id, err)
+			}
+			return nil
+		}
+		fmt.Printf("  waiting for the fleet's result again after: %v\n", err)
+		if err := ctxtime.Sleep(ctx, time.Second); err != nil {
+			return fmt.Errorf("fleet %s: %w", id, err)
+		}
+	}
 }
 
 // watch prints, every 15 seconds, the fleet's own count of its tenants and, from visibility
