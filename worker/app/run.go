@@ -57,6 +57,10 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	defer c.Close()
 	health.Set(c)
 	if err := searchattr.Register(ctx, c, cfg.Temporal.Namespace); err != nil {
+		if ctx.Err() != nil { // asked to stop (SIGTERM) while registering: a clean stop
+			logger.Info("worker stopped before it polled", zap.Error(err))
+			return nil
+		}
 		return err
 	}
 	acts, err := BuildActivities(cfg, opts)

@@ -112,8 +112,8 @@ func probeQuery() string {
 // waitUsable counts executions with probeQuery until the frontend accepts it: right after
 // AddSearchAttributes, ListSearchAttributes shows them but queries and upserts are refused
 // ("invalid search attribute") until the server's namespace cache refreshes.
-func waitUsable(ctx context.Context, c client.Client, namespace string) error {
-	ctx, cancel := context.WithTimeout(ctx, usableWithin)
+func waitUsable(parent context.Context, c client.Client, namespace string) error {
+	ctx, cancel := context.WithTimeout(parent, usableWithin)
 	defer cancel()
 	q := probeQuery()
 	for {
@@ -126,6 +126,9 @@ func waitUsable(ctx context.Context, c client.Client, namespace string) error {
 			return fmt.Errorf("query by the search attributes in namespace %q (is visibility reachable?): %w", namespace, err)
 		}
 		if ctxtime.Sleep(ctx, 500*time.Millisecond) != nil {
+			if parent.Err() != nil {
+				return fmt.Errorf("wait for the search attributes of namespace %q to be usable: %w", namespace, parent.Err())
+			}
 			return fmt.Errorf("search attributes registered in namespace %q are still refused in queries after %s (check the server's visibility store and its search attribute mapping): %w", namespace, usableWithin, err)
 		}
 	}
