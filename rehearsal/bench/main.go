@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,7 +116,11 @@ func run() (err error) {
 		_ = os.RemoveAll(work)
 	}()
 	people := newGate()
-	sopts := stack.Options{TemporalAddress: address, Scenario: scn, Speed: *speed, Logger: zap.NewNop(), Worker: wcfg}
+	// The in-process worker writes its fleet reports where the worker process does: without a
+	// reports.dir the fleet cannot write report parts as it goes and carries every tenant's
+	// full record (477.5 KB continue-as-new inputs at 5,000 tenants instead of ~380 KiB).
+	sopts := stack.Options{TemporalAddress: address, Scenario: scn, Speed: *speed, Logger: zap.NewNop(), Worker: wcfg,
+		ReportsDir: filepath.Join(work, "reports")}
 	if *holdN > 0 {
 		sopts.Hold = people.ch
 	}
