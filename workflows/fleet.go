@@ -55,6 +55,11 @@ type fleetCarry struct {
 	// EventsOmitted counts the earliest events no longer carried (since
 	// changeFleetReportAsItGoes the carried state keeps the last maxCarriedEvents).
 	EventsOmitted int `json:"eventsOmitted,omitempty"`
+	// Recheck are the positions of tenants whose end was signalled to an earlier run that
+	// continued as new before it took it: the next run checks them at once, not at its
+	// periodic check 15 minutes later (found in the bench: one tenant of 1,000 signalled
+	// in the last workflow task before continue-as-new, and its close reached no run).
+	Recheck []int `json:"recheck,omitempty"`
 }
 
 // maxCarriedEvents bounds the events carried over continue-as-new (the summary shows the
@@ -228,6 +233,13 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		f.ends.next = workflow.Now(ctx).Add(endCheckEvery)
 		f.ends.added = workflow.NewBufferedChannel(ctx, 1)
 		workflow.Go(f.ends.dctx, f.watchEnds)
+		for _, pos := range f.st.Recheck {
+			if pos >= 0 && pos < len(f.st.Tenants) && f.st.Tenants[pos].State == TenantRunning {
+				f.ends.hinted[pos] = true
+				f.queueCheck(pos)
+			}
+		}
+		f.st.Recheck = nil
 	}
 	f.startsBatched = workflow.GetVersion(ctx, changeFleetStartBatch, workflow.DefaultVersion, 1) >= 1
 	f.asItGoes = workflow.GetVersion(ctx, changeFleetReportAsItGoes, workflow.DefaultVersion, 1) >= 1 && f.writesReport && f.reportParts
@@ -1116,6 +1128,18 @@ func (f *fleet) continueAsNew(ctx workflow.Context) error {
 	f.collectEnds(ctx) // children that closed in this run: the next run has no future for them
 	next := f.in
 	st := f.st
+	if f.childEnds {
+		// Ends signalled but not yet taken (the checks in flight have settled): a queued
+		// check, or a child of this run that signalled its end and will close after this
+		// run (its close then reaches no one, and the signal was this run's). The next run
+		// checks them first.
+		st.Recheck = nil
+		for pos, t := range f.st.Tenants {
+			if t.State == TenantRunning && (f.ends.queued[pos] || f.ends.hinted[pos]) {
+				st.Recheck = append(st.Recheck, pos)
+			}
+		}
+	}
 	if f.asItGoes {
 		f.compactCarry(&st)
 		if n := len(st.Events) - maxCarriedEvents; n > 0 {
