@@ -550,17 +550,20 @@ func (r *run) signalFleet(ctx workflow.Context, signal string, p TenantProgress)
 // person's task, or the downtime window; and the orchestrator fault waited on.
 func (r *run) slotKey() string {
 	if r.noSlotReports {
-		return "machine|" + r.fault
+		return slotKind(Nobody, "") + "|" + r.fault
 	}
-	w := r.board.waitingOn()
-	kind := "machine"
+	return slotKind(r.board.waitingOn(), r.stage) + "|" + r.fault
+}
+
+// slotKind says what a running tenant waits on, as a fleet's slot rule sees it.
+func slotKind(w Audience, s Stage) string {
 	switch {
 	case w != "" && w != Nobody:
-		kind = "person"
-	case r.stage == StageDowntimeWindow:
-		kind = "window"
+		return "person"
+	case s == StageDowntimeWindow:
+		return "window"
 	}
-	return kind + "|" + r.fault
+	return "machine"
 }
 
 func (r *run) progressReport(outcome Outcome) TenantProgress {

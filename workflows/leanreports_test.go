@@ -53,15 +53,7 @@ func TestLeanReportsTellTheFleetOnlyWhatItDecidesOn(t *testing.T) {
 	t.Logf("progress signals: %d without lean reports, %d with", len(fullP), len(leanP))
 	require.Less(t, len(leanP), len(fullP), "lean reports send fewer progress signals")
 	require.NotEmpty(t, leanP, "a person's wait is told: it frees the tenant's slot")
-	kind := func(p TenantProgress) string {
-		switch {
-		case p.WaitingOn != "" && p.WaitingOn != Nobody:
-			return "person"
-		case p.Stage == StageDowntimeWindow:
-			return "window"
-		}
-		return "machine"
-	}
+	kind := func(p TenantProgress) string { return slotKind(p.WaitingOn, p.Stage) }
 	prev := "machine"
 	for _, p := range leanP {
 		require.NotEqual(t, prev, kind(p)+"|"+p.Fault, "each lean report changes the slot or the fault: %+v", p)

@@ -105,7 +105,7 @@ func tenantUpgrade(ctx workflow.Context, in Input, safe func(workflow.Context) b
 	}
 	u.reportTo = in.ReportTo
 	u.leanReports, u.noSlotReports = in.LeanReports, in.LeanReports && in.NoSlotReports
-	u.reported = "machine|" // the fleet starts it as running in validate, waiting on nobody
+	u.reported = u.slotKey() // the fleet starts it as running in validate, waiting on nobody
 	u.checked = map[string]int{}
 	u.windowChanged = workflow.NewBufferedChannel(ctx, 10)
 	u.lookNow = workflow.NewBufferedChannel(ctx, 10)
