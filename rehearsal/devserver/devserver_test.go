@@ -143,6 +143,11 @@ func TestInMemoryWorkflowSearchAttributeAndUI(t *testing.T) {
 	c := dial(t, s)
 	defer c.Close()
 	defer startWorker(t, c).Stop()
+	// A memory database has four history shards (their timer queues keep up under a burst;
+	// one fell minutes behind), and the workflows below run across them.
+	if n := historyShards(t, c); n != 4 {
+		t.Errorf("memory database: %d history shards, want 4", n)
+	}
 
 	begin := time.Now()
 	runStage(t, c, "tenant-a", "import")
@@ -190,6 +195,10 @@ func TestHelperFirstRun(t *testing.T) {
 	w := startWorker(t, c)
 	runStage(t, c, "tenant-old", "import")
 	waitListed(t, c, "WorkUpgradeStage = 'import'", "tenant-old")
+	// A file database keeps the one shard it was created with.
+	if n := historyShards(t, c); n != 1 {
+		t.Errorf("file database: %d history shards after restart, want 1", n)
+	}
 	w.Stop()
 	c.Close()
 	if err := s.Stop(); err != nil {
@@ -232,6 +241,10 @@ func checkRestarted(t *testing.T, c client.Client, attrs map[string]enumspb.Inde
 		t.Errorf("old workflow status %v", st)
 	}
 	waitListed(t, c, "WorkUpgradeStage = 'import'", "tenant-old")
+	// A file database keeps the one shard it was created with.
+	if n := historyShards(t, c); n != 1 {
+		t.Errorf("file database: %d history shards after restart, want 1", n)
+	}
 
 	sa, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: "work365"})
 	if err != nil {
@@ -242,6 +255,16 @@ func checkRestarted(t *testing.T, c client.Client, attrs map[string]enumspb.Inde
 			t.Errorf("search attribute %s: %v, want %v", name, got, typ)
 		}
 	}
+}
+
+// historyShards is the server's history shard count, as it reports it.
+func historyShards(t *testing.T, c client.Client) int32 {
+	t.Helper()
+	info, err := c.WorkflowService().GetClusterInfo(context.Background(), &workflowservice.GetClusterInfoRequest{})
+	if err != nil {
+		t.Fatalf("GetClusterInfo: %v", err)
+	}
+	return info.GetHistoryShardCount()
 }
 
 // Busy ports are reported as errors (the UI server alone would exit the
