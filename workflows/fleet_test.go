@@ -37,6 +37,10 @@ type childPlan struct {
 	outcome    Outcome
 	err        string // the error of a failed outcome
 	silent     bool   // never sends its end signal
+	// closeAfter, when set, is how long the workflow runs on after its end signal before it
+	// closes (its outcome known to Temporal only then): the race of the end lost at
+	// continue-as-new.
+	closeAfter time.Duration
 }
 
 type fleetFixture struct {
@@ -253,6 +257,17 @@ func (fx *fleetFixture) fakeUpgrade(ctx workflow.Context, in Input) (Result, err
 			report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: OutcomeCancelled, Error: "cancelled"})
 		}
 		return Result{}, err
+	}
+	if p.closeAfter > 0 {
+		if !p.silent {
+			report(dctx, SignalTenantFinished, TenantProgress{Stage: StageDone, Outcome: p.outcome, Error: p.err})
+		}
+		_ = workflow.Sleep(dctx, p.closeAfter)
+		fx.mu.Lock()
+		fx.endedAt[id] = workflow.Now(ctx)
+		fx.outcomes[id] = p.outcome
+		fx.mu.Unlock()
+		return Result{Outcome: p.outcome, Error: p.err}, nil
 	}
 	fx.mu.Lock()
 	fx.outcomes[id] = p.outcome
@@ -928,4 +943,57 @@ func TestFleetLearnsAChildsEndWithoutItsSignal(t *testing.T) {
 			require.NotEmpty(t, c.RunID, "checked by run ID")
 		}
 	})
+}
+
+// TestFleetChecksAtOnceAnEndSignalledBeforeContinueAsNew is the bench's end lost at
+// continue-as-new: a child signals its end in the workflow task after which its fleet run
+// continues as new, and closes a moment later. To the run that started it the signal is only
+// a hint (the run waits for the child's close), and the close reaches no run. The run carries
+// the tenant over (Recheck), and the next run checks it at once: the fleet ends right after the
+// child's close, not at the next run's periodic check endCheckEvery later.
+func TestFleetChecksAtOnceAnEndSignalledBeforeContinueAsNew(t *testing.T) {
+	fx := newFleetFixture(t)
+	in := fx.input([]WaveSpec{{Name: "wave", Concurrency: 1}}, 1)
+	tenant := fleetTenants(0, 1)[0]
+	id := tenant.UpgradeWorkflowID()
+	const closeAfter = 5 * time.Second
+	fx.plans[tenant.TenantID] = childPlan{dur: time.Hour, closeAfter: closeAfter}
+	// The run's events as the fleet counts them: 4 for the child's start, 1 per signal (the
+	// child's progress, then its end), so the run continues as new in the task that takes the
+	// end signal. The test environment then runs the abandoned child on to its close, as the
+	// server would: a close no run hears.
+	in.ContinueAfterEvents = 6
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	require.True(t, fx.env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, fx.env.GetWorkflowError(), &can, "the run continues as new")
+	fx.mu.Lock()
+	signalledAt := fx.startedAt[id].Add(time.Hour)
+	closedAt, closed := fx.endedAt[id]
+	runID := fx.runIDs[id]
+	fx.mu.Unlock()
+	require.True(t, closed, "the child closed after the run")
+	require.Equal(t, signalledAt.Add(closeAfter), closedAt, "the child closed %v after its end signal", closeAfter)
+
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+	st, tenants := carried(t, in)
+	require.Equal(t, TenantRunning, tenants[0].State, "the run continued as new before the child closed")
+	require.Equal(t, runID, tenants[0].RunID)
+	require.Equal(t, []int{0}, st.Recheck, "the end signalled but not taken is carried to the next run")
+
+	// The next run starts with the child closed (a real check of a hinted tenant also waits
+	// activities.HintGrace for its close).
+	in.ContinueAfterEvents = 0
+	fx.newEnv()
+	fx.env.SetStartTime(closedAt)
+	fx.env.ExecuteWorkflow(FleetUpgrade, in)
+	r := fx.result()
+	require.Equal(t, map[Outcome]int{OutcomeUpgraded: 1}, r.Outcomes)
+	took := fx.report().EndedAt.Sub(closedAt)
+	t.Logf("the fleet ended %v (workflow time) after the child closed; the periodic check comes after %v", took, endCheckEvery)
+	require.Less(t, took, endHintGrace, "the next run takes the end at once, not at its periodic check %v later", endCheckEvery)
+	fx.mu.Lock()
+	defer fx.mu.Unlock()
+	require.Equal(t, []activities.TenantRun{{WorkflowID: id, RunID: runID, Hinted: true}}, fx.checked,
+		"one check of the carried tenant, by its run ID, as a hinted end")
 }
