@@ -236,6 +236,50 @@ func TestTokenPerTenantAndScopeWithCache(t *testing.T) {
 	assert.Equal(t, 1, f.count(tenantA, org+"/.default"))
 }
 
+// TestTokenCachePerTenant: each tenant's tokens live in an MSAL client of its own (MSAL scans
+// every token of a client to find one), reused for the tenant's later calls; past the bound one
+// tenant's client is dropped and its next call acquires anew, while the others stay cached.
+func TestTokenCachePerTenant(t *testing.T) {
+	f, srv := newFake(t)
+	p := newProvider(t, srv, Config{ClientID: clientID, SecretFile: secretFile(t)}, nil)
+	ctx := context.Background()
+	p.clients.max = 2
+
+	for range 2 {
+		for _, tn := range []string{tenantA, tenantB} {
+			_, err := p.Token(ctx, tn, GraphScope)
+			require.NoError(t, err)
+		}
+	}
+	assert.Equal(t, 2, p.clients.size(), "one client per tenant")
+	assert.Equal(t, 1, f.count(tenantA, GraphScope), "the tenant's client answers from its cache")
+	assert.Equal(t, 1, f.count(tenantB, GraphScope))
+	_, err := p.Token(ctx, strings.ToUpper(tenantA), GraphScope)
+	require.NoError(t, err)
+	assert.Equal(t, 2, p.clients.size(), "a tenant ID in another case is the same tenant")
+
+	const tenantC = "cccccccc-0000-0000-0000-000000000003"
+	_, err = p.Token(ctx, tenantC, GraphScope)
+	require.NoError(t, err)
+	assert.Equal(t, 2, p.clients.size(), "bounded: a client was dropped for the third tenant")
+	var dropped string
+	for _, tn := range []string{tenantA, tenantB} {
+		if _, ok := p.clients.clients[tn]; !ok {
+			dropped = tn
+		}
+	}
+	require.NotEmpty(t, dropped, "one of the first two tenants' clients was dropped")
+	before := f.count(dropped, GraphScope)
+	_, err = p.Token(ctx, dropped, GraphScope)
+	require.NoError(t, err)
+	assert.Equal(t, before+1, f.count(dropped, GraphScope), "a dropped tenant acquires anew when next asked")
+
+	s, err := p.NewSession()
+	require.NoError(t, err)
+	assert.Equal(t, 0, s.clients.size(), "a session starts with no cached client")
+	assert.Equal(t, 2, p.clients.size(), "and leaves the provider's as they are")
+}
+
 func TestCertificateCredentialFromEnv(t *testing.T) {
 	f, srv := newFake(t)
 	pemData, pub := selfSignedPEM(t)

@@ -31,12 +31,11 @@ func (g GrantedRoles) Has(role string) bool {
 // it is. A preflight uses one session per check, so a permission granted a minute ago shows
 // in its tokens while the worker's running upgrades keep theirs.
 func (p *TokenProvider) NewSession() (*TokenProvider, error) {
-	client, err := confidential.New(p.authority, p.clientID, p.cred, p.clientOptions...)
-	if err != nil {
+	if _, err := confidential.New(p.authority, p.clientID, p.cred, p.clientOptions...); err != nil {
 		return nil, fmt.Errorf("msauth: create the MSAL client for authority %q: %w", p.authority, err)
 	}
 	s := *p
-	s.client = client
+	s.clients = s.newTenantClients()
 	return &s, nil
 }
 
