@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/csp-ops/work365-upgrade/activities"
@@ -36,7 +37,8 @@ func TestFleetWritesItsReportAsItGoes(t *testing.T) {
 	require.NoError(t, err)
 	in.ContinueAfterEvents = 20
 	id := inventory.FleetWorkflowID(inv.Fleet)
-	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.Ops.TaskQueue}, workflows.FleetWorkflow, in)
+	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.Ops.TaskQueue,
+		Priority: temporal.Priority{PriorityKey: workflows.FleetPriorityKey}}, workflows.FleetWorkflow, in)
 	require.NoError(t, err)
 	first := run.GetRunID() // Get follows the runs, and GetRunID with it
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -50,6 +52,7 @@ func TestFleetWritesItsReportAsItGoes(t *testing.T) {
 	runs := 0
 	for runID := first; runID != ""; runs++ {
 		h := history(t, s, id, runID)
+		require.EqualValues(t, workflows.FleetPriorityKey, h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetPriority().GetPriorityKey(), "run %d keeps the fleet's priority", runs+1)
 		runID = h.Events[len(h.Events)-1].GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
 		for _, ev := range h.Events {
 			if runID != "" && wrote == nil && ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == "WriteFleetReportPart" {
@@ -83,6 +86,7 @@ func TestFleetWritesItsReportAsItGoes(t *testing.T) {
 		d, err := s.Client.DescribeWorkflowExecution(ctx, tn.WorkflowID, tn.RunID)
 		require.NoError(t, err, "%s: the report's run ID finds the upgrade", tn.WorkflowID)
 		require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, d.GetWorkflowExecutionInfo().GetStatus())
+		require.EqualValues(t, workflows.TenantPriorityKey, d.GetWorkflowExecutionInfo().GetPriority().GetPriorityKey(), "%s: a tenant does not inherit the fleet's priority", tn.WorkflowID)
 	}
 
 	if dir := os.Getenv("RECORD_HISTORIES"); dir != "" {

@@ -24,6 +24,9 @@ func TestFleetWithApprovalGate(t *testing.T) {
 	id, state, err := s.Ops.LaunchFleet(ctx, inv)
 	require.NoError(t, err)
 	require.Equal(t, "started", state)
+	d, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
+	require.NoError(t, err)
+	require.EqualValues(t, workflows.FleetPriorityKey, d.GetWorkflowExecutionInfo().GetPriority().GetPriorityKey(), "a fleet's tasks pass its tenants'")
 
 	require.Eventually(t, func() bool {
 		p, err := s.Ops.FleetProgress(ctx, id)

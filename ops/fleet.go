@@ -31,6 +31,8 @@ func (o Ops) LaunchFleet(ctx context.Context, inv *inventory.Inventory) (id stri
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(searchattr.Fleet.ValueSet(inv.Fleet)),
 		StaticSummary:                            fmt.Sprintf("Fleet %s: %d tenants in %d waves to Work 365 v2.5", inv.Fleet, len(inv.Tenants), len(inv.Waves)),
+		// Its decisions pass its tenants' workflow tasks in a backed-up queue.
+		Priority: temporal.Priority{PriorityKey: workflows.FleetPriorityKey},
 	}, workflows.FleetWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {

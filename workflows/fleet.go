@@ -125,6 +125,9 @@ type fleet struct {
 	// leanReports is the changeFleetLeanReports version: children tell the fleet only
 	// what it decides on (Input.LeanReports).
 	leanReports bool
+	// tenantPriority is the changeFleetPriority version: children run at TenantPriorityKey,
+	// not at the fleet's own priority they would inherit.
+	tenantPriority bool
 }
 
 // changeFleetWindowSlots gates the fleet's slot rule for tenants waiting for their window.
@@ -188,6 +191,10 @@ type fleetEnds struct {
 // behind the fleet's workflow lock).
 const changeFleetLeanReports = "fleet-lean-reports"
 
+// changeFleetPriority gates the children's explicit TenantPriorityKey: a fleet launched at
+// FleetPriorityKey would otherwise pass its priority on to every tenant upgrade it starts.
+const changeFleetPriority = "fleet-priority"
+
 // changeFleetStartBatch gates the cap on child starts awaited at once.
 const changeFleetStartBatch = "fleet-start-batch"
 
@@ -244,6 +251,7 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 	f.startsBatched = workflow.GetVersion(ctx, changeFleetStartBatch, workflow.DefaultVersion, 1) >= 1
 	f.asItGoes = workflow.GetVersion(ctx, changeFleetReportAsItGoes, workflow.DefaultVersion, 1) >= 1 && f.writesReport && f.reportParts
 	f.leanReports = workflow.GetVersion(ctx, changeFleetLeanReports, workflow.DefaultVersion, 1) >= 1
+	f.tenantPriority = workflow.GetVersion(ctx, changeFleetPriority, workflow.DefaultVersion, 1) >= 1
 	f.poke = workflow.NewBufferedChannel(ctx, 100)
 	f.progCh = workflow.GetSignalChannel(ctx, SignalTenantProgress)
 	f.doneCh = workflow.GetSignalChannel(ctx, SignalTenantFinished)
@@ -677,8 +685,13 @@ func (f *fleet) startChild(ctx workflow.Context, pos int) {
 	now := workflow.Now(ctx)
 	t.State, t.Stage, t.WaitingOn, t.Since = TenantRunning, StageValidate, Nobody, now
 	t.Starts++
+	var priority temporal.Priority // older runs: inherited from the fleet
+	if f.tenantPriority {
+		priority = temporal.Priority{PriorityKey: TenantPriorityKey}
+	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID: t.WorkflowID,
+		Priority:   priority,
 		// Children outlive this run (continue-as-new) and report back by signal.
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
