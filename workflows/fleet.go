@@ -241,9 +241,8 @@ func FleetUpgrade(ctx workflow.Context, in FleetInput) (FleetResult, error) {
 		f.ends.added = workflow.NewBufferedChannel(ctx, 1)
 		workflow.Go(f.ends.dctx, f.watchEnds)
 		for _, pos := range f.st.Recheck {
-			if pos >= 0 && pos < len(f.st.Tenants) && f.st.Tenants[pos].State == TenantRunning {
-				f.ends.hinted[pos] = true
-				f.queueCheck(pos)
+			if pos >= 0 && pos < len(f.st.Tenants) {
+				f.hint(ctx, pos) // not a child of this run: checked at once
 			}
 		}
 		f.st.Recheck = nil

@@ -2,11 +2,9 @@ package msauth
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/csp-ops/work365-upgrade/microsoft/msapi"
@@ -31,10 +29,7 @@ func (g GrantedRoles) Has(role string) bool {
 // it is. A preflight uses one session per check, so a permission granted a minute ago shows
 // in its tokens while the worker's running upgrades keep theirs.
 func (p *TokenProvider) NewSession() (*TokenProvider, error) {
-	if _, err := confidential.New(p.authority, p.clientID, p.cred, p.clientOptions...); err != nil {
-		return nil, fmt.Errorf("msauth: create the MSAL client for authority %q: %w", p.authority, err)
-	}
-	s := *p
+	s := *p // New checked that its authority, client ID and credential make a client
 	s.clients = s.newTenantClients()
 	return &s, nil
 }

@@ -257,7 +257,6 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-
 	if err := s.waitReady(ctx, opts.SearchAttributes); err != nil {
 		return nil, err
 	}
