@@ -48,10 +48,12 @@ type Options struct {
 // BuildActivities makes the activities with the real adapters.
 func BuildActivities(cfg Config, opts Options) (*activities.Activities, error) {
 	cfg.Defaults()
-	var authOpts []msauth.Option
-	if opts.HTTPClient != nil {
-		authOpts = append(authOpts, msauth.WithHTTPClient(opts.HTTPClient))
+	if opts.HTTPClient == nil {
+		// One pool for MSAL and every adapter, keeping enough connections per host for a
+		// fleet's concurrency (msapi.NewHTTPClient).
+		opts.HTTPClient = msapi.NewHTTPClient()
 	}
+	authOpts := []msauth.Option{msauth.WithHTTPClient(opts.HTTPClient)}
 	if opts.NoInstanceDiscovery {
 		authOpts = append(authOpts, msauth.WithInstanceDiscovery(false))
 	}

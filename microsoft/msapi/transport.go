@@ -1,0 +1,26 @@
+package msapi
+
+import (
+	"net/http"
+	"time"
+)
+
+// DefaultIdleConnsPerHost is how many idle connections NewHTTPClient keeps per host. Go's
+// default transport keeps 2: a worker running hundreds of tenants at once calls the same
+// few hosts (login.microsoftonline.com, graph.microsoft.com, api.partnercenter.microsoft.com)
+// from hundreds of goroutines, and with 2 kept most calls would open, TLS-handshake and
+// close a connection of their own.
+const DefaultIdleConnsPerHost = 64
+
+// NewHTTPClient is the one HTTP client a worker shares between MSAL and every Microsoft
+// adapter, so they share one connection pool: Go's default transport (HTTPS_PROXY and the
+// system's CAs honoured, HTTP/2 when the host offers it) keeping DefaultIdleConnsPerHost
+// idle connections per host, and DefaultTimeout per request.
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = DefaultIdleConnsPerHost
+	// The pool's total must leave room for the per-tenant Dataverse hosts beside the shared ones.
+	t.MaxIdleConns = 1024
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: t, Timeout: DefaultTimeout}
+}
