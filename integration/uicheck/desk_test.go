@@ -67,7 +67,7 @@ func TestDeskSignInInChromium(t *testing.T) {
 
 	// Chromium reaches login.microsoftonline.com through the rehearsal's proxy (the simulated
 	// cloud); the desk on 127.0.0.1 directly.
-	proxy, err := sim.NewProxy(s.Cloud.URL())
+	proxy, err := sim.NewProxy(s.Cloud)
 	require.NoError(t, err)
 	proxyURL, err := proxy.Start("127.0.0.1:0")
 	require.NoError(t, err)

@@ -214,6 +214,9 @@ func Transport(cloudURL string) http.RoundTripper {
 		panic(fmt.Sprintf("sim.Transport: bad cloud URL %q", cloudURL))
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
+	// Every Microsoft host is this one local server: keep as many idle connections to it as
+	// a fleet has calls in flight (Go's default of 2 made a new connection for most calls).
+	base.MaxIdleConns, base.MaxIdleConnsPerHost = 1024, 1024
 	return &transport{scheme: u.Scheme, host: u.Host, base: base}
 }
 

@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"sync"
 	"time"
 )
@@ -25,11 +24,10 @@ import (
 // refuses to tunnel to any other host, so a rehearsal never reaches the real cloud. Loopback
 // addresses (Temporal, webhooks) are never proxied by Go clients.
 type Proxy struct {
-	cloudURL string
-	ca       *x509.Certificate
-	caKey    *ecdsa.PrivateKey
-	caPEM    []byte
-	rp       *httputil.ReverseProxy
+	cloud *Cloud
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
+	caPEM []byte
 
 	mu    sync.Mutex
 	certs map[string]*tls.Certificate
@@ -37,8 +35,10 @@ type Proxy struct {
 	url   string
 }
 
-// NewProxy makes a proxy in front of the simulator at cloudURL, with a fresh CA.
-func NewProxy(cloudURL string) (*Proxy, error) {
+// NewProxy makes a proxy in front of the simulated cloud, with a fresh CA. Inside each
+// tunnel it serves the cloud's handler itself: a request reaches the simulator as it left
+// the client, Host and all, without a second HTTP hop to the cloud's own listener.
+func NewProxy(cloud *Cloud) (*Proxy, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -54,19 +54,8 @@ func NewProxy(cloudURL string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cloudURL: cloudURL, ca: ca, caKey: key, certs: map[string]*tls.Certificate{},
-		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			// The request arrived inside the tunnel for r.In.Host; Transport sends it on to
-			// the simulator keeping that host.
-			r.Out.URL.Scheme = "https"
-			r.Out.URL.Host = r.In.Host
-			r.Out.Host = r.In.Host
-		},
-		Transport: Transport(cloudURL),
-	}
-	return p, nil
+	return &Proxy{cloud: cloud, ca: ca, caKey: key, certs: map[string]*tls.Certificate{},
+		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
 }
 
 // CAPEM is the CA certificate clients must trust (SSL_CERT_FILE).
@@ -133,7 +122,7 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}})
 	// One HTTP/1.1 server per tunnel; it ends when the client closes the connection.
 	l := &oneConnListener{conn: tconn, done: make(chan struct{})}
-	_ = (&http.Server{Handler: p.rp, ReadHeaderTimeout: 30 * time.Second}).Serve(l)
+	_ = (&http.Server{Handler: p.cloud, ReadHeaderTimeout: 30 * time.Second}).Serve(l)
 }
 
 // certFor issues (once) a certificate for host signed by the proxy's CA.

@@ -13,7 +13,7 @@ import (
 func TestProxyAnswersForSimulatedHostsOnly(t *testing.T) {
 	cloud := New(Generate(1, 1), Options{})
 	defer cloud.Close()
-	p, err := NewProxy(cloud.Start())
+	p, err := NewProxy(cloud)
 	if err != nil {
 		t.Fatal(err)
 	}

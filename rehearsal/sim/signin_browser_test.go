@@ -26,7 +26,7 @@ func TestSignInPageInChromium(t *testing.T) {
 	}
 	browser.Require(t)
 	e := newDeskEnv(t)
-	proxy, err := sim.NewProxy(e.cloud.Start())
+	proxy, err := sim.NewProxy(e.cloud)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func Start(ctx context.Context, o Options) (_ *Host, err error) {
 		}
 		o.Logf("built the production worker binary in %.1fs", time.Since(t0).Seconds())
 	}
-	if h.proxy, err = sim.NewProxy(o.Cloud.URL()); err != nil {
+	if h.proxy, err = sim.NewProxy(o.Cloud); err != nil {
 		return nil, err
 	}
 	proxyURL, err := h.proxy.Start("127.0.0.1:0")
