@@ -45,9 +45,11 @@ import (
 )
 
 const (
-	engineQueue    = "bench-engine"
-	engineWorkflow = "BenchChain"
-	serveFlag      = "serve-temporal"
+	// baselineActivityTimeout is the start-to-close timeout of each baseline activity.
+	baselineActivityTimeout = time.Minute
+	engineQueue             = "bench-engine"
+	engineWorkflow          = "BenchChain"
+	serveFlag               = "serve-temporal"
 )
 
 func main() {
@@ -65,8 +67,9 @@ func run() (err error) {
 	concurrency := flag.Int("concurrency", 0, "the fleet wave's concurrency (0: every tenant at once)")
 	timeout := flag.Duration("timeout", 60*time.Minute, "give up after this long")
 	simulated := flag.Bool("simulated-durations", false, "keep the generated imports, drains and failures (simulated time bounds the fleet) instead of the instant cloud")
-	profile := flag.String("pprof", "", "write CPU and heap profiles of the worker side and of the server, taken during the fleet, into this folder")
+	profile := flag.String("pprof", "", "write CPU and heap profiles of this process (worker-*.pprof with --in-process, else rehearsal-*.pprof: the simulated cloud, proxy and autopilot) and of the server, taken during the fleet, into this folder")
 	skipBaseline := flag.Bool("skip-baseline", false, "skip the bare-engine baseline (engine_aps and ratio are then 0)")
+	settle := flag.Duration("settle", baselineActivityTimeout+10*time.Second, "after the baseline, wait this long before the fleet, so the timeout timers of the baseline's last activities fire before the fleet starts instead of during it")
 	inProcess := flag.Bool("in-process", false, "run the fleet's worker inside this process (rss_mb then includes the simulated cloud, the autopilot and the linked server code) instead of the production worker binary in a process of its own")
 	workerBin := flag.String("worker-bin", "", "a built production worker binary (default: go build ./worker into a temporary folder)")
 	holdN := flag.Int("hold", 0, "the simulated people act only once this many upgrades are in flight (or every tenant has started): the worker then holds them all at once; 0: people act at once")
@@ -84,9 +87,6 @@ func run() (err error) {
 	}
 	if *tenants <= 0 || *activities <= 0 || *speed <= 0 || *holdN < 0 {
 		return errors.New("--tenants, --activities and --speed must be positive, --hold not negative")
-	}
-	if *profile != "" && !*inProcess {
-		return errors.New("--pprof profiles the worker inside this process: add --in-process")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -154,11 +154,26 @@ func run() (err error) {
 			return err
 		}
 		fmt.Printf("baseline: %d workflows × %d no-op activities in %.1f s (load %s)\n", *tenants, *activities, f.EngineSeconds, loadAvg())
+		if *settle > 0 {
+			// Every activity leaves a start-to-close timer in the server's timer queue, which
+			// fires (and loads the closed workflow) a timeout later whether or not the activity
+			// is done: the baseline's last minute of timers would otherwise fire during the
+			// fleet and be counted against it.
+			fmt.Printf("settling %s: the baseline's timers fire before the fleet starts\n", *settle)
+			if err := ctxtime.Sleep(ctx, *settle); err != nil {
+				return err
+			}
+			fmt.Printf("settled (load %s)\n", loadAvg())
+		}
 	}
 
 	var prof *profiler
 	if *profile != "" {
-		if prof, err = startProfiles(*profile, server); err != nil {
+		self := "rehearsal"
+		if *inProcess {
+			self = "worker"
+		}
+		if prof, err = startProfiles(*profile, self, server); err != nil {
 			return err
 		}
 	}
@@ -178,16 +193,20 @@ func run() (err error) {
 		if err := prof.stop(); err != nil {
 			return err
 		}
-		fmt.Printf("profiles in %s: worker-cpu.pprof, worker-heap.pprof (at 1,000 in flight or the peak of the run), server-cpu.pprof, server-heap.pprof\n", *profile)
+		fmt.Printf("profiles in %s: %[2]s-cpu.pprof, %[2]s-heap.pprof (at the most in flight), server-cpu.pprof, server-heap.pprof\n", *profile, prof.self)
 	}
 	fmt.Printf("fleet: %d tenants in %.1f s (load %s)\n", *tenants, f.Seconds, loadAvg())
 
 	outcomes := map[string]int{}
+	// Each workflow writes its visibility row at start, at close and at every upsert: the
+	// server's largest cost (a REPLACE over every index) is counted here per workflow type.
+	var writes []string
 	for _, ty := range []string{workflows.TenantUpgradeWorkflow, workflows.PartnerCenterWorkflow, workflows.FleetWorkflow} {
 		us, err := s.Ops.List(ctx, fmt.Sprintf("WorkflowType = '%s'", ty))
 		if err != nil {
 			return err
 		}
+		upserts := 0
 		for _, u := range us {
 			st, err := readHistory(ctx, s.Client, u.WorkflowID, u.RunID)
 			for try := 1; err != nil && try < 5 && ctx.Err() == nil; try++ {
@@ -201,12 +220,15 @@ func run() (err error) {
 			f.MaxEventBytes = max(f.MaxEventBytes, st.MaxEventBytes)
 			f.TaskTimeouts += st.TaskTimeouts
 			f.TaskFailures += st.TaskFailures
+			upserts += st.Upserts
 			if ty == workflows.TenantUpgradeWorkflow {
 				f.PerTenant = append(f.PerTenant, st)
 				outcomes[u.Status]++
 			}
 		}
+		writes = append(writes, fmt.Sprintf("%s %d runs × 2 + %d upserts", ty, len(us), upserts))
 	}
+	fmt.Printf("visibility writes: %s\n", strings.Join(writes, "; "))
 	fmt.Printf("histories: %d tenant upgrades %v, %d activities in all\n", len(f.PerTenant), outcomes, f.FleetActivities)
 	if fw.proc != nil {
 		fmt.Printf("rss_mb is the peak resident set of the worker process (the production binary, pid %d), sampled each second during the fleet; the server, the simulated cloud and the autopilot run in other processes\n", fw.proc.Pid())
@@ -280,7 +302,7 @@ func activityOptions() activity.RegisterOptions { return activity.RegisterOption
 
 // benchChain runs k no-op activities one after the other.
 func benchChain(ctx workflow.Context, k int) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}})
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: baselineActivityTimeout, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}})
 	for range k {
 		if err := workflow.ExecuteActivity(ctx, "BenchNoop").Get(ctx, nil); err != nil {
 			return err

@@ -12,10 +12,13 @@ import (
 	"sync"
 )
 
-// profiler takes CPU and heap profiles of this process (the worker side) and, through the
-// child's stdin, of the server process, while the fleet runs.
+// profiler takes CPU and heap profiles of this process and, through the child's stdin, of
+// the server process, while the fleet runs. This process's files are named by self:
+// "worker" when the fleet's worker runs in it, "rehearsal" when it holds only the simulated
+// cloud, its HTTPS proxy, the webhook and the autopilot.
 type profiler struct {
 	dir     string
+	self    string
 	server  childServer
 	cpu     *os.File
 	mu      sync.Mutex
@@ -24,7 +27,7 @@ type profiler struct {
 }
 
 // startProfiles starts the CPU profiles of both processes into dir.
-func startProfiles(dir string, server childServer) (*profiler, error) {
+func startProfiles(dir, self string, server childServer) (*profiler, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("profile folder: %w", err)
 	}
@@ -32,12 +35,12 @@ func startProfiles(dir string, server childServer) (*profiler, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &profiler{dir: abs, server: server}
-	if p.cpu, err = os.Create(filepath.Join(abs, "worker-cpu.pprof")); err != nil {
+	p := &profiler{dir: abs, self: self, server: server}
+	if p.cpu, err = os.Create(filepath.Join(abs, self+"-cpu.pprof")); err != nil {
 		return nil, err
 	}
 	if err := pprof.StartCPUProfile(p.cpu); err != nil {
-		return nil, fmt.Errorf("worker CPU profile: %w", err)
+		return nil, fmt.Errorf("%s CPU profile: %w", self, err)
 	}
 	if err := server.command("cpu " + filepath.Join(abs, "server-cpu.pprof")); err != nil {
 		return nil, err
@@ -54,7 +57,7 @@ func (p *profiler) observe(running int) {
 		return
 	}
 	p.peak = running
-	if err := writeHeap(filepath.Join(p.dir, "worker-heap.pprof")); err != nil {
+	if err := writeHeap(filepath.Join(p.dir, p.self+"-heap.pprof")); err != nil {
 		p.heapErr = err
 	}
 	if err := p.server.command("heap " + filepath.Join(p.dir, "server-heap.pprof")); err != nil {
@@ -72,7 +75,7 @@ func (p *profiler) stop() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.peak == 0 {
-		if e := writeHeap(filepath.Join(p.dir, "worker-heap.pprof")); err == nil {
+		if e := writeHeap(filepath.Join(p.dir, p.self+"-heap.pprof")); err == nil {
 			err = e
 		}
 		if e := p.server.command("heap " + filepath.Join(p.dir, "server-heap.pprof")); err == nil {
