@@ -12,15 +12,20 @@ import (
 // close a connection of their own.
 const DefaultIdleConnsPerHost = 64
 
+// DefaultMaxIdleConns bounds the idle connections NewHTTPClient keeps in all hosts together.
+const DefaultMaxIdleConns = 256
+
 // NewHTTPClient is the one HTTP client a worker shares between MSAL and every Microsoft
 // adapter, so they share one connection pool: Go's default transport (HTTPS_PROXY and the
 // system's CAs honoured, HTTP/2 when the host offers it) keeping DefaultIdleConnsPerHost
-// idle connections per host, and DefaultTimeout per request.
+// idle connections per host (DefaultMaxIdleConns in all), and DefaultTimeout per request.
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = DefaultIdleConnsPerHost
-	// The pool's total must leave room for the per-tenant Dataverse hosts beside the shared ones.
-	t.MaxIdleConns = 1024
+	// In all, room for the shared hosts' connections and some of the per-tenant Dataverse
+	// hosts'. Not one per tenant: each idle TLS connection holds buffers and two goroutines,
+	// and 1,024 of them took ≈ 50 MB of a worker with 1,000 upgrades in flight.
+	t.MaxIdleConns = DefaultMaxIdleConns
 	t.IdleConnTimeout = 90 * time.Second
 	return &http.Client{Transport: t, Timeout: DefaultTimeout}
 }
