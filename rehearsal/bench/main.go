@@ -72,6 +72,7 @@ func run() (err error) {
 	settle := flag.Duration("settle", baselineActivityTimeout+10*time.Second, "after the baseline, wait this long before the fleet, so the timeout timers of the baseline's last activities fire before the fleet starts instead of during it")
 	inProcess := flag.Bool("in-process", false, "run the fleet's worker inside this process (rss_mb then includes the simulated cloud, the autopilot and the linked server code) instead of the production worker binary in a process of its own")
 	workerBin := flag.String("worker-bin", "", "a built production worker binary (default: go build ./worker into a temporary folder)")
+	memLimit := flag.String("worker-gomemlimit", "", "GOMEMLIMIT of the worker process (e.g. 250MiB, as a container deployment would set it; default: none, the Go runtime's own pacing)")
 	holdN := flag.Int("hold", 0, "the simulated people act only once this many upgrades are in flight (or every tenant has started): the worker then holds them all at once; 0: people act at once")
 	serve := flag.Bool(serveFlag, false, "internal: run only the embedded Temporal server (the child process)")
 	var wopts workerFlags
@@ -138,7 +139,7 @@ func run() (err error) {
 	defer s.Stop()
 	var fw fleetWorker
 	if !*inProcess {
-		host, proc, err := startWorkerProcess(ctx, s, address, work, *workerBin, keysFile, wcfg)
+		host, proc, err := startWorkerProcess(ctx, s, address, work, *workerBin, keysFile, *memLimit, wcfg)
 		if err != nil {
 			return err
 		}

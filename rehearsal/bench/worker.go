@@ -68,8 +68,12 @@ func benchKeys(dir string) (*codec.Keys, string, error) {
 // startWorkerProcess runs the production worker binary (bin, or built into dir) on the stack's
 // task queue, its Microsoft calls going to the stack's simulated cloud and its notifications to
 // the stack's autopilot.
-func startWorkerProcess(ctx context.Context, s *stack.Stack, address, dir, bin, keysFile string, wcfg app.WorkerConfig) (*workerproc.Host, *workerproc.Worker, error) {
-	host, err := workerproc.Start(ctx, workerproc.Options{Dir: dir, Cloud: s.Cloud, People: s.Autopilot, Bin: bin, Worker: wcfg, PayloadKeysFile: keysFile,
+func startWorkerProcess(ctx context.Context, s *stack.Stack, address, dir, bin, keysFile, memLimit string, wcfg app.WorkerConfig) (*workerproc.Host, *workerproc.Worker, error) {
+	var env []string
+	if memLimit != "" {
+		env = append(env, "GOMEMLIMIT="+memLimit)
+	}
+	host, err := workerproc.Start(ctx, workerproc.Options{Dir: dir, Cloud: s.Cloud, People: s.Autopilot, Bin: bin, Worker: wcfg, PayloadKeysFile: keysFile, ExtraEnv: env,
 		Temporal: app.TemporalConfig{Address: address, Namespace: s.Namespace(), TaskQueue: stack.DefaultTaskQueue},
 		Logf:     func(format string, args ...any) { fmt.Printf(format+"\n", args...) }})
 	if err != nil {

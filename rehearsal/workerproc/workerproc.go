@@ -55,6 +55,9 @@ type Options struct {
 	PayloadKeysFile string
 	// ReportsDir is the workers' reports.dir (default Dir/reports).
 	ReportsDir string
+	// ExtraEnv is added to every worker's environment (e.g. GOMEMLIMIT=250MiB, as a
+	// container's deployment would set it).
+	ExtraEnv []string
 	// Logf, when set, receives the proxy's and webhook's addresses, the build's time and a
 	// line per worker started.
 	Logf func(format string, args ...any)
@@ -116,7 +119,7 @@ func Start(ctx context.Context, o Options) (_ *Host, err error) {
 	if err := os.WriteFile(ca, h.proxy.CAPEM(), 0o644); err != nil {
 		return nil, err
 	}
-	h.env = Env(os.Environ(), proxyURL, ca, hookURL)
+	h.env = append(Env(os.Environ(), proxyURL, ca, hookURL), o.ExtraEnv...)
 	o.Logf("workers reach the simulated cloud %s through HTTPS proxy %s; their notifications go to %s", o.Cloud.URL(), proxyURL, hookURL)
 	if h.cfg, err = stack.WorkerConfig(o.Dir, o.Cloud, o.Temporal); err != nil {
 		return nil, err
