@@ -44,11 +44,11 @@ const (
 // continue-as-new also holds the fleet's state, which needs the rest of the 512 KB.
 const MaxFleetInputPayload = 384 * 1024
 
-// FleetPriorityKey is the fleet workflow's task priority key (1 is the highest of the server's
-// five), TenantPriorityKey its tenant upgrades' (the default, 3). A fleet's workflow tasks then pass its
-// children's in a backed-up task queue: a run continuing as new waited 80 s behind 600 of its
-// own children's first workflow tasks, starting none of the rest meanwhile (bench, 1,000
-// tenants). Servers without priority dispatch ignore it.
+// FleetPriorityKey is the fleet workflow's task priority key (1 is the highest of the
+// server's five), TenantPriorityKey its tenant upgrades' (the default, 3). A fleet's workflow
+// tasks then pass its children's in a backed-up task queue: a run continuing as new waited
+// 80 s behind 600 of its own children's first workflow tasks, starting none of the rest
+// meanwhile (bench, 1,000 tenants). Servers without priority dispatch ignore it.
 const (
 	FleetPriorityKey  = 1
 	TenantPriorityKey = 3

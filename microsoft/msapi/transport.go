@@ -1,9 +1,6 @@
 package msapi
 
-import (
-	"net/http"
-	"time"
-)
+import "net/http"
 
 // DefaultIdleConnsPerHost is how many idle connections NewHTTPClient keeps per host. Go's
 // default transport keeps 2: a worker running hundreds of tenants at once calls the same
@@ -26,6 +23,5 @@ func NewHTTPClient() *http.Client {
 	// hosts'. Not one per tenant: each idle TLS connection holds buffers and two goroutines,
 	// and 1,024 of them took ≈ 50 MB of a worker with 1,000 upgrades in flight.
 	t.MaxIdleConns = DefaultMaxIdleConns
-	t.IdleConnTimeout = 90 * time.Second
 	return &http.Client{Transport: t, Timeout: DefaultTimeout}
 }

@@ -89,6 +89,9 @@ func run() (err error) {
 	if *tenants <= 0 || *activities <= 0 || *speed <= 0 || *holdN < 0 {
 		return errors.New("--tenants, --activities and --speed must be positive, --hold not negative")
 	}
+	if *memLimit != "" && *inProcess {
+		return errors.New("--worker-gomemlimit sets the worker process's GOMEMLIMIT: with --in-process there is none (set GOMEMLIMIT for the whole bench instead)")
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
